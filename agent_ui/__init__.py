@@ -1,0 +1,1 @@
+"""The agents' console and the supervisors' views."""

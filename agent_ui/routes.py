@@ -1,0 +1,152 @@
+"""Console pages: login, the ticket list, the ticket page with reply box."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from agent_ui import live
+from agent_ui.filters import list_filter
+from agent_ui.templating import HERE, templates
+from tickets import actions, queries
+from tickets.actions import Actor, TicketError
+from tickets.models import PRIORITIES, STATES
+from tickets.queries import CursorError
+from tresen import auth
+from tresen.accounts import authenticate
+
+async def login_page(request: Request) -> Response:
+    if request.method == "GET":
+        return templates.TemplateResponse(
+            request, "login.html", {"next": auth.safe_next(request.query_params.get("next"))}
+        )
+    form = await auth.verified_form(request)
+    email = str(form.get("email") or "")
+    user = await authenticate(request.app.state.runtime, email, str(form.get("password") or ""))
+    next_url = auth.safe_next(str(form.get("next") or "/"))
+    if user is None:
+        return templates.TemplateResponse(
+            request, "login.html",
+            {"next": next_url, "email": email, "error": "Email or password is wrong."},
+            status_code=401,
+        )
+    auth.login(request, user)
+    return RedirectResponse(next_url, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    await auth.verified_form(request)
+    auth.logout(request)
+    return RedirectResponse("/login", status_code=303)
+
+
+async def ticket_list(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    filters = list_filter(request, user)
+    runtime = request.app.state.runtime
+    try:
+        async with runtime.read() as session:
+            tickets, next_cursor = await queries.list_tickets(
+                session, filters, cursor=request.query_params.get("cursor"), limit=50
+            )
+            queues = await queries.list_queues(session)
+    except CursorError as error:
+        raise HTTPException(400, str(error)) from None
+    params = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    return templates.TemplateResponse(
+        request, "tickets.html",
+        {"tickets": tickets, "next_cursor": next_cursor, "queues": queues, "params": params,
+         "states": STATES},
+    )
+
+
+async def ticket_page(request: Request) -> Response:
+    await auth.require_staff(request)
+    async with request.app.state.runtime.read() as session:
+        ticket = await queries.get_ticket(
+            session, request.path_params["ticket_id"], with_messages=True
+        )
+        if ticket is None:
+            raise HTTPException(404, "ticket not found")
+        queues = await queries.list_queues(session)
+    return templates.TemplateResponse(
+        request, "ticket.html",
+        {"ticket": ticket, "messages": ticket.messages, "queues": queues, "states": STATES,
+         "priorities": PRIORITIES},
+    )
+
+
+async def post_message(request: Request) -> Response:
+    """Reply or note; works as a plain form post and, with htmx, returns a fresh composer."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    ticket_id = request.path_params["ticket_id"]
+    error = None
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            ticket = await queries.get_ticket(tx.session, ticket_id)
+            if ticket is None:
+                raise HTTPException(404, "ticket not found")
+            await actions.add_message(
+                tx, ticket, direction="outbound", text=str(form.get("text") or ""),
+                internal=form.get("internal") == "on", actor=Actor(user_id=user.id),
+            )
+    except TicketError as exc:
+        error = str(exc)
+    if request.headers.get("hx-request"):
+        return templates.TemplateResponse(
+            request, "_composer.html",
+            {"ticket_id": ticket_id, "error": error, "sent": error is None,
+             "text": "" if error is None else str(form.get("text") or "")},
+            status_code=200 if error is None else 422,
+        )
+    if error:
+        raise HTTPException(422, error)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def post_ticket(request: Request) -> Response:
+    """Change state, priority, queue or assignee from the ticket page."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    changes: dict = {}
+    for name in ("state", "priority"):
+        if form.get(name):
+            changes[name] = str(form[name])
+    for name in ("queue_id", "assignee_id"):
+        if name in form:
+            raw = str(form[name])
+            if raw == "me":
+                changes[name] = user.id
+            elif raw == "":
+                changes[name] = None
+            elif raw.isdigit():
+                changes[name] = int(raw)
+            else:
+                raise HTTPException(400, f"{name} {raw!r} is not an id")
+    ticket_id = request.path_params["ticket_id"]
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            ticket = await queries.get_ticket(tx.session, ticket_id)
+            if ticket is None:
+                raise HTTPException(404, "ticket not found")
+            await actions.update_ticket(tx, ticket, changes, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+routes = [
+    Route("/login", login_page, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/", ticket_list, name="tickets"),
+    Route("/tickets/{ticket_id:int}", ticket_page, name="ticket"),
+    Route("/tickets/{ticket_id:int}/update", post_ticket, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/messages", post_message, methods=["POST"]),
+    WebSocketRoute("/ws/console", live.console_socket),
+    WebSocketRoute("/ws/tickets/{ticket_id:int}", live.ticket_socket),
+    Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+]

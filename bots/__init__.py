@@ -1,0 +1,1 @@
+"""bots — see ../shared/design/ARCHITECTURE.md; filled by later issues."""

@@ -1,0 +1,1 @@
+"""channels — see ../shared/design/ARCHITECTURE.md; filled by later issues."""

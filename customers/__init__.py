@@ -1,0 +1,1 @@
+"""The central customer record: customers, organizations, identities, timeline."""

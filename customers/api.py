@@ -1,0 +1,187 @@
+"""REST API v1: customers, organizations, identities, timeline."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+
+from customers import actions, queries
+from customers.actions import CustomerError
+from customers.models import Customer, Organization
+from customers.timeline import timeline
+from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
+
+router = ApiRouter("customers")
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(max_length=20, examples=["email"])
+    value: str = Field(min_length=1, max_length=320)
+
+
+class CustomerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
+    organization_id: int | None = None
+    language: str | None = Field(default=None, max_length=10)
+    timezone: str | None = Field(default=None, max_length=64)
+    tier: str = "standard"
+    notes: str = Field(default="", max_length=100_000)
+    consent: dict[str, bool] = Field(default_factory=dict)
+
+
+class CustomerPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    organization_id: int | None = None
+    language: str | None = Field(default=None, max_length=10)
+    timezone: str | None = Field(default=None, max_length=64)
+    tier: str | None = None
+    notes: str | None = Field(default=None, max_length=100_000)
+    consent: dict[str, bool] | None = None
+
+
+class OrganizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    domain: str | None = Field(default=None, max_length=255)
+    tier: str = "standard"
+
+
+def organization_json(organization: Organization | None) -> dict | None:
+    if organization is None:
+        return None
+    return {"id": organization.id, "name": organization.name, "domain": organization.domain,
+            "tier": organization.tier}
+
+
+def customer_json(customer: Customer) -> dict:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "language": customer.language,
+        "timezone": customer.timezone,
+        "tier": customer.tier,
+        "notes": customer.notes,
+        "consent": customer.consent,
+        "organization": organization_json(customer.organization),
+        "identities": [
+            {"id": identity.id, "kind": identity.kind, "value": identity.value}
+            for identity in customer.identities
+        ],
+        "created_at": customer.created_at.isoformat(),
+        "updated_at": customer.updated_at.isoformat(),
+    }
+
+
+def _as_api_error(error: CustomerError) -> ApiError:
+    return ApiError(409 if error.conflict else 422, str(error), error.field)
+
+
+async def _load(session, customer_id: int) -> Customer:
+    customer = await queries.get_customer(session, customer_id)
+    if customer is None:
+        raise not_found("customer", customer_id)
+    return customer
+
+
+@router.route("GET", "/customers", summary="List or search customers",
+              query={"q": "name, email or phone", "cursor": "from the previous page's next",
+                     "limit": "1-200, default 50"})
+async def list_customers(request: Request, user):
+    limit = query_limit(request)
+    cursor = query_int(request, "cursor")
+    async with request.app.state.runtime.read() as session:
+        customers = await queries.list_customers(
+            session, q=request.query_params.get("q"), after_id=cursor, limit=limit + 1
+        )
+    more = len(customers) > limit
+    customers = customers[:limit]
+    return {"items": [customer_json(c) for c in customers],
+            "next": str(customers[-1].id) if more else None}
+
+
+@router.route("POST", "/customers", summary="Create a customer", body=CustomerCreate, status=201)
+async def create_customer(request: Request, user, body: CustomerCreate):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await actions.create_customer(
+                tx,
+                name=body.name,
+                identities=[(item.kind, item.value) for item in body.identities],
+                organization_id=body.organization_id,
+                language=body.language,
+                timezone=body.timezone,
+                tier=body.tier,
+                notes=body.notes,
+                consent=body.consent,
+            )
+            await tx.session.refresh(customer, ["organization"])
+            return customer_json(customer)
+    except CustomerError as error:
+        raise _as_api_error(error) from None
+
+
+@router.route("GET", "/customers/{customer_id:int}", summary="One customer with identities")
+async def get_customer(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        return customer_json(await _load(session, request.path_params["customer_id"]))
+
+
+@router.route("PATCH", "/customers/{customer_id:int}", summary="Change a customer",
+              body=CustomerPatch)
+async def patch_customer(request: Request, user, body: CustomerPatch):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await _load(tx.session, request.path_params["customer_id"])
+            await actions.update_customer(tx, customer, body.model_dump(exclude_unset=True))
+            await tx.session.flush()
+            await tx.session.refresh(customer, ["organization"])
+            return customer_json(customer)
+    except CustomerError as error:
+        raise _as_api_error(error) from None
+
+
+@router.route("POST", "/customers/{customer_id:int}/identities",
+              summary="Link another identity to a customer", body=IdentityIn, status=201)
+async def add_identity(request: Request, user, body: IdentityIn):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await _load(tx.session, request.path_params["customer_id"])
+            await actions.add_identity(tx, customer, body.kind, body.value)
+            return customer_json(customer)
+    except CustomerError as error:
+        raise _as_api_error(error) from None
+
+
+@router.route("GET", "/customers/{customer_id:int}/timeline",
+              summary="Everything about a customer across channels, newest first",
+              query={"limit": "1-200, default 50"})
+async def customer_timeline(request: Request, user):
+    limit = query_limit(request)
+    async with request.app.state.runtime.read() as session:
+        customer = await _load(session, request.path_params["customer_id"])
+        entries = await timeline(session, customer.id, limit)
+    return {"items": [entry.to_json() for entry in entries], "next": None}
+
+
+@router.route("GET", "/organizations", summary="List organizations")
+async def list_organizations(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        rows = await queries.list_organizations(session)
+        return {"items": [organization_json(row) for row in rows], "next": None}
+
+
+@router.route("POST", "/organizations", summary="Create an organization",
+              body=OrganizationCreate, status=201, role="supervisor")
+async def create_organization(request: Request, user, body: OrganizationCreate):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            organization = await actions.create_organization(
+                tx, name=body.name, domain=body.domain, tier=body.tier
+            )
+            return organization_json(organization)
+    except CustomerError as error:
+        raise _as_api_error(error) from None

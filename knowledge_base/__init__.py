@@ -1,0 +1,1 @@
+"""knowledge_base — see ../shared/design/ARCHITECTURE.md; filled by later issues."""

@@ -1,0 +1,1 @@
+"""portal — see ../shared/design/ARCHITECTURE.md; filled by later issues."""

@@ -1,0 +1,1 @@
+"""routing — see ../shared/design/ARCHITECTURE.md; filled by later issues."""

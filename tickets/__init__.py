@@ -1,0 +1,1 @@
+"""Tickets, messages, history, the inbox and the outbox."""

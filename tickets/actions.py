@@ -1,0 +1,331 @@
+"""The only places that change tickets; each records history and emits events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from customers.models import Customer, Identity
+from tickets.models import (
+    PRIORITIES,
+    STATES,
+    Attachment,
+    Counter,
+    Message,
+    OutboxMessage,
+    Queue,
+    Ticket,
+    TicketHistory,
+    TicketTag,
+)
+from tickets.threading import state_after_agent_reply, state_after_customer_message
+from tresen.html import html_to_text, sanitize_html, text_to_html
+from tresen.models import User
+from tresen.runtime import Transaction
+
+MAX_TAG_LENGTH = 100
+
+
+class TicketError(ValueError):
+    """A bad value for a ticket; the message names the field."""
+
+    def __init__(self, field: str, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.conflict = conflict  # clashes with an existing record (HTTP 409)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff user, a customer, or the system (both None)."""
+
+    user_id: int | None = None
+    customer_id: int | None = None
+
+
+SYSTEM = Actor()
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+async def next_ticket_number(tx: Transaction) -> int:
+    """The next human ticket number; the row lock makes it safe across processes."""
+    start = tx.runtime.settings.ticket_number_start
+    number = await tx.session.scalar(
+        update(Counter)
+        .where(Counter.name == "ticket_number")
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    )
+    if number is None:
+        await tx.session.execute(insert(Counter).values(name="ticket_number", value=start))
+        number = start
+    return number
+
+
+def normalize_tags(tags) -> list[str]:
+    cleaned = []
+    for tag in tags:
+        value = str(tag).strip().lower()
+        if not value:
+            raise TicketError("tags", "a tag must not be empty")
+        if len(value) > MAX_TAG_LENGTH:
+            raise TicketError("tags", f"tag {value[:20]!r}… is longer than {MAX_TAG_LENGTH}")
+        if value not in cleaned:
+            cleaned.append(value)
+    return cleaned
+
+
+async def _check_references(tx: Transaction, *, queue_id=None, assignee_id=None) -> None:
+    if queue_id is not None and not await tx.session.get(Queue, queue_id):
+        raise TicketError("queue_id", f"queue {queue_id} does not exist")
+    if assignee_id is not None:
+        user = await tx.session.get(User, assignee_id)
+        if user is None or not user.active:
+            raise TicketError("assignee_id", f"user {assignee_id} does not exist")
+
+
+def _history(tx: Transaction, ticket: Ticket, actor: Actor, field: str, old, new) -> None:
+    tx.session.add(
+        TicketHistory(
+            ticket_id=ticket.id,
+            actor_user_id=actor.user_id,
+            actor_customer_id=actor.customer_id,
+            field=field,
+            old_value=None if old is None else str(old),
+            new_value=None if new is None else str(new),
+            at=tx.now(),
+        )
+    )
+
+
+async def open_ticket(
+    tx: Transaction,
+    *,
+    customer: Customer,
+    subject: str,
+    channel: str,
+    actor: Actor = SYSTEM,
+    priority: str = "normal",
+    queue_id: int | None = None,
+    assignee_id: int | None = None,
+    tags: list[str] = (),
+) -> Ticket:
+    """A new ticket for the customer, in state new."""
+    if priority not in PRIORITIES:
+        raise TicketError("priority", f"priority {priority!r} is not one of {', '.join(PRIORITIES)}")
+    await _check_references(tx, queue_id=queue_id, assignee_id=assignee_id)
+    subject = (subject or "").strip() or "(no subject)"
+    now = tx.now()
+    ticket = Ticket(
+        number=await next_ticket_number(tx),
+        subject=subject[:500],
+        state="new",
+        priority=priority,
+        channel=channel,
+        customer_id=customer.id,
+        queue_id=queue_id,
+        assignee_id=assignee_id,
+        created_at=now,
+        updated_at=now,
+        tag_rows=[TicketTag(tag=tag) for tag in normalize_tags(tags)],
+    )
+    ticket.customer = customer
+    tx.session.add(ticket)
+    await tx.session.flush()
+    if queue_id is not None or assignee_id is not None:
+        await tx.session.refresh(ticket, ["queue", "assignee"])
+    else:
+        ticket.queue, ticket.assignee = None, None
+    _history(tx, ticket, actor, "created", None, ticket.number)
+    tx.emit("ticket.created", ticket_id=ticket.id, number=ticket.number)
+    return ticket
+
+
+async def add_message(
+    tx: Transaction,
+    ticket: Ticket,
+    *,
+    direction: str,
+    channel: str | None = None,
+    text: str = "",
+    html: str | None = None,
+    internal: bool = False,
+    actor: Actor = SYSTEM,
+    sender: str | None = None,
+    subject: str | None = None,
+    external_id: str | None = None,
+    conversation_id: str | None = None,
+    attachments: list[NewAttachment] = (),
+) -> Message:
+    """Add a message or internal note; a public outbound reply is queued in the outbox."""
+    if direction not in ("inbound", "outbound"):
+        raise TicketError("direction", f"direction {direction!r} is not inbound or outbound")
+    if internal and direction != "outbound":
+        raise TicketError("internal", "only staff write internal notes")
+    clean_html = sanitize_html(html) if html else None
+    if not text.strip() and clean_html:
+        text = html_to_text(clean_html)
+    if not text.strip() and not attachments:
+        raise TicketError("text", "a message needs text or an attachment")
+    now = tx.now()
+    message = Message(
+        ticket_id=ticket.id,
+        direction=direction,
+        channel=channel or ticket.channel,
+        internal=internal,
+        author_user_id=actor.user_id,
+        author_customer_id=actor.customer_id,
+        sender=sender,
+        subject=subject,
+        text=text,
+        html=clean_html,
+        external_id=external_id,
+        conversation_id=conversation_id,
+        created_at=now,
+        attachments=[
+            Attachment(
+                filename=item.filename,
+                content_type=item.content_type,
+                size=len(item.content),
+                content=item.content,
+            )
+            for item in attachments
+        ],
+    )
+    tx.session.add(message)
+    await tx.session.flush()
+
+    if direction == "inbound":
+        await _set_state(tx, ticket, state_after_customer_message(ticket.state), actor)
+    elif not internal:
+        await _set_state(tx, ticket, state_after_agent_reply(ticket.state), actor)
+        await _queue_delivery(tx, ticket, message)
+    ticket.updated_at = now
+    tx.emit(
+        "message.created",
+        ticket_id=ticket.id,
+        message_id=message.id,
+        direction=direction,
+        internal=internal,
+    )
+    tx.emit("ticket.updated", ticket_id=ticket.id, fields=["messages"])
+    return message
+
+
+async def _queue_delivery(tx: Transaction, ticket: Ticket, message: Message) -> None:
+    """The reply goes to the customer's identity on the message's channel, through the outbox."""
+    kind = {"email": "email", "sms": "phone", "voice": "phone"}.get(message.channel, message.channel)
+    recipient = await tx.session.scalar(
+        select(Identity.value)
+        .where(Identity.customer_id == ticket.customer_id, Identity.kind == kind)
+        .order_by(Identity.id)
+        .limit(1)
+    )
+    if message.html is None:
+        message.html = text_to_html(message.text)
+    tx.session.add(
+        OutboxMessage(
+            message_id=message.id,
+            channel=message.channel,
+            recipient=recipient or "",
+            # Without an address on that channel the reply cannot go out; say so.
+            status="queued" if recipient else "undeliverable",
+            attempts=0,
+            next_attempt_at=tx.now() if recipient else None,
+            last_error=None if recipient else f"customer has no {kind} identity",
+            details={},
+            created_at=tx.now(),
+        )
+    )
+    tx.emit("outbox.queued", message_id=message.id, channel=message.channel)
+
+
+async def _set_state(tx: Transaction, ticket: Ticket, state: str, actor: Actor) -> None:
+    if state == ticket.state:
+        return
+    _history(tx, ticket, actor, "state", ticket.state, state)
+    ticket.state = state
+    if state in ("solved", "closed"):
+        ticket.solved_at = ticket.solved_at or tx.now()
+    else:
+        ticket.solved_at = None
+
+
+async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: Actor) -> list[str]:
+    """Change state, priority, queue, assignee, subject or tags; returns what changed."""
+    changed: list[str] = []
+    for field, value in changes.items():
+        if field == "state":
+            if value not in STATES:
+                raise TicketError("state", f"state {value!r} is not one of {', '.join(STATES)}")
+            if value != ticket.state:
+                await _set_state(tx, ticket, value, actor)
+                changed.append(field)
+        elif field == "priority":
+            if value not in PRIORITIES:
+                raise TicketError(
+                    "priority", f"priority {value!r} is not one of {', '.join(PRIORITIES)}"
+                )
+            if value != ticket.priority:
+                _history(tx, ticket, actor, "priority", ticket.priority, value)
+                ticket.priority = value
+                changed.append(field)
+        elif field in ("queue_id", "assignee_id"):
+            await _check_references(tx, **{field: value})
+            if value != getattr(ticket, field):
+                _history(tx, ticket, actor, field, getattr(ticket, field), value)
+                setattr(ticket, field, value)
+                # Keep the joined relationship in step for whoever renders it next.
+                await tx.session.flush()
+                await tx.session.refresh(ticket, [field.removesuffix("_id")])
+                changed.append(field)
+        elif field == "subject":
+            value = str(value or "").strip()
+            if not value:
+                raise TicketError("subject", "subject must not be empty")
+            if value != ticket.subject:
+                _history(tx, ticket, actor, "subject", ticket.subject, value)
+                ticket.subject = value[:500]
+                changed.append(field)
+        elif field == "tags":
+            tags = normalize_tags(value)
+            if tags != ticket.tags:
+                _history(tx, ticket, actor, "tags", ",".join(ticket.tags), ",".join(tags))
+                ticket.tag_rows = [TicketTag(tag=tag) for tag in tags]
+                changed.append(field)
+        else:
+            raise TicketError(field, f"{field} cannot be changed")
+    if changed:
+        ticket.updated_at = tx.now()
+        tx.emit("ticket.updated", ticket_id=ticket.id, fields=changed)
+    return changed
+
+
+async def tag_ticket(
+    tx: Transaction, ticket: Ticket, *, add=(), remove=(), actor: Actor = SYSTEM
+) -> list[str]:
+    """Add and remove tags without touching the others."""
+    remove_set = set(normalize_tags(remove))
+    tags = [tag for tag in ticket.tags if tag not in remove_set]
+    tags += [tag for tag in normalize_tags(add) if tag not in tags]
+    return await update_ticket(tx, ticket, {"tags": sorted(tags)}, actor)
+
+
+async def create_queue(tx: Transaction, *, name: str, description: str = "") -> Queue:
+    name = name.strip()
+    if not name:
+        raise TicketError("name", "queue name must not be empty")
+    if await tx.session.scalar(select(Queue.id).where(Queue.name == name)):
+        raise TicketError("name", f"queue {name!r} exists already", conflict=True)
+    queue = Queue(name=name, description=description)
+    tx.session.add(queue)
+    await tx.session.flush()
+    tx.emit("queue.created", queue_id=queue.id)
+    return queue

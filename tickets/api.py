@@ -1,0 +1,263 @@
+"""REST API v1: tickets, messages, queues and the inbound endpoint."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from customers.queries import get_customer
+from tickets import actions, queries
+from tickets.actions import Actor, TicketError
+from tickets.inbox import InboundRejected, InboxProcessingError, receive
+from tickets.models import PRIORITIES, STATES, Message, Ticket
+from tickets.queries import CursorError, TicketFilter
+from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
+from tresen.inbound import InboundMessage
+
+router = ApiRouter("tickets")
+
+
+class TicketCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: int
+    subject: str = Field(min_length=1, max_length=500)
+    text: str = Field(default="", max_length=2_000_000, description="the customer's request")
+    html: str | None = Field(default=None, max_length=10_000_000)
+    channel: str = Field(default="web", pattern=r"^[a-z][a-z0-9_]*$", max_length=30)
+    priority: str = "normal"
+    queue_id: int | None = None
+    assignee_id: int | None = None
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class TicketPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str | None = Field(default=None, min_length=1, max_length=500)
+    state: str | None = Field(default=None, json_schema_extra={"enum": list(STATES)})
+    priority: str | None = Field(default=None, json_schema_extra={"enum": list(PRIORITIES)})
+    queue_id: int | None = None
+    assignee_id: int | None = None
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(default="", max_length=2_000_000)
+    html: str | None = Field(default=None, max_length=10_000_000)
+    internal: bool = False
+
+
+class QueueCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=10_000)
+
+
+def message_json(message: Message) -> dict:
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "channel": message.channel,
+        "internal": message.internal,
+        "author_user_id": message.author_user_id,
+        "author_customer_id": message.author_customer_id,
+        "sender": message.sender,
+        "subject": message.subject,
+        "text": message.text,
+        "html": message.html,
+        "external_id": message.external_id,
+        "attachments": [
+            {"id": item.id, "filename": item.filename, "content_type": item.content_type,
+             "size": item.size}
+            for item in message.attachments
+        ],
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def ticket_json(ticket: Ticket, *, messages: list[Message] | None = None) -> dict:
+    body = {
+        "id": ticket.id,
+        "number": ticket.number,
+        "display_number": ticket.display_number,
+        "subject": ticket.subject,
+        "state": ticket.state,
+        "priority": ticket.priority,
+        "channel": ticket.channel,
+        "customer": {"id": ticket.customer.id, "name": ticket.customer.name},
+        "queue": {"id": ticket.queue.id, "name": ticket.queue.name} if ticket.queue else None,
+        "assignee": (
+            {"id": ticket.assignee.id, "name": ticket.assignee.name} if ticket.assignee else None
+        ),
+        "tags": ticket.tags,
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+        "solved_at": ticket.solved_at.isoformat() if ticket.solved_at else None,
+    }
+    if messages is not None:
+        body["messages"] = [message_json(message) for message in messages]
+    return body
+
+
+def _as_api_error(error: TicketError) -> ApiError:
+    return ApiError(409 if error.conflict else 422, str(error), error.field)
+
+
+def ticket_filter(request: Request, user) -> TicketFilter:
+    """Filters from the query string; assignee may be an id, 'me' or 'none'."""
+    params = request.query_params
+    states = [s for s in (params.get("state") or "").split(",") if s]
+    for state in states:
+        if state not in STATES:
+            raise ApiError(400, f"state {state!r} is not one of {', '.join(STATES)}", "state")
+    assignee = params.get("assignee")
+    assignee_id, unassigned = None, False
+    if assignee == "me":
+        assignee_id = user.id
+    elif assignee == "none":
+        unassigned = True
+    elif assignee:
+        assignee_id = query_int(request, "assignee")
+    return TicketFilter(
+        state=states or None,
+        queue_id=query_int(request, "queue"),
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        customer_id=query_int(request, "customer"),
+        channel=params.get("channel") or None,
+        tag=(params.get("tag") or "").strip().lower() or None,
+    )
+
+
+async def _load(session, ticket_id: int, *, with_messages: bool = False) -> Ticket:
+    ticket = await queries.get_ticket(session, ticket_id, with_messages=with_messages)
+    if ticket is None:
+        raise not_found("ticket", ticket_id)
+    return ticket
+
+
+@router.route("GET", "/tickets", summary="List tickets, most recently updated first",
+              query={"state": "comma-separated states", "queue": "queue id",
+                     "assignee": "user id, me or none", "customer": "customer id",
+                     "channel": "channel of origin", "tag": "a tag",
+                     "cursor": "from the previous page's next", "limit": "1-200, default 50"})
+async def list_tickets(request: Request, user):
+    filters = ticket_filter(request, user)
+    limit = query_limit(request)
+    try:
+        async with request.app.state.runtime.read() as session:
+            tickets, next_cursor = await queries.list_tickets(
+                session, filters, cursor=request.query_params.get("cursor"), limit=limit
+            )
+    except CursorError as error:
+        raise ApiError(400, str(error), "cursor") from None
+    return {"items": [ticket_json(ticket) for ticket in tickets], "next": next_cursor}
+
+
+@router.route("POST", "/tickets", summary="Open a ticket for a customer", body=TicketCreate,
+              status=201)
+async def create_ticket(request: Request, user, body: TicketCreate):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await get_customer(tx.session, body.customer_id)
+            if customer is None:
+                raise ApiError(422, f"customer {body.customer_id} does not exist", "customer_id")
+            ticket = await actions.open_ticket(
+                tx, customer=customer, subject=body.subject, channel=body.channel,
+                actor=Actor(user_id=user.id), priority=body.priority, queue_id=body.queue_id,
+                assignee_id=body.assignee_id, tags=body.tags,
+            )
+            messages = []
+            if body.text.strip() or body.html:
+                messages.append(await actions.add_message(
+                    tx, ticket, direction="inbound", text=body.text, html=body.html,
+                    actor=Actor(customer_id=customer.id),
+                ))
+            return ticket_json(ticket, messages=messages)
+    except TicketError as error:
+        raise _as_api_error(error) from None
+
+
+@router.route("GET", "/tickets/{ticket_id:int}", summary="One ticket with its messages")
+async def get_ticket(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        ticket = await _load(session, request.path_params["ticket_id"], with_messages=True)
+        return ticket_json(ticket, messages=ticket.messages)
+
+
+@router.route("PATCH", "/tickets/{ticket_id:int}",
+              summary="Change state, priority, queue, assignee, subject or tags", body=TicketPatch)
+async def patch_ticket(request: Request, user, body: TicketPatch):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            ticket = await _load(tx.session, request.path_params["ticket_id"])
+            await actions.update_ticket(
+                tx, ticket, body.model_dump(exclude_unset=True), Actor(user_id=user.id)
+            )
+            return ticket_json(ticket)
+    except TicketError as error:
+        raise _as_api_error(error) from None
+
+
+@router.route("POST", "/tickets/{ticket_id:int}/messages",
+              summary="Reply to the customer or add an internal note", body=MessageCreate,
+              status=201)
+async def create_message(request: Request, user, body: MessageCreate):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            ticket = await _load(tx.session, request.path_params["ticket_id"])
+            message = await actions.add_message(
+                tx, ticket, direction="outbound", text=body.text, html=body.html,
+                internal=body.internal, actor=Actor(user_id=user.id),
+            )
+            return message_json(message)
+    except TicketError as error:
+        raise _as_api_error(error) from None
+
+
+@router.route("GET", "/tickets/{ticket_id:int}/history", summary="Who changed what, and when")
+async def get_history(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        ticket = await _load(session, request.path_params["ticket_id"])
+        rows = await queries.ticket_history(session, ticket.id)
+    return {"items": [
+        {"field": row.field, "old": row.old_value, "new": row.new_value,
+         "actor_user_id": row.actor_user_id, "actor_customer_id": row.actor_customer_id,
+         "at": row.at.isoformat()}
+        for row in rows
+    ], "next": None}
+
+
+@router.route("POST", "/inbound", summary="Deliver one inbound message (idempotent)",
+              body=InboundMessage, status=202)
+async def post_inbound(request: Request, user, body: InboundMessage):
+    try:
+        result = await receive(request.app.state.runtime, body)
+    except InboundRejected as error:
+        raise ApiError(422, str(error), error.field) from None
+    except InboxProcessingError as error:
+        return JSONResponse(
+            {"error": "stored but not processed; it will be retried", "inbox_id": error.inbox_id},
+            status_code=500,
+        )
+    return JSONResponse(result.to_json(), status_code=202)
+
+
+@router.route("GET", "/queues", summary="List queues")
+async def list_queues(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        rows = await queries.list_queues(session)
+    return {"items": [{"id": q.id, "name": q.name, "description": q.description} for q in rows],
+            "next": None}
+
+
+@router.route("POST", "/queues", summary="Create a queue", body=QueueCreate, status=201,
+              role="admin")
+async def create_queue(request: Request, user, body: QueueCreate):
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            queue = await actions.create_queue(tx, name=body.name, description=body.description)
+            return {"id": queue.id, "name": queue.name, "description": queue.description}
+    except TicketError as error:
+        raise _as_api_error(error) from None

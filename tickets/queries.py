@@ -1,0 +1,110 @@
+"""Reading tickets: filtered lists with keyset pagination, one ticket with its conversation."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from tickets.models import Message, Queue, Ticket, TicketHistory, TicketTag
+
+
+class CursorError(ValueError):
+    """A pagination cursor that was not issued by us."""
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    state: list[str] | None = None
+    queue_id: int | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    customer_id: int | None = None
+    channel: str | None = None
+    tag: str | None = None
+
+    def matches(self, ticket: Ticket) -> bool:
+        """The same test as the query, for a ticket already loaded (live updates)."""
+        return (
+            (not self.state or ticket.state in self.state)
+            and (self.queue_id is None or ticket.queue_id == self.queue_id)
+            and (self.assignee_id is None or ticket.assignee_id == self.assignee_id)
+            and (not self.unassigned or ticket.assignee_id is None)
+            and (self.customer_id is None or ticket.customer_id == self.customer_id)
+            and (self.channel is None or ticket.channel == self.channel)
+            and (self.tag is None or self.tag in ticket.tags)
+        )
+
+
+def encode_cursor(ticket: Ticket) -> str:
+    raw = json.dumps([ticket.updated_at.isoformat(), ticket.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str):
+    from datetime import datetime
+
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, ticket_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(stamp), int(ticket_id)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise CursorError(f"cursor {cursor!r} is not valid") from None
+
+
+async def list_tickets(
+    session: AsyncSession, filters: TicketFilter, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Ticket], str | None]:
+    """Most recently updated first; returns the page and the cursor of the next one."""
+    query = select(Ticket).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1)
+    if filters.state:
+        query = query.where(Ticket.state.in_(filters.state))
+    if filters.queue_id is not None:
+        query = query.where(Ticket.queue_id == filters.queue_id)
+    if filters.assignee_id is not None:
+        query = query.where(Ticket.assignee_id == filters.assignee_id)
+    if filters.unassigned:
+        query = query.where(Ticket.assignee_id.is_(None))
+    if filters.customer_id is not None:
+        query = query.where(Ticket.customer_id == filters.customer_id)
+    if filters.channel:
+        query = query.where(Ticket.channel == filters.channel)
+    if filters.tag:
+        query = query.where(
+            Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == filters.tag))
+        )
+    if cursor:
+        updated_at, ticket_id = decode_cursor(cursor)
+        query = query.where(
+            (Ticket.updated_at < updated_at)
+            | ((Ticket.updated_at == updated_at) & (Ticket.id < ticket_id))
+        )
+    tickets = list((await session.scalars(query)).unique())
+    next_cursor = encode_cursor(tickets[limit - 1]) if len(tickets) > limit else None
+    return tickets[:limit], next_cursor
+
+
+async def get_ticket(session: AsyncSession, ticket_id: int, *, with_messages: bool = False):
+    query = select(Ticket).where(Ticket.id == ticket_id)
+    if with_messages:
+        query = query.options(selectinload(Ticket.messages))
+    return (await session.scalars(query)).unique().one_or_none()
+
+
+async def ticket_history(session: AsyncSession, ticket_id: int) -> list[TicketHistory]:
+    rows = await session.scalars(
+        select(TicketHistory).where(TicketHistory.ticket_id == ticket_id).order_by(TicketHistory.id)
+    )
+    return list(rows)
+
+
+async def get_message(session: AsyncSession, message_id: int) -> Message | None:
+    return await session.get(Message, message_id)
+
+
+async def list_queues(session: AsyncSession) -> list[Queue]:
+    return list(await session.scalars(select(Queue).order_by(Queue.name)))

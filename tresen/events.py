@@ -1,0 +1,156 @@
+"""The event bus: actions publish after commit, UI rooms subscribe.
+
+In one process the bus is a fan-out of asyncio queues. On PostgreSQL the event is
+sent with pg_notify inside the action's transaction (so it is delivered exactly
+when, and only if, the transaction commits) and every process LISTENs, so
+several server processes see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tresen_events"
+QUEUE_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, e.g. Event("ticket.created", {"ticket_id": 7})."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"type": self.type, "data": self.data}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Event:
+        body = json.loads(raw)
+        return cls(body["type"], body.get("data", {}))
+
+
+class EventBus:
+    """In-process fan-out; the base for the PostgreSQL bus."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def stage(self, session: AsyncSession, events: list[Event]) -> None:
+        """Called inside the transaction before commit; in-process there is nothing to do."""
+
+    async def committed(self, events: list[Event]) -> None:
+        """Called after commit with the transaction's events."""
+        for item in events:
+            self.deliver(item)
+
+    def deliver(self, item: Event) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                # A subscriber that stopped reading loses events rather than
+                # stalling everyone; it learns by a marker to reload.
+                log.warning("event subscriber is %d events behind; dropping", QUEUE_LIMIT)
+                queue.get_nowait()
+                queue.put_nowait(Event("bus.overflow"))
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_LIMIT)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+
+
+class PostgresEventBus(EventBus):
+    """Events travel through PostgreSQL NOTIFY, so every process receives them."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        url = make_url(database_url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="tresen-event-listener")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def stage(self, session: AsyncSession, events: list[Event]) -> None:
+        for item in events:
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANNEL, "payload": item.to_json()},
+            )
+
+    async def committed(self, events: list[Event]) -> None:
+        # Delivered by the listener, to this process like to every other.
+        pass
+
+    async def _listen_forever(self) -> None:
+        import asyncpg
+
+        delay = 0.5
+        while True:
+            try:
+                connection = await asyncpg.connect(self._dsn)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("event listener cannot connect (%s); retrying in %.1fs", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+                continue
+            delay = 0.5
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _c: lost.set())
+            try:
+                await connection.add_listener(CHANNEL, self._on_notify)
+                if self._ready.is_set():
+                    # Events may have been missed while disconnected.
+                    self.deliver(Event("bus.overflow"))
+                self._ready.set()
+                await lost.wait()
+                log.warning("event listener connection lost; reconnecting")
+            finally:
+                if not connection.is_closed():
+                    await connection.close()
+
+    def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
+        try:
+            self.deliver(Event.from_json(payload))
+        except (ValueError, KeyError):
+            log.error("ignoring malformed event payload %r", payload[:200])
+
+
+def create_bus(database_url: str) -> EventBus:
+    if database_url.startswith("postgresql"):
+        return PostgresEventBus(database_url)
+    return EventBus()

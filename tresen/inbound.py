@@ -1,0 +1,73 @@
+"""InboundMessage: what every channel adapter hands to the inbox."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+class SenderIdentity(BaseModel):
+    """Who sent it, as the channel knows them: kind (email, phone, ...) and value."""
+
+    kind: str = Field(min_length=1, max_length=20, examples=["email"])
+    value: str = Field(min_length=1, max_length=320, examples=["anna@example.com"])
+    name: str | None = Field(default=None, max_length=200)
+
+
+class InboundAttachment(BaseModel):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    content_base64: str
+
+    @field_validator("content_base64")
+    @classmethod
+    def _valid_base64(cls, value: str) -> str:
+        try:
+            size = len(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            raise ValueError("is not valid base64") from None
+        if size > MAX_ATTACHMENT_BYTES:
+            raise ValueError(f"is larger than {MAX_ATTACHMENT_BYTES} bytes")
+        return value
+
+    def content(self) -> bytes:
+        return base64.b64decode(self.content_base64)
+
+
+class InboundMessage(BaseModel):
+    """One message as received on any channel, before anything is decided about it."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    channel: str = Field(min_length=1, max_length=30, pattern=r"^[a-z][a-z0-9_]*$")
+    external_id: str = Field(min_length=1, max_length=500)
+    sender: SenderIdentity = Field(alias="from")
+    to: str | None = Field(default=None, max_length=320)
+    subject: str | None = Field(default=None, max_length=2000)
+    text: str = Field(default="", max_length=2_000_000)
+    html: str | None = Field(default=None, max_length=10_000_000)
+    in_reply_to: str | None = Field(default=None, max_length=1000)
+    references: list[str] = Field(default_factory=list, max_length=200)
+    conversation_id: str | None = Field(default=None, max_length=500)
+    received_at: datetime | None = None
+    attachments: list[InboundAttachment] = Field(default_factory=list, max_length=100)
+    raw: Any = None
+
+    @field_validator("received_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a timezone (e.g. 2026-11-22T10:00:00Z)")
+        return value.astimezone(timezone.utc) if value else None
+
+    def thread_hints(self) -> list[str]:
+        """Message ids this one answers, nearest first."""
+        hints = [self.in_reply_to] if self.in_reply_to else []
+        hints.extend(reversed(self.references))
+        return [hint.strip() for hint in hints if hint and hint.strip()]

@@ -1,0 +1,73 @@
+"""What every action and view needs: settings, database sessions, the bus, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tresen.clock import Clock
+from tresen.database import create_engine, create_sessionmakers
+from tresen.events import Event, EventBus, create_bus
+from tresen.settings import Settings
+
+
+@dataclass
+class Transaction:
+    """One unit of work: a session and the events to publish once it commits."""
+
+    session: AsyncSession
+    runtime: Runtime
+    events: list[Event] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.runtime.clock.now()
+
+    def emit(self, event_type: str, **data) -> None:
+        self.events.append(Event(event_type, data))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    reader: async_sessionmaker
+    writer: async_sessionmaker
+    bus: EventBus
+    clock: Clock
+
+    @classmethod
+    def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        if settings.database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url, echo=settings.sql_echo)
+        reader, writer = create_sessionmakers(engine)
+        return cls(settings, engine, reader, writer, create_bus(settings.database_url), clock or Clock())
+
+    async def start(self) -> None:
+        await self.bus.start()
+
+    async def close(self) -> None:
+        await self.bus.stop()
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries; nothing it does is committed."""
+        async with self.reader() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Commit once at the end, then publish the events emitted inside."""
+        async with self.writer() as session:
+            tx = Transaction(session, self)
+            async with session.begin():
+                yield tx
+                if tx.events:
+                    await self.bus.stage(session, tx.events)
+        if tx.events:
+            await self.bus.committed(tx.events)

@@ -1,0 +1,99 @@
+"""The one settings object, read from TRESEN_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting has a value Tresen cannot use; the message names it."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    default_phone_region: str = "DE"
+    ticket_number_start: int = 10000
+    secure_cookies: bool = False
+    sql_echo: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+        """Read settings from the environment; a generated secret key is kept in data_dir."""
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(overrides.pop("data_dir", env.get("TRESEN_DATA_DIR", "var")))
+        database_url = overrides.pop("database_url", env.get("TRESEN_DATABASE_URL", ""))
+        if not database_url:
+            database_url = f"sqlite+aiosqlite:///{(data_dir / 'tresen.sqlite3').resolve()}"
+        database_url = normalize_database_url(database_url)
+        start_raw = env.get("TRESEN_TICKET_NUMBER_START", "10000")
+        try:
+            ticket_number_start = int(start_raw)
+        except ValueError:
+            raise SettingsError(
+                f"TRESEN_TICKET_NUMBER_START={start_raw!r} is not a whole number"
+            ) from None
+        values = dict(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=env.get("TRESEN_SECRET_KEY", ""),
+            base_url=env.get("TRESEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            default_phone_region=env.get("TRESEN_PHONE_REGION", "DE").upper(),
+            ticket_number_start=ticket_number_start,
+            secure_cookies=_bool("TRESEN_SECURE_COOKIES", env.get("TRESEN_SECURE_COOKIES", "")),
+            sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
+        )
+        values.update(overrides)
+        settings = cls(**values)
+        if not settings.secret_key:
+            settings = _with_stored_secret(settings)
+        return settings
+
+
+def normalize_database_url(url: str) -> str:
+    """Map plain URLs to their async drivers; reject what Tresen cannot use."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+        return url
+    raise SettingsError(
+        f"TRESEN_DATABASE_URL={url!r} is not supported "
+        "(use sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB)"
+    )
+
+
+def _with_stored_secret(settings: Settings) -> Settings:
+    """Generate the secret key on first run and keep it, so sessions survive restarts."""
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # Created with owner-only permissions before the key is written.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+    return Settings(**{**settings.__dict__, "secret_key": key})
