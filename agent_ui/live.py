@@ -16,10 +16,12 @@ from tresen import auth
 log = logging.getLogger(__name__)
 
 TICKET_EVENTS = ("ticket.created", "ticket.updated")
+LIST_PAGE_SIZE = 50
+LIST_REFRESH_SECONDS = 0.25
 
 
 async def _accept_staff(websocket: WebSocket):
-    """The signed-in user, or None after closing the socket with a policy violation."""
+    """The signed-in user, or None after refusing the socket."""
     if not auth.same_origin(websocket):
         await websocket.close(code=1008)
         return None
@@ -32,26 +34,22 @@ async def _accept_staff(websocket: WebSocket):
 
 
 async def _pump(websocket: WebSocket, handle) -> None:
-    """Feed bus events to handle(event) until the browser goes away."""
+    """Feed bus events to handle(event, queue) and send what it renders, until the browser leaves."""
     runtime = websocket.app.state.runtime
     async with runtime.bus.subscribe() as events:
         closed = asyncio.create_task(_wait_closed(websocket))
         try:
-            while not closed.done():
+            while True:
                 getter = asyncio.create_task(events.get())
-                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
+                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
                     getter.cancel()
-                    break
-                event = getter.result()
-                if event.type == "bus.overflow":
-                    await websocket.send_text(render_fragment("_stale.html"))
-                    continue
-                html = await handle(event)
+                    return
+                html = await handle(getter.result(), events)
                 if html:
                     await websocket.send_text(html)
         except (WebSocketDisconnect, RuntimeError):
-            pass
+            return
         finally:
             closed.cancel()
 
@@ -66,7 +64,11 @@ async def _wait_closed(websocket: WebSocket) -> None:
 
 
 async def console_socket(websocket: WebSocket) -> None:
-    """The ticket list: rows move to the top when tickets arrive or change."""
+    """The ticket list: the visible page is re-rendered when tickets arrive or change.
+
+    Bursts of events are coalesced, so a busy desk costs one query per interval
+    per open list, not one per event.
+    """
     user = await _accept_staff(websocket)
     if user is None:
         return
@@ -76,18 +78,29 @@ async def console_socket(websocket: WebSocket) -> None:
         await websocket.close(code=1008)
         return
     runtime = websocket.app.state.runtime
+    cursor = websocket.query_params.get("cursor")
+    loop = asyncio.get_running_loop()
+    last_render = 0.0
 
-    async def handle(event):
-        if event.type not in TICKET_EVENTS:
+    async def handle(event, pending: asyncio.Queue):
+        nonlocal last_render
+        if event.type not in TICKET_EVENTS and event.type != "bus.overflow":
             return None
-        ticket_id = event.data["ticket_id"]
+        wait = last_render + LIST_REFRESH_SECONDS - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        # Whatever else arrived meanwhile is covered by this one rendering.
+        while not pending.empty():
+            pending.get_nowait()
+        last_render = loop.time()
         async with runtime.read() as session:
-            ticket = await queries.get_ticket(session, ticket_id)
-        if ticket is None:
-            return None
-        return render_fragment(
-            "_live_row.html", ticket=ticket, show=filters.matches(ticket)
-        )
+            try:
+                tickets, _next = await queries.list_tickets(
+                    session, filters, cursor=cursor, limit=LIST_PAGE_SIZE
+                )
+            except queries.CursorError:
+                return None
+        return render_fragment("_live_rows.html", tickets=tickets)
 
     await _pump(websocket, handle)
 
@@ -100,7 +113,9 @@ async def ticket_socket(websocket: WebSocket) -> None:
     ticket_id = websocket.path_params["ticket_id"]
     runtime = websocket.app.state.runtime
 
-    async def handle(event):
+    async def handle(event, _pending):
+        if event.type == "bus.overflow":
+            return render_fragment("_stale.html")
         if event.data.get("ticket_id") != ticket_id:
             return None
         async with runtime.read() as session:

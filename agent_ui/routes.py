@@ -59,7 +59,7 @@ async def ticket_list(request: Request) -> Response:
     return templates.TemplateResponse(
         request, "tickets.html",
         {"tickets": tickets, "next_cursor": next_cursor, "queues": queues, "params": params,
-         "states": STATES},
+         "states": STATES, "live_params": dict(request.query_params)},
     )
 
 
@@ -113,20 +113,20 @@ async def post_ticket(request: Request) -> Response:
     user = await auth.require_staff(request)
     form = await auth.verified_form(request)
     changes: dict = {}
-    for name in ("state", "priority"):
-        if form.get(name):
-            changes[name] = str(form[name])
-    for name in ("queue_id", "assignee_id"):
-        if name in form:
-            raw = str(form[name])
-            if raw == "me":
-                changes[name] = user.id
-            elif raw == "":
-                changes[name] = None
-            elif raw.isdigit():
-                changes[name] = int(raw)
-            else:
-                raise HTTPException(400, f"{name} {raw!r} is not an id")
+    for name in ("state", "priority", "queue_id", "assignee_id"):
+        if name not in form or form.get(f"{name}_was") == form[name]:
+            continue  # untouched: never overwrite what someone else changed meanwhile
+        raw = str(form[name])
+        if name in ("state", "priority"):
+            changes[name] = raw
+        elif raw == "me":
+            changes[name] = user.id
+        elif raw == "":
+            changes[name] = None
+        elif raw.isdigit():
+            changes[name] = int(raw)
+        else:
+            raise HTTPException(400, f"{name} {raw!r} is not an id")
     ticket_id = request.path_params["ticket_id"]
     try:
         async with request.app.state.runtime.transaction() as tx:

@@ -69,7 +69,7 @@ class Ticket(Base):
         lazy="selectin", cascade="all, delete-orphan", order_by="TicketTag.tag"
     )
     messages: Mapped[list[Message]] = relationship(
-        back_populates="ticket", order_by="Message.id", lazy="noload"
+        back_populates="ticket", order_by="Message.id", lazy="raise"
     )
 
     @property

@@ -27,18 +27,6 @@ class TicketFilter:
     channel: str | None = None
     tag: str | None = None
 
-    def matches(self, ticket: Ticket) -> bool:
-        """The same test as the query, for a ticket already loaded (live updates)."""
-        return (
-            (not self.state or ticket.state in self.state)
-            and (self.queue_id is None or ticket.queue_id == self.queue_id)
-            and (self.assignee_id is None or ticket.assignee_id == self.assignee_id)
-            and (not self.unassigned or ticket.assignee_id is None)
-            and (self.customer_id is None or ticket.customer_id == self.customer_id)
-            and (self.channel is None or ticket.channel == self.channel)
-            and (self.tag is None or self.tag in ticket.tags)
-        )
-
 
 def encode_cursor(ticket: Ticket) -> str:
     raw = json.dumps([ticket.updated_at.isoformat(), ticket.id]).encode()

@@ -1,0 +1,135 @@
+"""Test helpers that start real parts: a PostgreSQL cluster, a Tresen server process."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_bindir() -> Path:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not candidates:
+        raise RuntimeError("PostgreSQL server binaries (pg_ctl) are not installed")
+    return Path(candidates[-1]).parent
+
+
+class PostgresCluster:
+    """A throwaway cluster on a free loopback port, owned by the postgres user when root."""
+
+    def __init__(self) -> None:
+        self.bindir = postgres_bindir()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="tresen-pg-"))
+        self.data = self.dir / "data"
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
+                  "-w", "start")
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+
+class ServerProcess:
+    """`python -m tresen serve` in a subprocess, as a person would run it."""
+
+    def __init__(self, database_url: str, data_dir: Path, secret_key: str = "test-secret-key"):
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "TRESEN_DATABASE_URL": database_url,
+            "TRESEN_DATA_DIR": str(data_dir),
+            "TRESEN_SECRET_KEY": secret_key,
+            "TRESEN_BASE_URL": f"http://127.0.0.1:{self.port}",
+        }
+        self.log = data_dir / f"server-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tresen", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60)
+
+    def start(self) -> None:
+        data_dir = Path(self.env["TRESEN_DATA_DIR"])
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tresen", "serve", "--port", str(self.port)],
+            env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def sign_in(base_url: str, email: str, password: str) -> httpx.Client:
+    """An HTTP client signed in to the console through the login form."""
+    import re
+
+    client = httpx.Client(base_url=base_url, follow_redirects=False)
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    answer = client.post("/login", data={"email": email, "password": password,
+                                         "csrf_token": token, "next": "/"})
+    if answer.status_code != 303:
+        raise RuntimeError(f"login failed: {answer.status_code}")
+    return client

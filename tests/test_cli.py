@@ -1,0 +1,74 @@
+"""The tresen command as a person runs it: a real process on a real database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.support import ServerProcess
+
+
+@pytest.fixture
+def cli(database_url, tmp_path):
+    process = ServerProcess(database_url.replace("+asyncpg", ""), tmp_path / "cli")
+    (tmp_path / "cli").mkdir()
+    assert process.cli("migrate").returncode == 0
+    return process
+
+
+def test_users_and_tokens_create(cli, tmp_path):
+    created = cli.cli("users", "create", "Eva@Example.com", "--name", "Eva Lang",
+                      "--role", "supervisor", "--password", "long-enough-pw")
+    assert created.returncode == 0, created.stderr
+    assert "supervisor eva@example.com" in created.stdout
+    generated = cli.cli("users", "create", "tom@example.com", "--name", "Tom", "--role", "agent")
+    assert generated.returncode == 0 and "password: " in generated.stdout
+
+    token = cli.cli("tokens", "create", "eva@example.com")
+    assert token.returncode == 0, token.stderr
+    lines = token.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trs_")
+
+    cli.start()
+    try:
+        answer = httpx.get(cli.url + "/api/v1/tickets",
+                           headers={"Authorization": f"Bearer {lines[0]}"})
+        assert answer.status_code == 200 and answer.json() == {"items": [], "next": None}
+    finally:
+        cli.stop()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["users", "create", "x@example.com", "--name", "X", "--role", "boss"], "boss"),
+    (["users", "create", "not-an-email", "--name", "X", "--role", "agent"], "not-an-email"),
+    (["users", "create", "x@example.com", "--name", "X", "--role", "agent", "--password", "short"],
+     "password"),
+    (["users", "create", "x@example.com", "--role", "agent"], "--name"),
+    (["tokens", "create", "ghost@example.com"], "ghost@example.com"),
+    (["serve", "--port", "99999"], "99999"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_bad_arguments_print_one_line_naming_them(cli, args, named):
+    result = cli.cli(*args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+
+
+def test_duplicate_user_is_refused(cli):
+    args = ("users", "create", "dup@example.com", "--name", "D", "--role", "agent")
+    assert cli.cli(*args).returncode == 0
+    again = cli.cli(*args)
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_bad_database_url_is_named(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tresen", "migrate"], capture_output=True,
+                            text=True, env={"TRESEN_DATABASE_URL": "mysql://x", "PATH": ""},
+                            cwd=tmp_path)
+    assert result.returncode == 2
+    assert "mysql://x" in result.stderr and len(result.stderr.strip().splitlines()) == 1
