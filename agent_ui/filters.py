@@ -27,7 +27,9 @@ def list_filter(request: HTTPConnection, user: User) -> TicketFilter:
     assignee = params.get("assignee", "")
     try:
         queue_id = int(params["queue"]) if params.get("queue") else None
-        assignee_id = user.id if assignee == "me" else (int(assignee) if assignee.isdigit() else None)
+        assignee_id = (
+            user.id if assignee == "me" else (int(assignee) if assignee.isdigit() else None)
+        )
     except ValueError:
         raise HTTPException(400, "queue must be a queue id") from None
     if assignee not in ("", "me", "none") and not assignee.isdigit():

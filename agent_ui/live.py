@@ -34,7 +34,7 @@ async def _accept_staff(websocket: WebSocket):
 
 
 async def _pump(websocket: WebSocket, handle) -> None:
-    """Feed bus events to handle(event, queue) and send what it renders, until the browser leaves."""
+    """Feed bus events to handle(event, queue) and send what it renders until the browser leaves."""
     runtime = websocket.app.state.runtime
     async with runtime.bus.subscribe() as events:
         closed = asyncio.create_task(_wait_closed(websocket))

@@ -18,6 +18,7 @@ from tickets.queries import CursorError
 from tresen import auth
 from tresen.accounts import authenticate
 
+
 async def login_page(request: Request) -> Response:
     if request.method == "GET":
         return templates.TemplateResponse(
@@ -29,7 +30,8 @@ async def login_page(request: Request) -> Response:
     next_url = auth.safe_next(str(form.get("next") or "/"))
     if user is None:
         return templates.TemplateResponse(
-            request, "login.html",
+            request,
+            "login.html",
             {"next": next_url, "email": email, "error": "Email or password is wrong."},
             status_code=401,
         )
@@ -57,9 +59,16 @@ async def ticket_list(request: Request) -> Response:
         raise HTTPException(400, str(error)) from None
     params = {k: v for k, v in request.query_params.items() if k != "cursor"}
     return templates.TemplateResponse(
-        request, "tickets.html",
-        {"tickets": tickets, "next_cursor": next_cursor, "queues": queues, "params": params,
-         "states": STATES, "live_params": dict(request.query_params)},
+        request,
+        "tickets.html",
+        {
+            "tickets": tickets,
+            "next_cursor": next_cursor,
+            "queues": queues,
+            "params": params,
+            "states": STATES,
+            "live_params": dict(request.query_params),
+        },
     )
 
 
@@ -73,9 +82,15 @@ async def ticket_page(request: Request) -> Response:
             raise HTTPException(404, "ticket not found")
         queues = await queries.list_queues(session)
     return templates.TemplateResponse(
-        request, "ticket.html",
-        {"ticket": ticket, "messages": ticket.messages, "queues": queues, "states": STATES,
-         "priorities": PRIORITIES},
+        request,
+        "ticket.html",
+        {
+            "ticket": ticket,
+            "messages": ticket.messages,
+            "queues": queues,
+            "states": STATES,
+            "priorities": PRIORITIES,
+        },
     )
 
 
@@ -91,16 +106,25 @@ async def post_message(request: Request) -> Response:
             if ticket is None:
                 raise HTTPException(404, "ticket not found")
             await actions.add_message(
-                tx, ticket, direction="outbound", text=str(form.get("text") or ""),
-                internal=form.get("internal") == "on", actor=Actor(user_id=user.id),
+                tx,
+                ticket,
+                direction="outbound",
+                text=str(form.get("text") or ""),
+                internal=form.get("internal") == "on",
+                actor=Actor(user_id=user.id),
             )
     except TicketError as exc:
         error = str(exc)
     if request.headers.get("hx-request"):
         return templates.TemplateResponse(
-            request, "_composer.html",
-            {"ticket_id": ticket_id, "error": error, "sent": error is None,
-             "text": "" if error is None else str(form.get("text") or "")},
+            request,
+            "_composer.html",
+            {
+                "ticket_id": ticket_id,
+                "error": error,
+                "sent": error is None,
+                "text": "" if error is None else str(form.get("text") or ""),
+            },
             status_code=200 if error is None else 422,
         )
     if error:

@@ -30,12 +30,10 @@ def _region(tx: Transaction) -> str:
     return tx.runtime.settings.default_phone_region
 
 
-async def find_by_identity(tx: Transaction, kind: str, value: str) -> Customer | None:
-    normalized = normalize_identity(kind, value, default_region=_region(tx))
+async def customer_id_for(tx: Transaction, kind: str, normalized: str) -> int | None:
+    """The id of the customer with this (normalized) identity."""
     return await tx.session.scalar(
-        select(Customer)
-        .join(Identity, Identity.customer_id == Customer.id)
-        .where(Identity.kind == kind, Identity.value == normalized)
+        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == normalized)
     )
 
 
@@ -50,6 +48,8 @@ async def create_customer(
     tier: str = "standard",
     notes: str = "",
     consent: dict | None = None,
+    display_name: str | None = None,
+    identities_known_free: bool = False,
 ) -> Customer:
     """A new central record with its identities; an identity someone else has is refused."""
     if not name.strip():
@@ -58,6 +58,12 @@ async def create_customer(
         raise CustomerError("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
     if organization_id is not None and not await tx.session.get(Organization, organization_id):
         raise CustomerError("organization_id", f"organization {organization_id} does not exist")
+    rows = []
+    for kind, value in identities:
+        normalized = _normalized(tx, kind, value)
+        if not identities_known_free:
+            await _check_free(tx, kind, normalized, customer_id=None)
+        rows.append(_identity(tx, kind, normalized, display_name))
     now = tx.now()
     customer = Customer(
         name=name.strip(),
@@ -69,70 +75,83 @@ async def create_customer(
         consent=consent or {},
         created_at=now,
         updated_at=now,
-        identities=[],
+        identities=rows,
     )
     tx.session.add(customer)
     await tx.session.flush()
-    for kind, value in identities:
-        await add_identity(tx, customer, kind, value)
     tx.emit("customer.created", customer_id=customer.id)
     return customer
 
 
-async def add_identity(
-    tx: Transaction, customer: Customer, kind: str, value: str, display_name: str | None = None
-) -> Identity:
-    """Link an identity to the customer; it must not belong to another record."""
+def _normalized(tx: Transaction, kind: str, value: str) -> str:
     try:
-        normalized = normalize_identity(kind, value, default_region=_region(tx))
+        return normalize_identity(kind, value, default_region=_region(tx))
     except IdentityError as error:
         raise CustomerError("identities", str(error)) from None
-    owner = await tx.session.scalar(
-        select(Identity).where(Identity.kind == kind, Identity.value == normalized)
-    )
-    if owner is not None:
-        if owner.customer_id == customer.id:
-            return owner
-        raise CustomerError(
-            "identities",
-            f"{kind} {normalized} belongs to customer {owner.customer_id} already",
-            conflict=True,
-        )
-    identity = Identity(
-        customer_id=customer.id,
+
+
+def _identity(tx: Transaction, kind: str, normalized: str, display_name: str | None) -> Identity:
+    return Identity(
         kind=kind,
         value=normalized,
         display_name=display_name,
         search_value=search_form(kind, normalized),
         created_at=tx.now(),
     )
-    tx.session.add(identity)
-    customer.identities.append(identity)
+
+
+async def _check_free(tx: Transaction, kind: str, normalized: str, *, customer_id) -> bool:
+    """False when the customer has it already; raises when another customer has it."""
+    owner = await tx.session.scalar(
+        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == normalized)
+    )
+    if owner is None:
+        return True
+    if owner == customer_id:
+        return False
+    raise CustomerError(
+        "identities", f"{kind} {normalized} belongs to customer {owner} already", conflict=True
+    )
+
+
+async def add_identity(
+    tx: Transaction, customer: Customer, kind: str, value: str, display_name: str | None = None
+) -> None:
+    """Link an identity to the customer; it must not belong to another record."""
+    normalized = _normalized(tx, kind, value)
+    if not await _check_free(tx, kind, normalized, customer_id=customer.id):
+        return
+    customer.identities.append(_identity(tx, kind, normalized, display_name))
+    customer.updated_at = tx.now()
     await tx.session.flush()
     tx.emit("customer.updated", customer_id=customer.id)
-    return identity
 
 
 async def resolve_sender(
     tx: Transaction, kind: str, value: str, display_name: str | None = None
-) -> tuple[Customer, bool]:
-    """The customer behind an identity, created on first contact. Returns (customer, created)."""
+) -> tuple[int, bool]:
+    """The id of the customer behind an identity, created on first contact; and if created."""
     normalized = normalize_identity(kind, value, default_region=_region(tx))
-    customer = await find_by_identity(tx, kind, normalized)
-    if customer is not None:
-        return customer, False
+    customer_id = await customer_id_for(tx, kind, normalized)
+    if customer_id is not None:
+        return customer_id, False
     name = (display_name or "").strip() or name_from_identity(kind, normalized)
     try:
         async with tx.session.begin_nested():
-            customer = await create_customer(tx, name=name, identities=[(kind, normalized)])
+            customer = await create_customer(
+                tx,
+                name=name,
+                identities=[(kind, normalized)],
+                display_name=display_name,
+                identities_known_free=True,
+            )
     except IntegrityError:
         # Another process created this identity between our look-up and insert.
-        customer = await find_by_identity(tx, kind, normalized)
-        if customer is None:
+        customer_id = await customer_id_for(tx, kind, normalized)
+        if customer_id is None:
             raise
-        return customer, False
-    customer.identities[0].display_name = display_name
-    return customer, True
+        return customer_id, False
+    return customer.id, True
 
 
 async def update_customer(tx: Transaction, customer: Customer, changes: dict) -> Customer:
@@ -161,9 +180,7 @@ async def create_organization(
     existing = await tx.session.scalar(select(Organization).where(Organization.name == name))
     if existing:
         raise CustomerError("name", f"organization {name!r} exists already", conflict=True)
-    organization = Organization(
-        name=name, domain=domain, tier=tier, notes="", created_at=tx.now()
-    )
+    organization = Organization(name=name, domain=domain, tier=tier, notes="", created_at=tx.now())
     tx.session.add(organization)
     await tx.session.flush()
     tx.emit("organization.created", organization_id=organization.id)

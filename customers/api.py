@@ -53,8 +53,12 @@ class OrganizationCreate(BaseModel):
 def organization_json(organization: Organization | None) -> dict | None:
     if organization is None:
         return None
-    return {"id": organization.id, "name": organization.name, "domain": organization.domain,
-            "tier": organization.tier}
+    return {
+        "id": organization.id,
+        "name": organization.name,
+        "domain": organization.domain,
+        "tier": organization.tier,
+    }
 
 
 def customer_json(customer: Customer) -> dict:
@@ -87,9 +91,16 @@ async def _load(session, customer_id: int) -> Customer:
     return customer
 
 
-@router.route("GET", "/customers", summary="List or search customers",
-              query={"q": "name, email or phone", "cursor": "from the previous page's next",
-                     "limit": "1-200, default 50"})
+@router.route(
+    "GET",
+    "/customers",
+    summary="List or search customers",
+    query={
+        "q": "name, email or phone",
+        "cursor": "from the previous page's next",
+        "limit": "1-200, default 50",
+    },
+)
 async def list_customers(request: Request, user):
     limit = query_limit(request)
     cursor = query_int(request, "cursor")
@@ -99,8 +110,10 @@ async def list_customers(request: Request, user):
         )
     more = len(customers) > limit
     customers = customers[:limit]
-    return {"items": [customer_json(c) for c in customers],
-            "next": str(customers[-1].id) if more else None}
+    return {
+        "items": [customer_json(c) for c in customers],
+        "next": str(customers[-1].id) if more else None,
+    }
 
 
 @router.route("POST", "/customers", summary="Create a customer", body=CustomerCreate, status=201)
@@ -130,8 +143,9 @@ async def get_customer(request: Request, user):
         return customer_json(await _load(session, request.path_params["customer_id"]))
 
 
-@router.route("PATCH", "/customers/{customer_id:int}", summary="Change a customer",
-              body=CustomerPatch)
+@router.route(
+    "PATCH", "/customers/{customer_id:int}", summary="Change a customer", body=CustomerPatch
+)
 async def patch_customer(request: Request, user, body: CustomerPatch):
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -144,8 +158,13 @@ async def patch_customer(request: Request, user, body: CustomerPatch):
         raise _as_api_error(error) from None
 
 
-@router.route("POST", "/customers/{customer_id:int}/identities",
-              summary="Link another identity to a customer", body=IdentityIn, status=201)
+@router.route(
+    "POST",
+    "/customers/{customer_id:int}/identities",
+    summary="Link another identity to a customer",
+    body=IdentityIn,
+    status=201,
+)
 async def add_identity(request: Request, user, body: IdentityIn):
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -156,9 +175,12 @@ async def add_identity(request: Request, user, body: IdentityIn):
         raise _as_api_error(error) from None
 
 
-@router.route("GET", "/customers/{customer_id:int}/timeline",
-              summary="Everything about a customer across channels, newest first",
-              query={"limit": "1-200, default 50"})
+@router.route(
+    "GET",
+    "/customers/{customer_id:int}/timeline",
+    summary="Everything about a customer across channels, newest first",
+    query={"limit": "1-200, default 50"},
+)
 async def customer_timeline(request: Request, user):
     limit = query_limit(request)
     async with request.app.state.runtime.read() as session:
@@ -174,8 +196,14 @@ async def list_organizations(request: Request, user):
         return {"items": [organization_json(row) for row in rows], "next": None}
 
 
-@router.route("POST", "/organizations", summary="Create an organization",
-              body=OrganizationCreate, status=201, role="supervisor")
+@router.route(
+    "POST",
+    "/organizations",
+    summary="Create an organization",
+    body=OrganizationCreate,
+    status=201,
+    role="supervisor",
+)
 async def create_organization(request: Request, user, body: OrganizationCreate):
     try:
         async with request.app.state.runtime.transaction() as tx:

@@ -10,15 +10,38 @@ ORGANIZATIONS = (
     ("Nordlicht Reisen AG", "nordlicht-reisen.example", "standard"),
 )
 CUSTOMERS = (
-    ("Jonas Müller", 0, "de", "premium",
-     [("email", "jonas.mueller@mueller-maschinenbau.example"), ("phone", "+49 89 1234567")]),
-    ("Petra Schneider", 0, "de", "standard",
-     [("email", "p.schneider@mueller-maschinenbau.example"), ("whatsapp", "+49 151 2345678")]),
-    ("Emma Wilson", 1, "en", "standard",
-     [("email", "emma.wilson@nordlicht-reisen.example"), ("telegram", "emmaw")]),
-    ("Lukas Becker", None, "de", "vip",
-     [("email", "lukas.becker@mail.example"), ("phone", "030 98765432"),
-      ("chat", "visitor-7f3a")]),
+    (
+        "Jonas Müller",
+        0,
+        "de",
+        "premium",
+        [("email", "jonas.mueller@mueller-maschinenbau.example"), ("phone", "+49 89 1234567")],
+    ),
+    (
+        "Petra Schneider",
+        0,
+        "de",
+        "standard",
+        [("email", "p.schneider@mueller-maschinenbau.example"), ("whatsapp", "+49 151 2345678")],
+    ),
+    (
+        "Emma Wilson",
+        1,
+        "en",
+        "standard",
+        [("email", "emma.wilson@nordlicht-reisen.example"), ("telegram", "emmaw")],
+    ),
+    (
+        "Lukas Becker",
+        None,
+        "de",
+        "vip",
+        [
+            ("email", "lukas.becker@mail.example"),
+            ("phone", "030 98765432"),
+            ("chat", "visitor-7f3a"),
+        ],
+    ),
 )
 
 

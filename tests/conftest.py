@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support import PostgresCluster, ServerProcess
 from tresen import rooms
 from tresen.accounts import create_token, create_user
 from tresen.app import create_app
@@ -18,7 +19,6 @@ from tresen.database import create_engine
 from tresen.migrate import upgrade
 from tresen.runtime import Runtime
 from tresen.settings import Settings
-from tests.support import PostgresCluster, ServerProcess
 
 rooms.load_models()
 _database_numbers = itertools.count()
@@ -109,8 +109,13 @@ async def client(app):
 
 @pytest.fixture
 async def agent(runtime):
-    return await create_user(runtime, email="agent@example.com", name="Anna Agent",
-                             role="agent", password="agent-password")
+    return await create_user(
+        runtime,
+        email="agent@example.com",
+        name="Anna Agent",
+        role="agent",
+        password="agent-password",
+    )
 
 
 @pytest.fixture
@@ -121,8 +126,13 @@ async def agent_headers(runtime, agent):
 
 @pytest.fixture
 async def admin_headers(runtime):
-    await create_user(runtime, email="admin@example.com", name="Ada Admin", role="admin",
-                      password="admin-password")
+    await create_user(
+        runtime,
+        email="admin@example.com",
+        name="Ada Admin",
+        role="admin",
+        password="admin-password",
+    )
     token = await create_token(runtime, "admin@example.com")
     return {"Authorization": f"Bearer {token}"}
 

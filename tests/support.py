@@ -53,12 +53,33 @@ class PostgresCluster:
     def start(self) -> None:
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync")
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
-                  "-w", "start")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self) -> None:
         try:
@@ -90,15 +111,22 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tresen", *args], env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "tresen", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def start(self) -> None:
         data_dir = Path(self.env["TRESEN_DATA_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tresen", "serve", "--port", str(self.port)],
-            env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -128,8 +156,9 @@ def sign_in(base_url: str, email: str, password: str) -> httpx.Client:
     client = httpx.Client(base_url=base_url, follow_redirects=False)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = client.post("/login", data={"email": email, "password": password,
-                                         "csrf_token": token, "next": "/"})
+    answer = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token, "next": "/"}
+    )
     if answer.status_code != 303:
         raise RuntimeError(f"login failed: {answer.status_code}")
     return client

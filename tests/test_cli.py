@@ -20,8 +20,17 @@ def cli(database_url, tmp_path):
 
 
 def test_users_and_tokens_create(cli, tmp_path):
-    created = cli.cli("users", "create", "Eva@Example.com", "--name", "Eva Lang",
-                      "--role", "supervisor", "--password", "long-enough-pw")
+    created = cli.cli(
+        "users",
+        "create",
+        "Eva@Example.com",
+        "--name",
+        "Eva Lang",
+        "--role",
+        "supervisor",
+        "--password",
+        "long-enough-pw",
+    )
     assert created.returncode == 0, created.stderr
     assert "supervisor eva@example.com" in created.stdout
     generated = cli.cli("users", "create", "tom@example.com", "--name", "Tom", "--role", "agent")
@@ -34,23 +43,39 @@ def test_users_and_tokens_create(cli, tmp_path):
 
     cli.start()
     try:
-        answer = httpx.get(cli.url + "/api/v1/tickets",
-                           headers={"Authorization": f"Bearer {lines[0]}"})
+        answer = httpx.get(
+            cli.url + "/api/v1/tickets", headers={"Authorization": f"Bearer {lines[0]}"}
+        )
         assert answer.status_code == 200 and answer.json() == {"items": [], "next": None}
     finally:
         cli.stop()
 
 
-@pytest.mark.parametrize("args, named", [
-    (["users", "create", "x@example.com", "--name", "X", "--role", "boss"], "boss"),
-    (["users", "create", "not-an-email", "--name", "X", "--role", "agent"], "not-an-email"),
-    (["users", "create", "x@example.com", "--name", "X", "--role", "agent", "--password", "short"],
-     "password"),
-    (["users", "create", "x@example.com", "--role", "agent"], "--name"),
-    (["tokens", "create", "ghost@example.com"], "ghost@example.com"),
-    (["serve", "--port", "99999"], "99999"),
-    (["frobnicate"], "frobnicate"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["users", "create", "x@example.com", "--name", "X", "--role", "boss"], "boss"),
+        (["users", "create", "not-an-email", "--name", "X", "--role", "agent"], "not-an-email"),
+        (
+            [
+                "users",
+                "create",
+                "x@example.com",
+                "--name",
+                "X",
+                "--role",
+                "agent",
+                "--password",
+                "short",
+            ],
+            "password",
+        ),
+        (["users", "create", "x@example.com", "--role", "agent"], "--name"),
+        (["tokens", "create", "ghost@example.com"], "ghost@example.com"),
+        (["serve", "--port", "99999"], "99999"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
 def test_bad_arguments_print_one_line_naming_them(cli, args, named):
     result = cli.cli(*args)
     assert result.returncode != 0
@@ -67,8 +92,12 @@ def test_duplicate_user_is_refused(cli):
 
 
 def test_bad_database_url_is_named(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tresen", "migrate"], capture_output=True,
-                            text=True, env={"TRESEN_DATABASE_URL": "mysql://x", "PATH": ""},
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "tresen", "migrate"],
+        capture_output=True,
+        text=True,
+        env={"TRESEN_DATABASE_URL": "mysql://x", "PATH": ""},
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "mysql://x" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -12,18 +12,37 @@ from tests.browser import ARTIFACTS, open_browser, sign_in_page
 @pytest.fixture
 def desk(server):
     """A server with an agent and an API token for them."""
-    assert server.cli("users", "create", "agent@example.com", "--name", "Anna Agent", "--role",
-                      "agent", "--password", "agent-password").returncode == 0
+    assert (
+        server.cli(
+            "users",
+            "create",
+            "agent@example.com",
+            "--name",
+            "Anna Agent",
+            "--role",
+            "agent",
+            "--password",
+            "agent-password",
+        ).returncode
+        == 0
+    )
     server.token = server.cli("tokens", "create", "agent@example.com").stdout.strip()
     return server
 
 
 def deliver(desk, external_id: str, subject: str, **extra) -> dict:
-    answer = httpx.post(desk.url + "/api/v1/inbound", headers={
-        "Authorization": f"Bearer {desk.token}"}, json={
-        "channel": "email", "external_id": external_id,
-        "from": {"kind": "email", "value": "kunde@x.example", "name": "Karl Kunde"},
-        "subject": subject, "text": "Bitte helfen Sie mir.", **extra})
+    answer = httpx.post(
+        desk.url + "/api/v1/inbound",
+        headers={"Authorization": f"Bearer {desk.token}"},
+        json={
+            "channel": "email",
+            "external_id": external_id,
+            "from": {"kind": "email", "value": "kunde@x.example", "name": "Karl Kunde"},
+            "subject": subject,
+            "text": "Bitte helfen Sie mir.",
+            **extra,
+        },
+    )
     assert answer.status_code == 202, answer.text
     return answer.json()
 
@@ -64,8 +83,9 @@ async def test_reply_from_ticket_page_appears_in_conversation(desk):
         await expect(page.get_by_role("status")).to_contain_text("Sent.")
         await expect(page.get_by_role("textbox", name="Reply")).to_have_value("")
         # A customer's answer arrives live on the open ticket page.
-        deliver(desk, "<answer@x>", f"Re: [#{created['ticket_number']}] Rechnung fehlt",
-                text="Danke!")
+        deliver(
+            desk, "<answer@x>", f"Re: [#{created['ticket_number']}] Rechnung fehlt", text="Danke!"
+        )
         await expect(messages).to_have_count(3)
         await expect(messages.last).to_contain_text("Danke!")
         await expect(page.locator("#ticket-status")).to_contain_text("open")
@@ -73,6 +93,8 @@ async def test_reply_from_ticket_page_appears_in_conversation(desk):
         await page.screenshot(path=ARTIFACTS / "ticket.png", full_page=True)
         assert page.errors == []
 
-    ticket = httpx.get(f"{desk.url}/api/v1/tickets/{created['ticket_id']}",
-                       headers={"Authorization": f"Bearer {desk.token}"}).json()
+    ticket = httpx.get(
+        f"{desk.url}/api/v1/tickets/{created['ticket_id']}",
+        headers={"Authorization": f"Bearer {desk.token}"},
+    ).json()
     assert [m["direction"] for m in ticket["messages"]] == ["inbound", "outbound", "inbound"]

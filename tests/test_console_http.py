@@ -6,10 +6,14 @@ import re
 
 import pytest
 
-INBOUND = {"channel": "email", "external_id": "<c1@x>",
-           "from": {"kind": "email", "value": "kunde@x.example", "name": "Karl Kunde"},
-           "subject": "Passwort vergessen", "text": "Ich komme nicht mehr rein.",
-           "html": "<p>Ich komme <b>nicht</b> mehr rein.<img src=x onerror=alert(1)></p>"}
+INBOUND = {
+    "channel": "email",
+    "external_id": "<c1@x>",
+    "from": {"kind": "email", "value": "kunde@x.example", "name": "Karl Kunde"},
+    "subject": "Passwort vergessen",
+    "text": "Ich komme nicht mehr rein.",
+    "html": "<p>Ich komme <b>nicht</b> mehr rein.<img src=x onerror=alert(1)></p>",
+}
 
 
 def csrf_of(html: str) -> str:
@@ -18,8 +22,10 @@ def csrf_of(html: str) -> str:
 
 async def sign_in(client, email="agent@example.com", password="agent-password"):
     page = await client.get("/login")
-    return await client.post("/login", data={"email": email, "password": password,
-                                             "csrf_token": csrf_of(page.text), "next": "/"})
+    return await client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_of(page.text), "next": "/"},
+    )
 
 
 async def test_signed_out_visitor_is_sent_to_login(client):
@@ -29,11 +35,12 @@ async def test_signed_out_visitor_is_sent_to_login(client):
 
 async def test_login_wrong_password_and_missing_csrf(client, agent):
     page = await client.get("/login")
-    wrong = await client.post("/login", data={"email": agent.email, "password": "nope-nope",
-                                              "csrf_token": csrf_of(page.text)})
+    wrong = await client.post(
+        "/login",
+        data={"email": agent.email, "password": "nope-nope", "csrf_token": csrf_of(page.text)},
+    )
     assert wrong.status_code == 401 and "wrong" in wrong.text
-    no_csrf = await client.post("/login", data={"email": agent.email,
-                                                "password": "agent-password"})
+    no_csrf = await client.post("/login", data={"email": agent.email, "password": "agent-password"})
     assert no_csrf.status_code == 403 and "CSRF" in no_csrf.text
     ok = await sign_in(client)
     assert ok.status_code == 303 and ok.headers["location"] == "/"
@@ -41,9 +48,15 @@ async def test_login_wrong_password_and_missing_csrf(client, agent):
 
 async def test_login_never_redirects_off_site(client, agent):
     page = await client.get("/login?next=//evil.example/")
-    answer = await client.post("/login", data={"email": agent.email, "password": "agent-password",
-                                               "csrf_token": csrf_of(page.text),
-                                               "next": "//evil.example/"})
+    answer = await client.post(
+        "/login",
+        data={
+            "email": agent.email,
+            "password": "agent-password",
+            "csrf_token": csrf_of(page.text),
+            "next": "//evil.example/",
+        },
+    )
     assert answer.headers["location"] == "/"
 
 
@@ -54,15 +67,16 @@ async def test_reply_by_plain_form_post_and_csrf_required(client, agent, agent_h
     assert page.status_code == 200
     assert "Passwort vergessen" in page.text and "<b>nicht</b>" in page.text
     assert "onerror" not in page.text
-    forged = await client.post(f"/tickets/{created['ticket_id']}/messages",
-                               data={"text": "forged"})
+    forged = await client.post(f"/tickets/{created['ticket_id']}/messages", data={"text": "forged"})
     assert forged.status_code == 403
-    sent = await client.post(f"/tickets/{created['ticket_id']}/messages",
-                             data={"text": "Hier ist der Link zum Zurücksetzen.",
-                                   "csrf_token": csrf_of(page.text)})
+    sent = await client.post(
+        f"/tickets/{created['ticket_id']}/messages",
+        data={"text": "Hier ist der Link zum Zurücksetzen.", "csrf_token": csrf_of(page.text)},
+    )
     assert sent.status_code == 303
-    ticket = (await client.get(f"/api/v1/tickets/{created['ticket_id']}",
-                               headers=agent_headers)).json()
+    ticket = (
+        await client.get(f"/api/v1/tickets/{created['ticket_id']}", headers=agent_headers)
+    ).json()
     assert ticket["messages"][-1]["text"] == "Hier ist der Link zum Zurücksetzen."
     assert ticket["messages"][-1]["author_user_id"] == agent.id
     assert ticket["state"] == "open"
@@ -91,8 +105,9 @@ async def test_logout_ends_the_session(client, agent):
     assert (await client.get("/")).status_code == 303
 
 
-async def test_saving_a_stale_form_changes_only_what_the_agent_changed(client, agent,
-                                                                        agent_headers):
+async def test_saving_a_stale_form_changes_only_what_the_agent_changed(
+    client, agent, agent_headers
+):
     created = (await client.post("/api/v1/inbound", json=INBOUND, headers=agent_headers)).json()
     tid = created["ticket_id"]
     await sign_in(client)
@@ -100,14 +115,25 @@ async def test_saving_a_stale_form_changes_only_what_the_agent_changed(client, a
     # Meanwhile someone else sets the ticket to pending.
     await client.patch(f"/api/v1/tickets/{tid}", json={"state": "pending"}, headers=agent_headers)
     # The agent's page still shows "new"; they raise the priority and save.
-    answer = await client.post(f"/tickets/{tid}/update", data={
-        "csrf_token": csrf_of(page.text), "state": "new", "state_was": "new",
-        "priority": "high", "priority_was": "normal", "queue_id": "", "queue_id_was": ""})
+    answer = await client.post(
+        f"/tickets/{tid}/update",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "state": "new",
+            "state_was": "new",
+            "priority": "high",
+            "priority_was": "normal",
+            "queue_id": "",
+            "queue_id_was": "",
+        },
+    )
     assert answer.status_code == 303
     ticket = (await client.get(f"/api/v1/tickets/{tid}", headers=agent_headers)).json()
     assert (ticket["state"], ticket["priority"]) == ("pending", "high")
-    assigned = await client.post(f"/tickets/{tid}/update", data={
-        "csrf_token": csrf_of(page.text), "assignee_id": "me", "assignee_id_was": ""})
+    assigned = await client.post(
+        f"/tickets/{tid}/update",
+        data={"csrf_token": csrf_of(page.text), "assignee_id": "me", "assignee_id_was": ""},
+    )
     assert assigned.status_code == 303
     ticket = (await client.get(f"/api/v1/tickets/{tid}", headers=agent_headers)).json()
     assert ticket["assignee"]["id"] == agent.id

@@ -62,10 +62,14 @@ async def test_concurrent_duplicate_deliveries_yield_one_message(runtime):
 
 async def test_reply_with_ticket_number_in_subject_threads(runtime):
     first = await receive(runtime, inbound("<m1@x>"))
-    reply = await receive(runtime, inbound(
-        "<m2@x>", subject=f"AW: [#{first.ticket_number}] Drucker druckt nicht",
-        text="Danke, jetzt geht es wieder.",
-    ))
+    reply = await receive(
+        runtime,
+        inbound(
+            "<m2@x>",
+            subject=f"AW: [#{first.ticket_number}] Drucker druckt nicht",
+            text="Danke, jetzt geht es wieder.",
+        ),
+    )
     assert reply.ticket_id == first.ticket_id
     assert reply.message_id != first.message_id
     assert await count(runtime, Ticket) == 1
@@ -73,26 +77,40 @@ async def test_reply_with_ticket_number_in_subject_threads(runtime):
 
 async def test_reply_with_known_in_reply_to_threads_even_with_new_subject(runtime):
     first = await receive(runtime, inbound("<orig@x>"))
-    reply = await receive(runtime, inbound("<reply@x>", subject="Andere Frage",
-                                           in_reply_to="<orig@x>"))
-    via_references = await receive(runtime, inbound(
-        "<third@x>", subject="Noch was", references=["<unknown@x>", "<reply@x>"]))
+    reply = await receive(
+        runtime, inbound("<reply@x>", subject="Andere Frage", in_reply_to="<orig@x>")
+    )
+    via_references = await receive(
+        runtime, inbound("<third@x>", subject="Noch was", references=["<unknown@x>", "<reply@x>"])
+    )
     assert reply.ticket_id == first.ticket_id == via_references.ticket_id
 
 
 async def test_unknown_reference_and_number_open_a_new_ticket(runtime):
     first = await receive(runtime, inbound("<one@x>"))
-    other = await receive(runtime, inbound("<two@x>", subject="[#99999] Neues Thema",
-                                           in_reply_to="<nobody@x>"))
+    other = await receive(
+        runtime, inbound("<two@x>", subject="[#99999] Neues Thema", in_reply_to="<nobody@x>")
+    )
     assert other.ticket_id != first.ticket_id
 
 
 async def test_conversation_id_threads_chat_messages(runtime):
     sender = {"kind": "chat", "value": "visitor-1"}
-    first = await receive(runtime, inbound("c1", channel="chat", conversation_id="conv-9",
-                                           subject=None, **{"from": sender}))
-    second = await receive(runtime, inbound("c2", channel="chat", conversation_id="conv-9",
-                                            subject=None, text="Hallo?", **{"from": sender}))
+    first = await receive(
+        runtime,
+        inbound("c1", channel="chat", conversation_id="conv-9", subject=None, **{"from": sender}),
+    )
+    second = await receive(
+        runtime,
+        inbound(
+            "c2",
+            channel="chat",
+            conversation_id="conv-9",
+            subject=None,
+            text="Hallo?",
+            **{"from": sender},
+        ),
+    )
     assert first.ticket_id == second.ticket_id
 
 
@@ -115,10 +133,12 @@ async def test_reply_to_solved_ticket_reopens_it_and_closed_opens_follow_up(runt
 
 async def test_phone_sender_is_normalized_so_spellings_match(runtime):
     sms = {"channel": "sms", "subject": None}
-    first = await receive(runtime, inbound("SM1", **sms, **{"from": {"kind": "phone",
-                                                                     "value": "030 1234567"}}))
-    second = await receive(runtime, inbound("SM2", **sms, **{"from": {"kind": "phone",
-                                                                      "value": "+49 30 1234567"}}))
+    first = await receive(
+        runtime, inbound("SM1", **sms, **{"from": {"kind": "phone", "value": "030 1234567"}})
+    )
+    second = await receive(
+        runtime, inbound("SM2", **sms, **{"from": {"kind": "phone", "value": "+49 30 1234567"}})
+    )
     async with runtime.read() as session:
         identities = list(await session.scalars(select(Identity)))
     assert [i.value for i in identities] == ["+49301234567"]
@@ -129,8 +149,12 @@ async def test_phone_sender_is_normalized_so_spellings_match(runtime):
 
 
 async def test_html_is_sanitized_and_gives_text(runtime):
-    result = await receive(runtime, inbound(
-        "<h@x>", text="", html='<p onclick="x()">Hallo <b>Team</b></p><script>alert(1)</script>'))
+    result = await receive(
+        runtime,
+        inbound(
+            "<h@x>", text="", html='<p onclick="x()">Hallo <b>Team</b></p><script>alert(1)</script>'
+        ),
+    )
     async with runtime.read() as session:
         message = await session.get(Message, result.message_id)
     assert "script" not in message.html and "onclick" not in message.html

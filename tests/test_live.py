@@ -18,8 +18,20 @@ async def test_two_server_processes_see_each_others_events(database_url, tmp_pat
     second = ServerProcess(url, tmp_path / "b")
     (tmp_path / "a").mkdir()
     assert first.cli("migrate").returncode == 0
-    assert first.cli("users", "create", "agent@example.com", "--name", "Agent", "--role",
-                     "agent", "--password", "agent-password").returncode == 0
+    assert (
+        first.cli(
+            "users",
+            "create",
+            "agent@example.com",
+            "--name",
+            "Agent",
+            "--role",
+            "agent",
+            "--password",
+            "agent-password",
+        ).returncode
+        == 0
+    )
     token = first.cli("tokens", "create", "agent@example.com").stdout.strip()
     first.start()
     second.start()
@@ -27,14 +39,21 @@ async def test_two_server_processes_see_each_others_events(database_url, tmp_pat
         browser = sign_in(second.url, "agent@example.com", "agent-password")
         cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
         ws_url = second.url.replace("http", "ws") + "/ws/console"
-        async with websockets.connect(ws_url, additional_headers={
-                "Cookie": cookie, "Origin": second.url}) as socket:
+        async with websockets.connect(
+            ws_url, additional_headers={"Cookie": cookie, "Origin": second.url}
+        ) as socket:
             async with httpx.AsyncClient(base_url=first.url) as api:
-                answer = await api.post("/api/v1/inbound", headers={
-                    "Authorization": f"Bearer {token}"}, json={
-                    "channel": "email", "external_id": "<cross@x>",
-                    "from": {"kind": "email", "value": "kunde@x.example"},
-                    "subject": "Seen by the other process", "text": "Hallo"})
+                answer = await api.post(
+                    "/api/v1/inbound",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={
+                        "channel": "email",
+                        "external_id": "<cross@x>",
+                        "from": {"kind": "email", "value": "kunde@x.example"},
+                        "subject": "Seen by the other process",
+                        "text": "Hallo",
+                    },
+                )
                 assert answer.status_code == 202
             frame = await asyncio.wait_for(socket.recv(), 10)
         assert "Seen by the other process" in frame
@@ -45,8 +64,20 @@ async def test_two_server_processes_see_each_others_events(database_url, tmp_pat
 
 
 async def test_websocket_refuses_strangers(server):
-    assert server.cli("users", "create", "agent@example.com", "--name", "Agent", "--role",
-                      "agent", "--password", "agent-password").returncode == 0
+    assert (
+        server.cli(
+            "users",
+            "create",
+            "agent@example.com",
+            "--name",
+            "Agent",
+            "--role",
+            "agent",
+            "--password",
+            "agent-password",
+        ).returncode
+        == 0
+    )
     ws_url = server.url.replace("http", "ws") + "/ws/console"
     with pytest.raises(websockets.exceptions.InvalidStatus):
         async with websockets.connect(ws_url):
@@ -55,9 +86,23 @@ async def test_websocket_refuses_strangers(server):
     cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     # Signed in, but the page asking is on another site: cross-site websocket hijacking.
     with pytest.raises(websockets.exceptions.InvalidStatus):
-        async with websockets.connect(ws_url, additional_headers={
-                "Cookie": cookie, "Origin": "https://evil.example"}):
+        async with websockets.connect(
+            ws_url, additional_headers={"Cookie": cookie, "Origin": "https://evil.example"}
+        ):
             pass
-    async with websockets.connect(ws_url, additional_headers={
-            "Cookie": cookie, "Origin": server.url}):
+    async with websockets.connect(
+        ws_url, additional_headers={"Cookie": cookie, "Origin": server.url}
+    ):
         pass
+
+
+def test_event_batches_stay_under_the_notify_limit():
+    from tresen.events import NOTIFY_LIMIT, Event, _batches
+
+    events = [Event("ticket.updated", {"ticket_id": n, "fields": ["x" * 50]}) for n in range(500)]
+    batches = _batches(events)
+    assert len(batches) > 1
+    assert all(len(batch.encode()) <= NOTIFY_LIMIT for batch in batches)
+    import json
+
+    assert [e["data"]["ticket_id"] for b in batches for e in json.loads(b)] == list(range(500))

@@ -68,8 +68,12 @@ def message_json(message: Message) -> dict:
         "html": message.html,
         "external_id": message.external_id,
         "attachments": [
-            {"id": item.id, "filename": item.filename, "content_type": item.content_type,
-             "size": item.size}
+            {
+                "id": item.id,
+                "filename": item.filename,
+                "content_type": item.content_type,
+                "size": item.size,
+            }
             for item in message.attachments
         ],
         "created_at": message.created_at.isoformat(),
@@ -137,11 +141,21 @@ async def _load(session, ticket_id: int, *, with_messages: bool = False) -> Tick
     return ticket
 
 
-@router.route("GET", "/tickets", summary="List tickets, most recently updated first",
-              query={"state": "comma-separated states", "queue": "queue id",
-                     "assignee": "user id, me or none", "customer": "customer id",
-                     "channel": "channel of origin", "tag": "a tag",
-                     "cursor": "from the previous page's next", "limit": "1-200, default 50"})
+@router.route(
+    "GET",
+    "/tickets",
+    summary="List tickets, most recently updated first",
+    query={
+        "state": "comma-separated states",
+        "queue": "queue id",
+        "assignee": "user id, me or none",
+        "customer": "customer id",
+        "channel": "channel of origin",
+        "tag": "a tag",
+        "cursor": "from the previous page's next",
+        "limit": "1-200, default 50",
+    },
+)
 async def list_tickets(request: Request, user):
     filters = ticket_filter(request, user)
     limit = query_limit(request)
@@ -155,8 +169,9 @@ async def list_tickets(request: Request, user):
     return {"items": [ticket_json(ticket) for ticket in tickets], "next": next_cursor}
 
 
-@router.route("POST", "/tickets", summary="Open a ticket for a customer", body=TicketCreate,
-              status=201)
+@router.route(
+    "POST", "/tickets", summary="Open a ticket for a customer", body=TicketCreate, status=201
+)
 async def create_ticket(request: Request, user, body: TicketCreate):
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -164,16 +179,29 @@ async def create_ticket(request: Request, user, body: TicketCreate):
             if customer is None:
                 raise ApiError(422, f"customer {body.customer_id} does not exist", "customer_id")
             ticket = await actions.open_ticket(
-                tx, customer=customer, subject=body.subject, channel=body.channel,
-                actor=Actor(user_id=user.id), priority=body.priority, queue_id=body.queue_id,
-                assignee_id=body.assignee_id, tags=body.tags,
+                tx,
+                customer_id=customer.id,
+                subject=body.subject,
+                channel=body.channel,
+                actor=Actor(user_id=user.id),
+                priority=body.priority,
+                queue_id=body.queue_id,
+                assignee_id=body.assignee_id,
+                tags=body.tags,
             )
             messages = []
             if body.text.strip() or body.html:
-                messages.append(await actions.add_message(
-                    tx, ticket, direction="inbound", text=body.text, html=body.html,
-                    actor=Actor(customer_id=customer.id),
-                ))
+                messages.append(
+                    await actions.add_message(
+                        tx,
+                        ticket,
+                        direction="inbound",
+                        text=body.text,
+                        html=body.html,
+                        actor=Actor(customer_id=customer.id),
+                    )
+                )
+            await tx.session.refresh(ticket, ["customer", "queue", "assignee"])
             return ticket_json(ticket, messages=messages)
     except TicketError as error:
         raise _as_api_error(error) from None
@@ -186,8 +214,12 @@ async def get_ticket(request: Request, user):
         return ticket_json(ticket, messages=ticket.messages)
 
 
-@router.route("PATCH", "/tickets/{ticket_id:int}",
-              summary="Change state, priority, queue, assignee, subject or tags", body=TicketPatch)
+@router.route(
+    "PATCH",
+    "/tickets/{ticket_id:int}",
+    summary="Change state, priority, queue, assignee, subject or tags",
+    body=TicketPatch,
+)
 async def patch_ticket(request: Request, user, body: TicketPatch):
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -200,16 +232,25 @@ async def patch_ticket(request: Request, user, body: TicketPatch):
         raise _as_api_error(error) from None
 
 
-@router.route("POST", "/tickets/{ticket_id:int}/messages",
-              summary="Reply to the customer or add an internal note", body=MessageCreate,
-              status=201)
+@router.route(
+    "POST",
+    "/tickets/{ticket_id:int}/messages",
+    summary="Reply to the customer or add an internal note",
+    body=MessageCreate,
+    status=201,
+)
 async def create_message(request: Request, user, body: MessageCreate):
     try:
         async with request.app.state.runtime.transaction() as tx:
             ticket = await _load(tx.session, request.path_params["ticket_id"])
             message = await actions.add_message(
-                tx, ticket, direction="outbound", text=body.text, html=body.html,
-                internal=body.internal, actor=Actor(user_id=user.id),
+                tx,
+                ticket,
+                direction="outbound",
+                text=body.text,
+                html=body.html,
+                internal=body.internal,
+                actor=Actor(user_id=user.id),
             )
             return message_json(message)
     except TicketError as error:
@@ -221,16 +262,29 @@ async def get_history(request: Request, user):
     async with request.app.state.runtime.read() as session:
         ticket = await _load(session, request.path_params["ticket_id"])
         rows = await queries.ticket_history(session, ticket.id)
-    return {"items": [
-        {"field": row.field, "old": row.old_value, "new": row.new_value,
-         "actor_user_id": row.actor_user_id, "actor_customer_id": row.actor_customer_id,
-         "at": row.at.isoformat()}
-        for row in rows
-    ], "next": None}
+    return {
+        "items": [
+            {
+                "field": row.field,
+                "old": row.old_value,
+                "new": row.new_value,
+                "actor_user_id": row.actor_user_id,
+                "actor_customer_id": row.actor_customer_id,
+                "at": row.at.isoformat(),
+            }
+            for row in rows
+        ],
+        "next": None,
+    }
 
 
-@router.route("POST", "/inbound", summary="Deliver one inbound message (idempotent)",
-              body=InboundMessage, status=202)
+@router.route(
+    "POST",
+    "/inbound",
+    summary="Deliver one inbound message (idempotent)",
+    body=InboundMessage,
+    status=202,
+)
 async def post_inbound(request: Request, user, body: InboundMessage):
     try:
         result = await receive(request.app.state.runtime, body)
@@ -248,12 +302,15 @@ async def post_inbound(request: Request, user, body: InboundMessage):
 async def list_queues(request: Request, user):
     async with request.app.state.runtime.read() as session:
         rows = await queries.list_queues(session)
-    return {"items": [{"id": q.id, "name": q.name, "description": q.description} for q in rows],
-            "next": None}
+    return {
+        "items": [{"id": q.id, "name": q.name, "description": q.description} for q in rows],
+        "next": None,
+    }
 
 
-@router.route("POST", "/queues", summary="Create a queue", body=QueueCreate, status=201,
-              role="admin")
+@router.route(
+    "POST", "/queues", summary="Create a queue", body=QueueCreate, status=201, role="admin"
+)
 async def create_queue(request: Request, user, body: QueueCreate):
     try:
         async with request.app.state.runtime.transaction() as tx:

@@ -13,31 +13,86 @@ from tresen.runtime import Runtime
 
 MESSAGES = (
     # channel, sender kind, sender, name, subject, text, (state, queue, assignee email, reply)
-    ("email", "email", "jonas.mueller@mueller-maschinenbau.example", "Jonas Müller",
-     "Rechnung 2026-1147 doppelt abgebucht",
-     "Guten Tag,\n\nder Betrag der Rechnung 2026-1147 wurde zweimal abgebucht. "
-     "Bitte erstatten Sie die doppelte Zahlung.\n\nMit freundlichen Grüßen\nJonas Müller",
-     ("open", "Billing", "agent@demo.tresen.test",
-      "Guten Tag Herr Müller, wir prüfen die Buchung und melden uns heute noch.")),
-    ("whatsapp", "whatsapp", "+49 151 2345678", "Petra Schneider", None,
-     "Hallo, die Lieferung für Auftrag 5531 ist noch nicht angekommen. Können Sie nachsehen?",
-     ("pending", "Support", "lena@demo.tresen.test",
-      "Hallo Frau Schneider, die Sendung ist unterwegs; Zustellung morgen. Passt das?")),
-    ("email", "email", "emma.wilson@nordlicht-reisen.example", "Emma Wilson",
-     "Cannot log in to the booking portal",
-     "Hi, since this morning none of our team can log in to the booking portal. "
-     "We get 'session expired' right after entering the password.", None),
-    ("telegram", "telegram", "emmaw", "Emma Wilson", None,
-     "Any news on the login problem? Our agents are blocked.", None),
-    ("chat", "chat", "visitor-7f3a", "Lukas Becker", None,
-     "Wie kann ich meine Lieferadresse ändern?",
-     ("solved", "Support", "agent@demo.tresen.test",
-      "Unter Konto → Adressen können Sie die Lieferadresse jederzeit ändern.")),
-    ("sms", "phone", "030 98765432", "Lukas Becker", None,
-     "Bitte rufen Sie mich wegen meiner Reklamation zurück.", None),
-    ("email", "email", "new.customer@startup.example", "Mia Hoffmann",
-     "Angebot für 25 Lizenzen",
-     "Hallo, wir interessieren uns für 25 Lizenzen. Gibt es Mengenrabatt?", None),
+    (
+        "email",
+        "email",
+        "jonas.mueller@mueller-maschinenbau.example",
+        "Jonas Müller",
+        "Rechnung 2026-1147 doppelt abgebucht",
+        "Guten Tag,\n\nder Betrag der Rechnung 2026-1147 wurde zweimal abgebucht. "
+        "Bitte erstatten Sie die doppelte Zahlung.\n\nMit freundlichen Grüßen\nJonas Müller",
+        (
+            "open",
+            "Billing",
+            "agent@demo.tresen.test",
+            "Guten Tag Herr Müller, wir prüfen die Buchung und melden uns heute noch.",
+        ),
+    ),
+    (
+        "whatsapp",
+        "whatsapp",
+        "+49 151 2345678",
+        "Petra Schneider",
+        None,
+        "Hallo, die Lieferung für Auftrag 5531 ist noch nicht angekommen. Können Sie nachsehen?",
+        (
+            "pending",
+            "Support",
+            "lena@demo.tresen.test",
+            "Hallo Frau Schneider, die Sendung ist unterwegs; Zustellung morgen. Passt das?",
+        ),
+    ),
+    (
+        "email",
+        "email",
+        "emma.wilson@nordlicht-reisen.example",
+        "Emma Wilson",
+        "Cannot log in to the booking portal",
+        "Hi, since this morning none of our team can log in to the booking portal. "
+        "We get 'session expired' right after entering the password.",
+        None,
+    ),
+    (
+        "telegram",
+        "telegram",
+        "emmaw",
+        "Emma Wilson",
+        None,
+        "Any news on the login problem? Our agents are blocked.",
+        None,
+    ),
+    (
+        "chat",
+        "chat",
+        "visitor-7f3a",
+        "Lukas Becker",
+        None,
+        "Wie kann ich meine Lieferadresse ändern?",
+        (
+            "solved",
+            "Support",
+            "agent@demo.tresen.test",
+            "Unter Konto → Adressen können Sie die Lieferadresse jederzeit ändern.",
+        ),
+    ),
+    (
+        "sms",
+        "phone",
+        "030 98765432",
+        "Lukas Becker",
+        None,
+        "Bitte rufen Sie mich wegen meiner Reklamation zurück.",
+        None,
+    ),
+    (
+        "email",
+        "email",
+        "new.customer@startup.example",
+        "Mia Hoffmann",
+        "Angebot für 25 Lizenzen",
+        "Hallo, wir interessieren uns für 25 Lizenzen. Gibt es Mengenrabatt?",
+        None,
+    ),
 )
 
 
@@ -45,11 +100,18 @@ async def seed(runtime: Runtime) -> None:
     async with runtime.transaction() as tx:
         queues = {name: await create_queue(tx, name=name) for name in ("Support", "Billing")}
     for index, (channel, kind, sender, name, subject, text, work) in enumerate(MESSAGES):
-        received = await receive(runtime, InboundMessage.model_validate({
-            "channel": channel, "external_id": f"demo-{index}",
-            "from": {"kind": kind, "value": sender, "name": name},
-            "subject": subject, "text": text,
-        }))
+        received = await receive(
+            runtime,
+            InboundMessage.model_validate(
+                {
+                    "channel": channel,
+                    "external_id": f"demo-{index}",
+                    "from": {"kind": kind, "value": sender, "name": name},
+                    "subject": subject,
+                    "text": text,
+                }
+            ),
+        )
         if work is None:
             continue
         state, queue, assignee_email, reply = work
@@ -61,6 +123,12 @@ async def seed(runtime: Runtime) -> None:
                 tx, ticket, {"queue_id": queues[queue].id, "assignee_id": agent.id}, actor
             )
             await add_message(tx, ticket, direction="outbound", text=reply, actor=actor)
-            await add_message(tx, ticket, direction="outbound", internal=True, actor=actor,
-                              text="Demo note: only agents see internal notes.")
+            await add_message(
+                tx,
+                ticket,
+                direction="outbound",
+                internal=True,
+                actor=actor,
+                text="Demo note: only agents see internal notes.",
+            )
             await update_ticket(tx, ticket, {"state": state}, actor)

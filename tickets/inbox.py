@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from customers.actions import resolve_sender
 from customers.identities import IdentityError, normalize_identity
-from customers.models import Customer
 from tickets.actions import Actor, NewAttachment, add_message, open_ticket
 from tickets.models import InboundRecord, Message, Ticket
 from tickets.threading import joins_existing, ticket_number_in_subject
@@ -58,7 +58,12 @@ class InboundRejected(ValueError):
 
 
 async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
-    """Store, then process once. A repeated delivery answers with the first result."""
+    """Store, then process once. A repeated delivery answers with the first result.
+
+    A fresh message is stored and processed in one transaction, its raw record
+    written first; if processing fails, the raw record is kept as failed and
+    processed again by the next delivery or by `retry_pending`.
+    """
     try:
         normalize_identity(
             inbound.sender.kind,
@@ -67,22 +72,6 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
         )
     except IdentityError as error:
         raise InboundRejected("from", str(error)) from None
-    record_id, fresh = await _store(runtime, inbound)
-    if not fresh:
-        done = await _result(runtime, record_id)
-        if done is not None:
-            return done
-    try:
-        async with runtime.transaction() as tx:
-            result = await _process(tx, record_id, inbound, duplicate=not fresh)
-    except Exception as error:
-        await _mark_failed(runtime, record_id, error)
-        raise InboxProcessingError(record_id, error) from error
-    return result
-
-
-async def _store(runtime: Runtime, inbound: InboundMessage) -> tuple[int, bool]:
-    """The raw payload, durably, before any decision. Returns (id, newly stored)."""
     payload = inbound.model_dump(mode="json", by_alias=True)
     try:
         async with runtime.transaction() as tx:
@@ -95,63 +84,79 @@ async def _store(runtime: Runtime, inbound: InboundMessage) -> tuple[int, bool]:
             )
             tx.session.add(record)
             await tx.session.flush()
-            return record.id, True
-    except IntegrityError:
-        async with runtime.read() as session:
-            existing = await session.scalar(
-                select(InboundRecord.id).where(
-                    InboundRecord.channel == inbound.channel,
-                    InboundRecord.external_id == inbound.external_id,
-                )
-            )
+            return await _process(tx, record, inbound, duplicate=False)
+    except IntegrityError as error:
+        existing = await _existing(runtime, inbound)
         if existing is None:
-            raise
-        return existing, False
+            # Not a repeated delivery: the conflict came from processing.
+            record_id = await _store_failed(runtime, inbound, payload, error)
+            raise InboxProcessingError(record_id, error) from error
+    except Exception as error:
+        record_id = await _store_failed(runtime, inbound, payload, error)
+        raise InboxProcessingError(record_id, error) from error
+    if existing.status == "processed":
+        return await _result(runtime, existing.id)
+    # Stored earlier but not processed (it failed before): try again now.
+    return await _retry(runtime, existing.id, inbound)
 
 
-async def _result(runtime: Runtime, record_id: int) -> Received | None:
+async def _existing(runtime: Runtime, inbound: InboundMessage) -> InboundRecord | None:
+    async with runtime.read() as session:
+        return await session.scalar(
+            select(InboundRecord).where(
+                InboundRecord.channel == inbound.channel,
+                InboundRecord.external_id == inbound.external_id,
+            )
+        )
+
+
+async def _result(runtime: Runtime, record_id: int) -> Received:
     async with runtime.read() as session:
         row = (
             await session.execute(
-                select(InboundRecord.status, InboundRecord.ticket_id, InboundRecord.message_id, Ticket.number)
+                select(InboundRecord.ticket_id, InboundRecord.message_id, Ticket.number)
                 .outerjoin(Ticket, Ticket.id == InboundRecord.ticket_id)
                 .where(InboundRecord.id == record_id)
             )
         ).one()
-    if row.status != "processed":
-        return None
     return Received(record_id, row.ticket_id, row.message_id, row.number, duplicate=True)
 
 
-async def _process(
-    tx: Transaction, record_id: int, inbound: InboundMessage, *, duplicate: bool
-) -> Received:
-    # Claim the record: this row update serializes concurrent deliveries of the
-    # same message; the loser finds it processed and answers with the result.
-    claimed = await tx.session.execute(
-        update(InboundRecord)
-        .where(InboundRecord.id == record_id, InboundRecord.status != "processed")
-        .values(status="processed", processed_at=tx.now(), error=None)
-    )
-    if claimed.rowcount == 0:
-        record = await tx.session.get(InboundRecord, record_id)
-        ticket = await tx.session.get(Ticket, record.ticket_id) if record.ticket_id else None
-        return Received(
-            record_id, record.ticket_id, record.message_id, ticket and ticket.number, True
-        )
+async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> Received:
+    try:
+        async with runtime.transaction() as tx:
+            # Lock the record; whoever processed it meanwhile wins and we report theirs.
+            claimed = await tx.session.execute(
+                update(InboundRecord)
+                .where(InboundRecord.id == record_id, InboundRecord.status != "processed")
+                .values(error=None)
+            )
+            if claimed.rowcount:
+                record = await tx.session.get(InboundRecord, record_id)
+                return await _process(tx, record, inbound, duplicate=True)
+    except Exception as error:
+        await _mark_failed(runtime, record_id, error)
+        raise InboxProcessingError(record_id, error) from error
+    return await _result(runtime, record_id)
 
+
+async def _process(
+    tx: Transaction, record: InboundRecord, inbound: InboundMessage, *, duplicate: bool
+) -> Received:
     sender_value = normalize_identity(
-        inbound.sender.kind, inbound.sender.value, default_region=tx.runtime.settings.default_phone_region
+        inbound.sender.kind,
+        inbound.sender.value,
+        default_region=tx.runtime.settings.default_phone_region,
     )
-    customer, _created = await resolve_sender(
+    customer_id, _created = await resolve_sender(
         tx, inbound.sender.kind, sender_value, inbound.sender.name
     )
-    actor = Actor(customer_id=customer.id)
-    ticket = await find_thread(tx, inbound, customer)
+    actor = Actor(customer_id=customer_id)
+    ticket = await find_thread(tx, inbound)
     if ticket is None:
         ticket = await open_ticket(
             tx,
-            customer=customer,
+            customer_id=customer_id,
             subject=inbound.subject or _subject_from_text(inbound.text),
             channel=inbound.channel,
             actor=actor,
@@ -173,35 +178,32 @@ async def _process(
             for item in inbound.attachments
         ],
     )
-    await tx.session.execute(
-        update(InboundRecord)
-        .where(InboundRecord.id == record_id)
-        .values(ticket_id=ticket.id, message_id=message.id)
-    )
-    return Received(record_id, ticket.id, message.id, ticket.number, duplicate)
+    record.status = "processed"
+    record.processed_at = tx.now()
+    record.ticket_id = ticket.id
+    record.message_id = message.id
+    return Received(record.id, ticket.id, message.id, ticket.number, duplicate)
 
 
-async def find_thread(
-    tx: Transaction, inbound: InboundMessage, customer: Customer
-) -> Ticket | None:
+async def find_thread(tx: Transaction, inbound: InboundMessage) -> Ticket | None:
     """The ticket this message continues: by number, by message ids, by conversation."""
     ticket = None
+    # Only the ticket's own columns: threading needs no customer, queue or tags.
+    bare = select(Ticket).options(lazyload("*"))
     number = ticket_number_in_subject(inbound.subject)
     if number is not None:
-        ticket = await tx.session.scalar(select(Ticket).where(Ticket.number == number))
+        ticket = await tx.session.scalar(bare.where(Ticket.number == number))
     hints = inbound.thread_hints()
     if ticket is None and hints:
         ticket = await tx.session.scalar(
-            select(Ticket)
-            .join(Message, Message.ticket_id == Ticket.id)
+            bare.join(Message, Message.ticket_id == Ticket.id)
             .where(Message.external_id.in_(hints))
             .order_by(Message.id.desc())
             .limit(1)
         )
     if ticket is None and inbound.conversation_id:
         ticket = await tx.session.scalar(
-            select(Ticket)
-            .join(Message, Message.ticket_id == Ticket.id)
+            bare.join(Message, Message.ticket_id == Ticket.id)
             .where(
                 Message.channel == inbound.channel,
                 Message.conversation_id == inbound.conversation_id,
@@ -219,8 +221,32 @@ def _subject_from_text(text: str) -> str:
     return first_line[:80] or "(no subject)"
 
 
+async def _store_failed(
+    runtime: Runtime, inbound: InboundMessage, payload: dict, error: Exception
+) -> int:
+    """Keep what was received even though it could not be processed."""
+    log.exception("processing inbound message %s/%s failed", inbound.channel, inbound.external_id)
+    reason = f"{type(error).__name__}: {error}"[:2000]
+    try:
+        async with runtime.transaction() as tx:
+            record = InboundRecord(
+                channel=inbound.channel,
+                external_id=inbound.external_id,
+                payload=payload,
+                status="failed",
+                error=reason,
+                received_at=inbound.received_at or tx.now(),
+            )
+            tx.session.add(record)
+            await tx.session.flush()
+            return record.id
+    except IntegrityError:
+        existing = await _existing(runtime, inbound)
+        await _mark_failed(runtime, existing.id, error)
+        return existing.id
+
+
 async def _mark_failed(runtime: Runtime, record_id: int, error: Exception) -> None:
-    log.exception("processing inbound message %s failed", record_id)
     async with runtime.transaction() as tx:
         await tx.session.execute(
             update(InboundRecord)
@@ -230,7 +256,7 @@ async def _mark_failed(runtime: Runtime, record_id: int, error: Exception) -> No
 
 
 async def retry_pending(runtime: Runtime) -> int:
-    """Process records left received or failed (after a crash); returns how many succeeded."""
+    """Process records left received or failed; returns how many succeeded."""
     async with runtime.read() as session:
         rows = (
             await session.execute(
@@ -241,11 +267,9 @@ async def retry_pending(runtime: Runtime) -> int:
         ).all()
     done = 0
     for record_id, payload in rows:
-        inbound = InboundMessage.model_validate(payload)
         try:
-            async with runtime.transaction() as tx:
-                await _process(tx, record_id, inbound, duplicate=True)
+            await _retry(runtime, record_id, InboundMessage.model_validate(payload))
             done += 1
-        except Exception as error:  # noqa: BLE001 - recorded, retried next time
-            await _mark_failed(runtime, record_id, error)
+        except InboxProcessingError:
+            pass  # recorded on the record; tried again next time
     return done

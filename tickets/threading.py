@@ -6,9 +6,7 @@ import re
 
 # "[#10042]", "[Ticket#10042]", "Ticket #10042": how our outbound subjects carry the number.
 _NUMBER = re.compile(r"\[(?:ticket\s*)?#\s*(\d{1,12})\]|\bticket\s*#\s*(\d{1,12})\b", re.I)
-_REPLY_PREFIX = re.compile(
-    r"^\s*((re|aw|antw|fw|fwd|wg|sv|vs|tr|rv)(\[\d+\])?\s*:\s*)+", re.I
-)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|fw|fwd|wg|sv|vs|tr|rv)(\[\d+\])?\s*:\s*)+", re.I)
 
 
 def ticket_number_in_subject(subject: str | None) -> int | None:

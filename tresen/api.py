@@ -61,9 +61,17 @@ class ApiRouter:
         self.tag = tag
         self.operations: list[Operation] = []
 
-    def route(self, method: str, path: str, *, summary: str, role: str = "agent",
-              body: type[BaseModel] | None = None, query: dict[str, str] | None = None,
-              status: int = 200):
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        role: str = "agent",
+        body: type[BaseModel] | None = None,
+        query: dict[str, str] | None = None,
+        status: int = 200,
+    ):
         """Declare an endpoint: handler(request, user[, body]) returns JSON data or a Response."""
 
         def decorate(endpoint):
@@ -163,13 +171,22 @@ def openapi_document(routers: list[ApiRouter]) -> dict:
         for operation in router.operations:
             path = PREFIX + re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", operation.path)
             parameters = [
-                {"name": name, "in": "path", "required": True,
-                 "schema": {"type": "integer" if converter == ":int" else "string"}}
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer" if converter == ":int" else "string"},
+                }
                 for name, converter in re.findall(r"\{(\w+)(:\w+)?\}", operation.path)
             ]
             parameters += [
-                {"name": name, "in": "query", "required": False,
-                 "schema": {"type": "string"}, "description": description}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": description,
+                }
                 for name, description in operation.query.items()
             ]
             spec: dict[str, Any] = {
@@ -196,16 +213,32 @@ def openapi_document(routers: list[ApiRouter]) -> dict:
                 schemas[operation.body.__name__] = schema
                 spec["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": {
-                        "$ref": f"#/components/schemas/{operation.body.__name__}"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{operation.body.__name__}"}
+                        }
+                    },
                 }
             paths.setdefault(path, {})[operation.method.lower()] = spec
-    paths["/healthz"] = {"get": {"summary": "Liveness and database check", "security": [],
-                                 "responses": {"200": {"description": "healthy"}}}}
-    paths[PREFIX + "/openapi.json"] = {"get": {"summary": "This document", "security": [],
-                                               "responses": {"200": {"description": "OpenAPI"}}}}
-    schemas["Error"] = {"type": "object", "properties": {
-        "error": {"type": "string"}, "field": {"type": "string"}}, "required": ["error"]}
+    paths["/healthz"] = {
+        "get": {
+            "summary": "Liveness and database check",
+            "security": [],
+            "responses": {"200": {"description": "healthy"}},
+        }
+    }
+    paths[PREFIX + "/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI"}},
+        }
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+        "required": ["error"],
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tresen REST API", "version": "1"},

@@ -12,15 +12,15 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
 
 from tresen import rooms
-from tresen.api import http_error_as_json, openapi_document
 from tresen.api import build_routes as build_api_routes
+from tresen.api import http_error_as_json, openapi_document
 from tresen.auth import LoginRequired
 from tresen.migrate import is_current
 from tresen.runtime import Runtime
 from tresen.settings import Settings
-from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 

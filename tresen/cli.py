@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="tresen", description="Tresen service desk")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    for name, help_text in (("serve", "run the server"),
-                            ("demo", "migrate, load demo data once, and serve")):
+    for name, help_text in (
+        ("serve", "run the server"),
+        ("demo", "migrate, load demo data once, and serve"),
+    ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=_port, default=8000)
@@ -142,16 +144,23 @@ def main(argv: list[str] | None = None) -> int:
             _serve(settings, args.host, args.port)
         elif args.command == "users":
             password = args.password or secrets.token_urlsafe(12)
-            user = asyncio.run(_with_runtime(settings, lambda runtime: create_user(
-                runtime, email=args.email, name=args.name, role=args.role, password=password
-            )))
+            user = asyncio.run(
+                _with_runtime(
+                    settings,
+                    lambda runtime: create_user(
+                        runtime, email=args.email, name=args.name, role=args.role, password=password
+                    ),
+                )
+            )
             print(f"created {user.role} {user.email} (id {user.id})")
             if not args.password:
                 print(f"password: {password}")
         elif args.command == "tokens":
-            token = asyncio.run(_with_runtime(
-                settings, lambda runtime: create_token(runtime, args.email, name=args.name)
-            ))
+            token = asyncio.run(
+                _with_runtime(
+                    settings, lambda runtime: create_token(runtime, args.email, name=args.name)
+                )
+            )
             print(token)
     except (AccountError, SettingsError) as error:
         print(f"tresen: error: {error}", file=sys.stderr)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -37,7 +38,7 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where UTC is required")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         # SQLite keeps no zone; store the UTC wall time.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -45,16 +46,17 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(
-            database_url, echo=echo, connect_args={"timeout": 30}
-        )
+        from tresen import sqlite_driver
+
+        url = make_url(database_url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 5})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -62,7 +64,7 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
         # Let SQLAlchemy (not pysqlite) issue BEGIN, so a writing transaction that

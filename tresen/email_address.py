@@ -13,7 +13,9 @@ def normalize_email(raw: str) -> str:
     """Validated and lower-cased; intranet and test domains (.test) are allowed."""
     try:
         result = validate_email(
-            raw.strip(), check_deliverability=False, globally_deliverable=False,
+            raw.strip(),
+            check_deliverability=False,
+            globally_deliverable=False,
             test_environment=True,
         )
     except EmailNotValidError as error:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "tresen_events"
 QUEUE_LIMIT = 1000
+NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,6 @@ class Event:
 
     def to_json(self) -> str:
         return json.dumps({"type": self.type, "data": self.data}, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str) -> Event:
-        body = json.loads(raw)
-        return cls(body["type"], body.get("data", {}))
 
 
 class EventBus:
@@ -106,10 +102,11 @@ class PostgresEventBus(EventBus):
                 pass
 
     async def stage(self, session: AsyncSession, events: list[Event]) -> None:
-        for item in events:
+        # One NOTIFY per transaction (a round trip each), its payload under PostgreSQL's limit.
+        for payload in _batches(events):
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": item.to_json()},
+                {"channel": CHANNEL, "payload": payload},
             )
 
     async def committed(self, events: list[Event]) -> None:
@@ -130,7 +127,7 @@ class PostgresEventBus(EventBus):
                 continue
             delay = 0.5
             lost = asyncio.Event()
-            connection.add_termination_listener(lambda _c: lost.set())
+            connection.add_termination_listener(lambda _c, lost=lost: lost.set())
             try:
                 await connection.add_listener(CHANNEL, self._on_notify)
                 if self._ready.is_set():
@@ -145,9 +142,30 @@ class PostgresEventBus(EventBus):
 
     def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
         try:
-            self.deliver(Event.from_json(payload))
-        except (ValueError, KeyError):
+            events = [Event(item["type"], item.get("data", {})) for item in json.loads(payload)]
+        except (ValueError, KeyError, TypeError):
             log.error("ignoring malformed event payload %r", payload[:200])
+            return
+        for item in events:
+            self.deliver(item)
+
+
+def _batches(events: list[Event]) -> list[str]:
+    """JSON arrays of events, each small enough for one NOTIFY."""
+    batches, current, size = [], [], 2
+    for item in events:
+        encoded = item.to_json()
+        if len(encoded.encode()) > NOTIFY_LIMIT:
+            log.error("event %s is too large to publish; subscribers will reload", item.type)
+            encoded = Event("bus.overflow").to_json()
+        if current and size + len(encoded.encode()) + 1 > NOTIFY_LIMIT:
+            batches.append("[" + ",".join(current) + "]")
+            current, size = [], 2
+        current.append(encoded)
+        size += len(encoded.encode()) + 1
+    if current:
+        batches.append("[" + ",".join(current) + "]")
+    return batches
 
 
 def create_bus(database_url: str) -> EventBus:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -64,7 +64,7 @@ class InboundMessage(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a timezone (e.g. 2026-11-22T10:00:00Z)")
-        return value.astimezone(timezone.utc) if value else None
+        return value.astimezone(UTC) if value else None
 
     def thread_hints(self) -> list[str]:
         """Message ids this one answers, nearest first."""

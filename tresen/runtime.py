@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,9 +23,13 @@ class Transaction:
     session: AsyncSession
     runtime: Runtime
     events: list[Event] = field(default_factory=list)
+    started_at: datetime | None = None
 
     def now(self) -> datetime:
-        return self.runtime.clock.now()
+        """One instant per transaction: everything it records happened together."""
+        if self.started_at is None:
+            self.started_at = self.runtime.clock.now()
+        return self.started_at
 
     def emit(self, event_type: str, **data) -> None:
         self.events.append(Event(event_type, data))
@@ -38,6 +43,9 @@ class Runtime:
     writer: async_sessionmaker
     bus: EventBus
     clock: Clock
+    # SQLite allows one writer; taking turns here keeps coroutines of this process
+    # from waiting inside SQLite's busy handler (see tresen/sqlite_driver.py).
+    write_lock: asyncio.Lock | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -45,7 +53,9 @@ class Runtime:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.database_url, echo=settings.sql_echo)
         reader, writer = create_sessionmakers(engine)
-        return cls(settings, engine, reader, writer, create_bus(settings.database_url), clock or Clock())
+        bus = create_bus(settings.database_url)
+        write_lock = asyncio.Lock() if not settings.is_postgres else None
+        return cls(settings, engine, reader, writer, bus, clock or Clock(), write_lock)
 
     async def start(self) -> None:
         await self.bus.start()
@@ -63,11 +73,20 @@ class Runtime:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Commit once at the end, then publish the events emitted inside."""
-        async with self.writer() as session:
-            tx = Transaction(session, self)
-            async with session.begin():
-                yield tx
-                if tx.events:
-                    await self.bus.stage(session, tx.events)
+        async with self._writing():
+            async with self.writer() as session:
+                tx = Transaction(session, self)
+                async with session.begin():
+                    yield tx
+                    if tx.events:
+                        await self.bus.stage(session, tx.events)
         if tx.events:
             await self.bus.committed(tx.events)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        if self.write_lock is None:
+            yield
+        else:
+            async with self.write_lock:
+                yield
