@@ -128,10 +128,9 @@ async def add_identity(
 
 
 async def resolve_sender(
-    tx: Transaction, kind: str, value: str, display_name: str | None = None
+    tx: Transaction, kind: str, normalized: str, display_name: str | None = None
 ) -> tuple[int, bool]:
-    """The id of the customer behind an identity, created on first contact; and if created."""
-    normalized = normalize_identity(kind, value, default_region=_region(tx))
+    """The id of the customer behind a normalized identity, created on first contact."""
     customer_id = await customer_id_for(tx, kind, normalized)
     if customer_id is not None:
         return customer_id, False

@@ -73,6 +73,7 @@ def test_users_and_tokens_create(cli, tmp_path):
         (["users", "create", "x@example.com", "--role", "agent"], "--name"),
         (["tokens", "create", "ghost@example.com"], "ghost@example.com"),
         (["serve", "--port", "99999"], "99999"),
+        (["serve", "--workers", "0"], "--workers 0"),
         (["frobnicate"], "frobnicate"),
     ],
 )
@@ -101,3 +102,10 @@ def test_bad_database_url_is_named(tmp_path):
     )
     assert result.returncode == 2
     assert "mysql://x" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_several_workers_need_postgresql(cli):
+    result = cli.cli("serve", "--workers", "2")
+    assert result.returncode == 1
+    assert "--workers 2 needs PostgreSQL" in result.stderr

@@ -64,14 +64,7 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
     written first; if processing fails, the raw record is kept as failed and
     processed again by the next delivery or by `retry_pending`.
     """
-    try:
-        normalize_identity(
-            inbound.sender.kind,
-            inbound.sender.value,
-            default_region=runtime.settings.default_phone_region,
-        )
-    except IdentityError as error:
-        raise InboundRejected("from", str(error)) from None
+    sender = _sender(runtime, inbound)
     payload = inbound.model_dump(mode="json", by_alias=True)
     try:
         async with runtime.transaction() as tx:
@@ -84,7 +77,7 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
             )
             tx.session.add(record)
             await tx.session.flush()
-            return await _process(tx, record, inbound, duplicate=False)
+            return await _process(tx, record, inbound, sender, duplicate=False)
     except IntegrityError as error:
         existing = await _existing(runtime, inbound)
         if existing is None:
@@ -98,6 +91,18 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
         return await _result(runtime, existing.id)
     # Stored earlier but not processed (it failed before): try again now.
     return await _retry(runtime, existing.id, inbound)
+
+
+def _sender(runtime: Runtime, inbound: InboundMessage) -> str:
+    """The sender's normalized identity value; a message without a usable one is refused."""
+    try:
+        return normalize_identity(
+            inbound.sender.kind,
+            inbound.sender.value,
+            default_region=runtime.settings.default_phone_region,
+        )
+    except IdentityError as error:
+        raise InboundRejected("from", str(error)) from None
 
 
 async def _existing(runtime: Runtime, inbound: InboundMessage) -> InboundRecord | None:
@@ -133,7 +138,9 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
             )
             if claimed.rowcount:
                 record = await tx.session.get(InboundRecord, record_id)
-                return await _process(tx, record, inbound, duplicate=True)
+                return await _process(
+                    tx, record, inbound, _sender(runtime, inbound), duplicate=True
+                )
     except Exception as error:
         await _mark_failed(runtime, record_id, error)
         raise InboxProcessingError(record_id, error) from error
@@ -141,13 +148,13 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
 
 
 async def _process(
-    tx: Transaction, record: InboundRecord, inbound: InboundMessage, *, duplicate: bool
+    tx: Transaction,
+    record: InboundRecord,
+    inbound: InboundMessage,
+    sender_value: str,
+    *,
+    duplicate: bool,
 ) -> Received:
-    sender_value = normalize_identity(
-        inbound.sender.kind,
-        inbound.sender.value,
-        default_region=tx.runtime.settings.default_phone_region,
-    )
     customer_id, _created = await resolve_sender(
         tx, inbound.sender.kind, sender_value, inbound.sender.name
     )

@@ -16,6 +16,7 @@ from tresen.models import User
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+_UNKNOWN = object()
 
 
 class LoginRequired(Exception):
@@ -47,8 +48,9 @@ def logout(request: Request) -> None:
 
 async def session_user(connection: HTTPConnection) -> User | None:
     """The signed-in staff user of this request or websocket, or None."""
-    if "user" in connection.state._state:
-        return connection.state.user
+    cached = getattr(connection.state, "user", _UNKNOWN)
+    if cached is not _UNKNOWN:
+        return cached
     user = None
     uid = connection.session.get("uid")
     if isinstance(uid, int):

@@ -131,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             print("database schema is up to date")
         elif args.command == "serve":
+            if args.workers > 1 and not settings.is_postgres:
+                raise SettingsError(
+                    f"--workers {args.workers} needs PostgreSQL (TRESEN_DATABASE_URL=postgresql://"
+                    "...); on SQLite one process serves, and its live events stay in-process"
+                )
+            if args.workers < 1:
+                raise SettingsError(f"--workers {args.workers} must be at least 1")
             asyncio.run(_migrate(settings))
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "demo":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -9,8 +11,10 @@ class EmailAddressError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize_email(raw: str) -> str:
     """Validated and lower-cased; intranet and test domains (.test) are allowed."""
+    # Cached: customers write again and again, and validation is costly.
     try:
         result = validate_email(
             raw.strip(),
