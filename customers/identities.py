@@ -20,7 +20,9 @@ def normalize_phone(raw: str, default_region: str = "DE") -> str:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as error:
         raise IdentityError(f"{raw!r} is not a phone number: {error}") from None
-    if not phonenumbers.is_possible_number(number):
+    # "Possible" rather than "valid": numbering plans change faster than libraries,
+    # and a real customer's number must never be refused; fragments like "12" are.
+    if not phonenumbers.is_possible_number(number) or len(str(number.national_number)) < 5:
         raise IdentityError(f"{raw!r} is not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
