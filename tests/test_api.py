@@ -253,6 +253,10 @@ async def test_tickets_filters_pagination_patch_and_messages(client, agent, agen
         f"/api/v1/tickets/{tid}", headers=agent_headers, json={"state": "done"}
     )
     assert bad.status_code == 422 and bad.json()["field"] == "state"
+    cleared = await client.patch(
+        f"/api/v1/tickets/{tid}", headers=agent_headers, json={"tags": None}
+    )
+    assert cleared.status_code == 200 and cleared.json()["tags"] == []
     bad = await client.patch(
         f"/api/v1/tickets/{tid}", headers=agent_headers, json={"assignee_id": 424242}
     )
@@ -284,6 +288,7 @@ async def test_tickets_filters_pagination_patch_and_messages(client, agent, agen
     ]
     fields = [(h["field"], h["new"]) for h in history]
     assert ("state", "pending") in fields and ("priority", "high") in fields
+    assert ("tags", "lieferung,vip") in fields and ("tags", "") in fields
     assert ("assignee_id", str(agent.id)) in fields
     assert all(h["actor_user_id"] == agent.id for h in history if h["field"] != "created")
 
@@ -332,3 +337,29 @@ async def test_openapi_lists_every_api_route(client, app):
 async def test_healthz(client):
     answer = await client.get("/healthz")
     assert answer.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_reply_on_a_web_ticket_goes_to_the_customers_email(client, runtime, agent_headers):
+    from sqlalchemy import select
+
+    from tickets.models import OutboxMessage
+
+    customer = await client.post(
+        "/api/v1/customers",
+        headers=agent_headers,
+        json={"name": "Web Kunde", "identities": [{"kind": "email", "value": "web@kunde.example"}]},
+    )
+    ticket = await client.post(
+        "/api/v1/tickets",
+        headers=agent_headers,
+        json={"customer_id": customer.json()["id"], "subject": "Formular", "text": "Frage"},
+    )
+    assert ticket.json()["channel"] == "web"
+    await client.post(
+        f"/api/v1/tickets/{ticket.json()['id']}/messages",
+        headers=agent_headers,
+        json={"text": "Antwort"},
+    )
+    async with runtime.read() as session:
+        row = await session.scalar(select(OutboxMessage))
+    assert (row.channel, row.recipient, row.status) == ("web", "web@kunde.example", "queued")

@@ -25,6 +25,7 @@ from tresen.models import User
 from tresen.runtime import Transaction
 
 MAX_TAG_LENGTH = 100
+CHANNEL_IDENTITY = {"sms": "phone", "voice": "phone", "web": "email", "api": "email"}
 
 
 class TicketError(ValueError):
@@ -222,9 +223,8 @@ async def add_message(
 
 async def _queue_delivery(tx: Transaction, ticket: Ticket, message: Message) -> None:
     """The reply goes to the customer's identity on the message's channel, through the outbox."""
-    kind = {"email": "email", "sms": "phone", "voice": "phone"}.get(
-        message.channel, message.channel
-    )
+    # Channels without an address of their own (web form, API) answer by email.
+    kind = CHANNEL_IDENTITY.get(message.channel, message.channel)
     recipient = await tx.session.scalar(
         select(Identity.value)
         .where(Identity.customer_id == ticket.customer_id, Identity.kind == kind)
@@ -298,7 +298,7 @@ async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: A
                 ticket.subject = value[:500]
                 changed.append(field)
         elif field == "tags":
-            tags = normalize_tags(value)
+            tags = normalize_tags(value or [])
             if tags != ticket.tags:
                 _history(tx, ticket, actor, "tags", ",".join(ticket.tags), ",".join(tags))
                 ticket.tag_rows = [TicketTag(tag=tag) for tag in tags]
