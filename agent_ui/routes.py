@@ -26,15 +26,34 @@ async def login_page(request: Request) -> Response:
         )
     form = await auth.verified_form(request)
     email = str(form.get("email") or "")
-    user = await authenticate(request.app.state.runtime, email, str(form.get("password") or ""))
     next_url = auth.safe_next(str(form.get("next") or "/"))
+    throttle: auth.LoginThrottle = request.app.state.login_throttle
+    account = email.strip().lower()
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.wait_seconds(account, address)
+    if wait:
+        minutes = (wait + 59) // 60
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "next": next_url,
+                "email": email,
+                "error": f"Too many failed sign-ins. Try again in {minutes} minutes.",
+            },
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    user = await authenticate(request.app.state.runtime, email, str(form.get("password") or ""))
     if user is None:
+        throttle.failed(account, address)
         return templates.TemplateResponse(
             request,
             "login.html",
             {"next": next_url, "email": email, "error": "Email or password is wrong."},
             status_code=401,
         )
+    throttle.succeeded(account)
     auth.login(request, user)
     return RedirectResponse(next_url, status_code=303)
 

@@ -137,3 +137,28 @@ async def test_saving_a_stale_form_changes_only_what_the_agent_changed(
     assert assigned.status_code == 303
     ticket = (await client.get(f"/api/v1/tickets/{tid}", headers=agent_headers)).json()
     assert ticket["assignee"]["id"] == agent.id
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_repeated_wrong_passwords_are_throttled(client, app, agent):
+    for _ in range(10):
+        page = await client.get("/login")
+        wrong = await client.post(
+            "/login",
+            data={
+                "email": agent.email,
+                "password": "guess-guess",
+                "csrf_token": csrf_of(page.text),
+            },
+        )
+        assert wrong.status_code == 401
+    page = await client.get("/login")
+    blocked = await client.post(
+        "/login",
+        data={"email": agent.email, "password": "agent-password", "csrf_token": csrf_of(page.text)},
+    )
+    assert blocked.status_code == 429 and "Too many failed sign-ins" in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0
+    # Another account from elsewhere is not affected.
+    throttle = app.state.login_throttle
+    assert throttle.wait_seconds("someone@example.com", "10.0.0.9") == 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 
 # "[#10042]", "[Ticket#10042]", "Ticket #10042": how our outbound subjects carry the number.
-_NUMBER = re.compile(
-    r"\[\s*(?:ticket\s*)?#\s*(\d{1,12})\s*\]|\bticket\s*#\s*(\d{1,12})\b", re.I
-)
+_NUMBER = re.compile(r"\[\s*(?:ticket\s*)?#\s*(\d{1,12})\s*\]|\bticket\s*#\s*(\d{1,12})\b", re.I)
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|fw|fwd|wg|sv|vs|tr|rv)(\[\d+\])?\s*:\s*)+", re.I)
 
 

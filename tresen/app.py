@@ -17,7 +17,7 @@ from starlette.routing import Route
 from tresen import rooms
 from tresen.api import build_routes as build_api_routes
 from tresen.api import http_error_as_json, openapi_document
-from tresen.auth import LoginRequired
+from tresen.auth import LoginRequired, LoginThrottle
 from tresen.migrate import is_current
 from tresen.runtime import Runtime
 from tresen.settings import Settings
@@ -108,5 +108,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.login_throttle = LoginThrottle()
     app.state.openapi = openapi
     return app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import secrets
+import time
 from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import FormData
@@ -106,3 +108,40 @@ def safe_next(url: str | None) -> str:
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return "/"
     return url
+
+
+class LoginThrottle:
+    """Failed sign-ins per account and per client address; too many within the window block.
+
+    Kept in the process: with several workers each counts its own, which still
+    caps guessing at a few dozen tries per quarter hour.
+    """
+
+    def __init__(self, per_account: int = 10, per_address: int = 50, window: float = 900):
+        self.limits = {"account": per_account, "address": per_address}
+        self.window = window
+        self._failures: dict[tuple[str, str], collections.deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str], now: float) -> collections.deque[float]:
+        failures = self._failures.setdefault(key, collections.deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def wait_seconds(self, account: str, address: str) -> int:
+        """0 when a sign-in may be tried now, else the seconds until it may."""
+        now = time.monotonic()
+        wait = 0.0
+        for kind, value in (("account", account), ("address", address)):
+            failures = self._recent((kind, value), now)
+            if len(failures) >= self.limits[kind]:
+                wait = max(wait, failures[0] + self.window - now)
+        return int(wait) + 1 if wait else 0
+
+    def failed(self, account: str, address: str) -> None:
+        now = time.monotonic()
+        for key in (("account", account), ("address", address)):
+            self._recent(key, now).append(now)
+
+    def succeeded(self, account: str) -> None:
+        self._failures.pop(("account", account), None)
