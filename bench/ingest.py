@@ -83,6 +83,7 @@ async def run(database_url: str, count: int, customers: int, reply_share: float)
     latencies, misthreaded = [], 0
     messages = list(generate(count, customers, reply_share))
     started = time.perf_counter()
+    cpu_started = time.process_time()
     for thread, body in messages:
         if thread in number_of_thread:
             body["subject"] = body["subject"].replace(
@@ -96,6 +97,7 @@ async def run(database_url: str, count: int, customers: int, reply_share: float)
         number_of_thread.setdefault(thread, result.ticket_number)
         misthreaded += expected != result.ticket_id
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     async with runtime.read() as session:
         stored = await session.scalar(select(func.count(Message.id)))
         tickets = await session.scalar(select(func.count(Ticket.id)))
@@ -104,6 +106,7 @@ async def run(database_url: str, count: int, customers: int, reply_share: float)
     return {
         "messages": count,
         "seconds": elapsed,
+        "cpu_ms_per_message": cpu / count * 1000,
         "per_second": count / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
@@ -150,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"throughput: {figures['per_second']:.0f} messages/s ({figures['seconds']:.2f} s)")
     print(f"latency per message: p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms")
+    # CPU time is steadier than wall time on a shared machine: compare changes by it.
+    print(f"CPU per message: {figures['cpu_ms_per_message']:.2f} ms")
     print(
         f"tickets: {figures['tickets']} (expected {figures['expected_tickets']}), "
         f"messages stored: {figures['stored']}, misthreaded: {figures['misthreaded']}"

@@ -135,15 +135,20 @@ async def resolve_sender(
     if customer_id is not None:
         return customer_id, False
     name = (display_name or "").strip() or name_from_identity(kind, normalized)
+    create = create_customer(
+        tx,
+        name=name,
+        identities=[(kind, normalized)],
+        display_name=display_name,
+        identities_known_free=True,
+    )
+    if not tx.runtime.settings.is_postgres:
+        # SQLite's write transaction (BEGIN IMMEDIATE) excludes every other writer,
+        # so nobody can have created the identity since the look-up.
+        return (await create).id, True
     try:
         async with tx.session.begin_nested():
-            customer = await create_customer(
-                tx,
-                name=name,
-                identities=[(kind, normalized)],
-                display_name=display_name,
-                identities_known_free=True,
-            )
+            customer = await create
     except IntegrityError:
         # Another process created this identity between our look-up and insert.
         customer_id = await customer_id_for(tx, kind, normalized)

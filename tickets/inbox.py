@@ -58,16 +58,19 @@ class InboundRejected(ValueError):
 
 
 async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
-    """Store, then process once. A repeated delivery answers with the first result.
+    """Store and process once. A repeated delivery answers with the first result.
 
-    A fresh message is stored and processed in one transaction, its raw record
-    written first; if processing fails, the raw record is kept as failed and
-    processed again by the next delivery or by `retry_pending`.
+    A fresh message is stored and processed in one transaction, so it is either
+    kept with its ticket and message or not at all (and its sender, not having
+    had our answer, delivers it again). If processing fails, the raw message is
+    kept as failed and processed again by the next delivery or `retry_pending`.
     """
     sender = _sender(runtime, inbound)
     payload = inbound.model_dump(mode="json", by_alias=True)
     try:
         async with runtime.transaction() as tx:
+            # Stored with its outcome at commit: one row, written atomically with the
+            # ticket and message; a repeated delivery fails on the unique key.
             record = InboundRecord(
                 channel=inbound.channel,
                 external_id=inbound.external_id,
@@ -75,9 +78,9 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
                 status="received",
                 received_at=inbound.received_at or tx.now(),
             )
-            tx.session.add(record)
-            await tx.session.flush()
-            return await _process(tx, record, inbound, sender, duplicate=False)
+            ticket, message = await _process(tx, record, inbound, sender)
+            tx.session.add(record)  # inserted by the commit's flush
+        return Received(record.id, ticket.id, message.id, ticket.number, duplicate=False)
     except IntegrityError as error:
         existing = await _existing(runtime, inbound)
         if existing is None:
@@ -138,9 +141,8 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
             )
             if claimed.rowcount:
                 record = await tx.session.get(InboundRecord, record_id)
-                return await _process(
-                    tx, record, inbound, _sender(runtime, inbound), duplicate=True
-                )
+                ticket, message = await _process(tx, record, inbound, _sender(runtime, inbound))
+                return Received(record_id, ticket.id, message.id, ticket.number, duplicate=True)
     except Exception as error:
         await _mark_failed(runtime, record_id, error)
         raise InboxProcessingError(record_id, error) from error
@@ -152,9 +154,8 @@ async def _process(
     record: InboundRecord,
     inbound: InboundMessage,
     sender_value: str,
-    *,
-    duplicate: bool,
-) -> Received:
+) -> tuple[Ticket, Message]:
+    """Customer, thread, ticket and message for one inbound message; the record says so."""
     customer_id, _created = await resolve_sender(
         tx, inbound.sender.kind, sender_value, inbound.sender.name
     )
@@ -189,7 +190,7 @@ async def _process(
     record.processed_at = tx.now()
     record.ticket_id = ticket.id
     record.message_id = message.id
-    return Received(record.id, ticket.id, message.id, ticket.number, duplicate)
+    return ticket, message
 
 
 async def find_thread(tx: Transaction, inbound: InboundMessage) -> Ticket | None:
