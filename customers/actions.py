@@ -12,18 +12,13 @@ from customers.identities import (
     search_form,
 )
 from customers.models import TIERS, Customer, Identity, Organization
-from tresen.runtime import Transaction
+from tresen.runtime import ActionError, Transaction
 
 EDITABLE = ("name", "language", "timezone", "tier", "notes", "consent", "organization_id")
 
 
-class CustomerError(ValueError):
+class CustomerError(ActionError):
     """A bad value for a customer; the message names the field."""
-
-    def __init__(self, field: str, message: str, *, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.field = field
-        self.conflict = conflict  # clashes with an existing record (HTTP 409)
 
 
 def _region(tx: Transaction) -> str:

@@ -6,10 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from customers import actions, queries
-from customers.actions import CustomerError
 from customers.models import Customer, Organization
 from customers.timeline import timeline
-from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
+from tresen.api import ApiRouter, not_found, query_int, query_limit
 
 router = ApiRouter("customers")
 
@@ -80,10 +79,6 @@ def customer_json(customer: Customer) -> dict:
     }
 
 
-def _as_api_error(error: CustomerError) -> ApiError:
-    return ApiError(409 if error.conflict else 422, str(error), error.field)
-
-
 async def _load(session, customer_id: int) -> Customer:
     customer = await queries.get_customer(session, customer_id)
     if customer is None:
@@ -118,23 +113,20 @@ async def list_customers(request: Request, user):
 
 @router.route("POST", "/customers", summary="Create a customer", body=CustomerCreate, status=201)
 async def create_customer(request: Request, user, body: CustomerCreate):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            customer = await actions.create_customer(
-                tx,
-                name=body.name,
-                identities=[(item.kind, item.value) for item in body.identities],
-                organization_id=body.organization_id,
-                language=body.language,
-                timezone=body.timezone,
-                tier=body.tier,
-                notes=body.notes,
-                consent=body.consent,
-            )
-            await tx.session.refresh(customer, ["organization"])
-            return customer_json(customer)
-    except CustomerError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        customer = await actions.create_customer(
+            tx,
+            name=body.name,
+            identities=[(item.kind, item.value) for item in body.identities],
+            organization_id=body.organization_id,
+            language=body.language,
+            timezone=body.timezone,
+            tier=body.tier,
+            notes=body.notes,
+            consent=body.consent,
+        )
+        await tx.session.refresh(customer, ["organization"])
+        return customer_json(customer)
 
 
 @router.route("GET", "/customers/{customer_id:int}", summary="One customer with identities")
@@ -147,15 +139,12 @@ async def get_customer(request: Request, user):
     "PATCH", "/customers/{customer_id:int}", summary="Change a customer", body=CustomerPatch
 )
 async def patch_customer(request: Request, user, body: CustomerPatch):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            customer = await _load(tx.session, request.path_params["customer_id"])
-            await actions.update_customer(tx, customer, body.model_dump(exclude_unset=True))
-            await tx.session.flush()
-            await tx.session.refresh(customer, ["organization"])
-            return customer_json(customer)
-    except CustomerError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        customer = await _load(tx.session, request.path_params["customer_id"])
+        await actions.update_customer(tx, customer, body.model_dump(exclude_unset=True))
+        await tx.session.flush()
+        await tx.session.refresh(customer, ["organization"])
+        return customer_json(customer)
 
 
 @router.route(
@@ -166,13 +155,10 @@ async def patch_customer(request: Request, user, body: CustomerPatch):
     status=201,
 )
 async def add_identity(request: Request, user, body: IdentityIn):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            customer = await _load(tx.session, request.path_params["customer_id"])
-            await actions.add_identity(tx, customer, body.kind, body.value)
-            return customer_json(customer)
-    except CustomerError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        customer = await _load(tx.session, request.path_params["customer_id"])
+        await actions.add_identity(tx, customer, body.kind, body.value)
+        return customer_json(customer)
 
 
 @router.route(
@@ -205,11 +191,8 @@ async def list_organizations(request: Request, user):
     role="supervisor",
 )
 async def create_organization(request: Request, user, body: OrganizationCreate):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            organization = await actions.create_organization(
-                tx, name=body.name, domain=body.domain, tier=body.tier
-            )
-            return organization_json(organization)
-    except CustomerError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        organization = await actions.create_organization(
+            tx, name=body.name, domain=body.domain, tier=body.tier
+        )
+        return organization_json(organization)

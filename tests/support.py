@@ -119,6 +119,14 @@ class ServerProcess:
             timeout=60,
         )
 
+    def add_user(self, email: str, password: str, role: str = "agent", name: str = "Agent"):
+        """A staff user made with the CLI, as an administrator would."""
+        result = self.cli(
+            "users", "create", email, "--name", name, "--role", role, "--password", password
+        )
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr)
+
     def start(self) -> None:
         data_dir = Path(self.env["TRESEN_DATA_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,20 +12,7 @@ from tests.browser import ARTIFACTS, open_browser, sign_in_page
 @pytest.fixture
 def desk(server):
     """A server with an agent and an API token for them."""
-    assert (
-        server.cli(
-            "users",
-            "create",
-            "agent@example.com",
-            "--name",
-            "Anna Agent",
-            "--role",
-            "agent",
-            "--password",
-            "agent-password",
-        ).returncode
-        == 0
-    )
+    server.add_user("agent@example.com", "agent-password", name="Anna Agent")
     server.token = server.cli("tokens", "create", "agent@example.com").stdout.strip()
     return server
 

@@ -18,20 +18,7 @@ async def test_two_server_processes_see_each_others_events(database_url, tmp_pat
     second = ServerProcess(url, tmp_path / "b")
     (tmp_path / "a").mkdir()
     assert first.cli("migrate").returncode == 0
-    assert (
-        first.cli(
-            "users",
-            "create",
-            "agent@example.com",
-            "--name",
-            "Agent",
-            "--role",
-            "agent",
-            "--password",
-            "agent-password",
-        ).returncode
-        == 0
-    )
+    first.add_user("agent@example.com", "agent-password")
     token = first.cli("tokens", "create", "agent@example.com").stdout.strip()
     first.start()
     second.start()
@@ -64,20 +51,7 @@ async def test_two_server_processes_see_each_others_events(database_url, tmp_pat
 
 
 async def test_websocket_refuses_strangers(server):
-    assert (
-        server.cli(
-            "users",
-            "create",
-            "agent@example.com",
-            "--name",
-            "Agent",
-            "--role",
-            "agent",
-            "--password",
-            "agent-password",
-        ).returncode
-        == 0
-    )
+    server.add_user("agent@example.com", "agent-password")
     ws_url = server.url.replace("http", "ws") + "/ws/console"
     with pytest.raises(websockets.exceptions.InvalidStatus):
         async with websockets.connect(ws_url):

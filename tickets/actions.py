@@ -22,19 +22,14 @@ from tickets.models import (
 from tickets.threading import state_after_agent_reply, state_after_customer_message
 from tresen.html import html_to_text, sanitize_html, text_to_html
 from tresen.models import User
-from tresen.runtime import Transaction
+from tresen.runtime import ActionError, Transaction
 
 MAX_TAG_LENGTH = 100
 CHANNEL_IDENTITY = {"sms": "phone", "voice": "phone", "web": "email", "api": "email"}
 
 
-class TicketError(ValueError):
+class TicketError(ActionError):
     """A bad value for a ticket; the message names the field."""
-
-    def __init__(self, field: str, message: str, *, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.field = field
-        self.conflict = conflict  # clashes with an existing record (HTTP 409)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 
 from customers.queries import get_customer
 from tickets import actions, queries
-from tickets.actions import Actor, TicketError
+from tickets.actions import Actor
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
 from tickets.models import PRIORITIES, STATES, Message, Ticket
 from tickets.queries import CursorError, TicketFilter
@@ -104,10 +104,6 @@ def ticket_json(ticket: Ticket, *, messages: list[Message] | None = None) -> dic
     return body
 
 
-def _as_api_error(error: TicketError) -> ApiError:
-    return ApiError(409 if error.conflict else 422, str(error), error.field)
-
-
 def ticket_filter(request: Request, user) -> TicketFilter:
     """Filters from the query string; assignee may be an id, 'me' or 'none'."""
     params = request.query_params
@@ -173,38 +169,35 @@ async def list_tickets(request: Request, user):
     "POST", "/tickets", summary="Open a ticket for a customer", body=TicketCreate, status=201
 )
 async def create_ticket(request: Request, user, body: TicketCreate):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            customer = await get_customer(tx.session, body.customer_id)
-            if customer is None:
-                raise ApiError(422, f"customer {body.customer_id} does not exist", "customer_id")
-            ticket = await actions.open_ticket(
-                tx,
-                customer_id=customer.id,
-                subject=body.subject,
-                channel=body.channel,
-                actor=Actor(user_id=user.id),
-                priority=body.priority,
-                queue_id=body.queue_id,
-                assignee_id=body.assignee_id,
-                tags=body.tags,
-            )
-            messages = []
-            if body.text.strip() or body.html:
-                messages.append(
-                    await actions.add_message(
-                        tx,
-                        ticket,
-                        direction="inbound",
-                        text=body.text,
-                        html=body.html,
-                        actor=Actor(customer_id=customer.id),
-                    )
+    async with request.app.state.runtime.transaction() as tx:
+        customer = await get_customer(tx.session, body.customer_id)
+        if customer is None:
+            raise ApiError(422, f"customer {body.customer_id} does not exist", "customer_id")
+        ticket = await actions.open_ticket(
+            tx,
+            customer_id=customer.id,
+            subject=body.subject,
+            channel=body.channel,
+            actor=Actor(user_id=user.id),
+            priority=body.priority,
+            queue_id=body.queue_id,
+            assignee_id=body.assignee_id,
+            tags=body.tags,
+        )
+        messages = []
+        if body.text.strip() or body.html:
+            messages.append(
+                await actions.add_message(
+                    tx,
+                    ticket,
+                    direction="inbound",
+                    text=body.text,
+                    html=body.html,
+                    actor=Actor(customer_id=customer.id),
                 )
-            await tx.session.refresh(ticket, ["customer", "queue", "assignee"])
-            return ticket_json(ticket, messages=messages)
-    except TicketError as error:
-        raise _as_api_error(error) from None
+            )
+        await tx.session.refresh(ticket, ["customer", "queue", "assignee"])
+        return ticket_json(ticket, messages=messages)
 
 
 @router.route("GET", "/tickets/{ticket_id:int}", summary="One ticket with its messages")
@@ -221,15 +214,12 @@ async def get_ticket(request: Request, user):
     body=TicketPatch,
 )
 async def patch_ticket(request: Request, user, body: TicketPatch):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            ticket = await _load(tx.session, request.path_params["ticket_id"])
-            await actions.update_ticket(
-                tx, ticket, body.model_dump(exclude_unset=True), Actor(user_id=user.id)
-            )
-            return ticket_json(ticket)
-    except TicketError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        ticket = await _load(tx.session, request.path_params["ticket_id"])
+        await actions.update_ticket(
+            tx, ticket, body.model_dump(exclude_unset=True), Actor(user_id=user.id)
+        )
+        return ticket_json(ticket)
 
 
 @router.route(
@@ -240,21 +230,18 @@ async def patch_ticket(request: Request, user, body: TicketPatch):
     status=201,
 )
 async def create_message(request: Request, user, body: MessageCreate):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            ticket = await _load(tx.session, request.path_params["ticket_id"])
-            message = await actions.add_message(
-                tx,
-                ticket,
-                direction="outbound",
-                text=body.text,
-                html=body.html,
-                internal=body.internal,
-                actor=Actor(user_id=user.id),
-            )
-            return message_json(message)
-    except TicketError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        ticket = await _load(tx.session, request.path_params["ticket_id"])
+        message = await actions.add_message(
+            tx,
+            ticket,
+            direction="outbound",
+            text=body.text,
+            html=body.html,
+            internal=body.internal,
+            actor=Actor(user_id=user.id),
+        )
+        return message_json(message)
 
 
 @router.route("GET", "/tickets/{ticket_id:int}/history", summary="Who changed what, and when")
@@ -312,9 +299,6 @@ async def list_queues(request: Request, user):
     "POST", "/queues", summary="Create a queue", body=QueueCreate, status=201, role="admin"
 )
 async def create_queue(request: Request, user, body: QueueCreate):
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            queue = await actions.create_queue(tx, name=body.name, description=body.description)
-            return {"id": queue.id, "name": queue.name, "description": queue.description}
-    except TicketError as error:
-        raise _as_api_error(error) from None
+    async with request.app.state.runtime.transaction() as tx:
+        queue = await actions.create_queue(tx, name=body.name, description=body.description)
+        return {"id": queue.id, "name": queue.name, "description": queue.description}

@@ -71,13 +71,7 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
         async with runtime.transaction() as tx:
             # Stored with its outcome at commit: one row, written atomically with the
             # ticket and message; a repeated delivery fails on the unique key.
-            record = InboundRecord(
-                channel=inbound.channel,
-                external_id=inbound.external_id,
-                payload=payload,
-                status="received",
-                received_at=inbound.received_at or tx.now(),
-            )
+            record = _record(tx, inbound, payload, status="received")
             ticket, message = await _process(tx, record, inbound, sender)
             tx.session.add(record)  # inserted by the commit's flush
         return Received(record.id, ticket.id, message.id, ticket.number, duplicate=False)
@@ -94,6 +88,19 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
         return await _result(runtime, existing.id)
     # Stored earlier but not processed (it failed before): try again now.
     return await _retry(runtime, existing.id, inbound)
+
+
+def _record(
+    tx: Transaction, inbound: InboundMessage, payload: dict, *, status: str, error=None
+) -> InboundRecord:
+    return InboundRecord(
+        channel=inbound.channel,
+        external_id=inbound.external_id,
+        payload=payload,
+        status=status,
+        error=error,
+        received_at=inbound.received_at or tx.now(),
+    )
 
 
 def _sender(runtime: Runtime, inbound: InboundMessage) -> str:
@@ -237,14 +244,7 @@ async def _store_failed(
     reason = f"{type(error).__name__}: {error}"[:2000]
     try:
         async with runtime.transaction() as tx:
-            record = InboundRecord(
-                channel=inbound.channel,
-                external_id=inbound.external_id,
-                payload=payload,
-                status="failed",
-                error=reason,
-                received_at=inbound.received_at or tx.now(),
-            )
+            record = _record(tx, inbound, payload, status="failed", error=reason)
             tx.session.add(record)
             await tx.session.flush()
             return record.id

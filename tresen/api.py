@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from tresen.accounts import user_for_token
 from tresen.models import User
+from tresen.runtime import ActionError
 
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 40 * 1024 * 1024
@@ -145,6 +146,9 @@ def _endpoint(operations: dict[str, Operation]):
             result = await operation.endpoint(*args)
         except ApiError as error:
             return error.response()
+        except ActionError as error:
+            status = 409 if error.conflict else 422
+            return ApiError(status, str(error), error.field).response()
         if isinstance(result, Response):
             return result
         return JSONResponse(result, status_code=operation.status)

@@ -16,6 +16,15 @@ from tresen.events import Event, EventBus, create_bus
 from tresen.settings import Settings
 
 
+class ActionError(ValueError):
+    """A value an action refuses; names the field, and whether it clashes with a record."""
+
+    def __init__(self, field: str, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.conflict = conflict  # clashes with an existing record (HTTP 409)
+
+
 @dataclass
 class Transaction:
     """One unit of work: a session and the events to publish once it commits."""
