@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -21,8 +20,6 @@ from tresen.auth import LoginRequired, LoginThrottle
 from tresen.migrate import is_current
 from tresen.runtime import Runtime
 from tresen.settings import Settings
-
-log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -109,5 +106,4 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()
-    app.state.openapi = openapi
     return app

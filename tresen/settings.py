@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -31,7 +31,6 @@ class Settings:
     ticket_number_start: int = 10000
     secure_cookies: bool = False
     sql_echo: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_postgres(self) -> bool:
