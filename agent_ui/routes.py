@@ -144,7 +144,7 @@ async def post_message(request: Request) -> Response:
                 "sent": error is None,
                 "text": "" if error is None else str(form.get("text") or ""),
             },
-            status_code=200 if error is None else 422,
+            # 200 either way: htmx swaps no 4xx answer, and the error is in the fragment.
         )
     if error:
         raise HTTPException(422, error)

@@ -25,6 +25,16 @@ def _region(tx: Transaction) -> str:
     return tx.runtime.settings.default_phone_region
 
 
+def _check_tier(tier: str) -> None:
+    if tier not in TIERS:
+        raise CustomerError("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
+
+
+async def _check_organization(tx: Transaction, organization_id: int | None) -> None:
+    if organization_id is not None and not await tx.session.get(Organization, organization_id):
+        raise CustomerError("organization_id", f"organization {organization_id} does not exist")
+
+
 async def customer_id_for(tx: Transaction, kind: str, normalized: str) -> int | None:
     """The id of the customer with this (normalized) identity."""
     return await tx.session.scalar(
@@ -49,10 +59,8 @@ async def create_customer(
     """A new central record with its identities; an identity someone else has is refused."""
     if not name.strip():
         raise CustomerError("name", "name must not be empty")
-    if tier not in TIERS:
-        raise CustomerError("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
-    if organization_id is not None and not await tx.session.get(Organization, organization_id):
-        raise CustomerError("organization_id", f"organization {organization_id} does not exist")
+    _check_tier(tier)
+    await _check_organization(tx, organization_id)
     rows = []
     for kind, value in identities:
         normalized = _normalized(tx, kind, value)
@@ -124,11 +132,11 @@ async def add_identity(
 
 async def resolve_sender(
     tx: Transaction, kind: str, normalized: str, display_name: str | None = None
-) -> tuple[int, bool]:
+) -> int:
     """The id of the customer behind a normalized identity, created on first contact."""
     customer_id = await customer_id_for(tx, kind, normalized)
     if customer_id is not None:
-        return customer_id, False
+        return customer_id
     name = (display_name or "").strip() or name_from_identity(kind, normalized)
     create = create_customer(
         tx,
@@ -140,7 +148,7 @@ async def resolve_sender(
     if not tx.runtime.settings.is_postgres:
         # SQLite's write transaction (BEGIN IMMEDIATE) excludes every other writer,
         # so nobody can have created the identity since the look-up.
-        return (await create).id, True
+        return (await create).id
     try:
         async with tx.session.begin_nested():
             customer = await create
@@ -149,8 +157,8 @@ async def resolve_sender(
         customer_id = await customer_id_for(tx, kind, normalized)
         if customer_id is None:
             raise
-        return customer_id, False
-    return customer.id, True
+        return customer_id
+    return customer.id
 
 
 async def update_customer(tx: Transaction, customer: Customer, changes: dict) -> Customer:
@@ -160,11 +168,10 @@ async def update_customer(tx: Transaction, customer: Customer, changes: dict) ->
             raise CustomerError(field, f"{field} cannot be changed")
         if field == "name" and not str(value or "").strip():
             raise CustomerError("name", "name must not be empty")
-        if field == "tier" and value not in TIERS:
-            raise CustomerError("tier", f"tier {value!r} is not one of {', '.join(TIERS)}")
-        if field == "organization_id" and value is not None:
-            if not await tx.session.get(Organization, value):
-                raise CustomerError("organization_id", f"organization {value} does not exist")
+        if field == "tier":
+            _check_tier(value)
+        if field == "organization_id":
+            await _check_organization(tx, value)
         setattr(customer, field, value)
     customer.updated_at = tx.now()
     tx.emit("customer.updated", customer_id=customer.id)
@@ -174,8 +181,7 @@ async def update_customer(tx: Transaction, customer: Customer, changes: dict) ->
 async def create_organization(
     tx: Transaction, *, name: str, domain: str | None = None, tier: str = "standard"
 ) -> Organization:
-    if tier not in TIERS:
-        raise CustomerError("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
+    _check_tier(tier)
     existing = await tx.session.scalar(select(Organization).where(Organization.name == name))
     if existing:
         raise CustomerError("name", f"organization {name!r} exists already", conflict=True)

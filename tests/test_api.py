@@ -253,6 +253,11 @@ async def test_tickets_filters_pagination_patch_and_messages(client, agent, agen
         f"/api/v1/tickets/{tid}", headers=agent_headers, json={"state": "done"}
     )
     assert bad.status_code == 422 and bad.json()["field"] == "state"
+    # Overlapping tag lists: "vip" stays, "lieferung" goes, "neu" comes.
+    retagged = await client.patch(
+        f"/api/v1/tickets/{tid}", headers=agent_headers, json={"tags": ["vip", "Neu"]}
+    )
+    assert retagged.status_code == 200 and retagged.json()["tags"] == ["neu", "vip"]
     cleared = await client.patch(
         f"/api/v1/tickets/{tid}", headers=agent_headers, json={"tags": None}
     )

@@ -162,3 +162,23 @@ async def test_repeated_wrong_passwords_are_throttled(client, app, agent):
     # Another account from elsewhere is not affected.
     throttle = app.state.login_throttle
     assert throttle.wait_seconds("someone@example.com", "10.0.0.9") == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_empty_reply_shows_its_error_in_the_composer(client, agent, agent_headers):
+    created = (await client.post("/api/v1/inbound", json=INBOUND, headers=agent_headers)).json()
+    await sign_in(client)
+    page = await client.get(f"/tickets/{created['ticket_id']}")
+    answer = await client.post(
+        f"/tickets/{created['ticket_id']}/messages",
+        data={"text": "   ", "csrf_token": csrf_of(page.text)},
+        headers={"HX-Request": "true"},
+    )
+    # htmx swaps only 2xx answers: the error must come back as one, inside the composer.
+    assert answer.status_code == 200
+    assert 'role="alert"' in answer.text and "needs text" in answer.text
+    plain = await client.post(
+        f"/tickets/{created['ticket_id']}/messages",
+        data={"text": "   ", "csrf_token": csrf_of(page.text)},
+    )
+    assert plain.status_code == 422

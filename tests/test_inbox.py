@@ -202,3 +202,42 @@ async def test_events_are_published_after_commit(runtime):
     assert "ticket.created" in types and "message.created" in types
     created = next(event for event in seen if event.type == "ticket.created")
     assert created.data["ticket_id"] == result.ticket_id
+
+
+async def test_actions_take_time_from_the_runtime_clock(settings):
+    """The one clock is injectable, so deadline tests can move time."""
+    from datetime import UTC, datetime, timedelta
+
+    from tresen.clock import FrozenClock
+    from tresen.runtime import Runtime
+
+    clock = FrozenClock(datetime(2026, 3, 29, 0, 59, tzinfo=UTC))
+    runtime = Runtime.create(settings, clock=clock)
+    await runtime.start()
+    try:
+        first = await receive(runtime, inbound("<t1@x>"))
+        clock.advance(timedelta(hours=5))
+        second = await receive(runtime, inbound("<t2@x>", in_reply_to="<t1@x>"))
+        async with runtime.read() as session:
+            ticket = await session.get(Ticket, first.ticket_id)
+            reply = await session.get(Message, second.message_id)
+    finally:
+        await runtime.close()
+    assert ticket.created_at == datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
+    assert reply.created_at == ticket.updated_at == datetime(2026, 3, 29, 5, 59, tzinfo=UTC)
+
+
+async def test_first_tickets_opened_at_once_get_distinct_numbers(runtime):
+    """No counter row exists yet: concurrent first tickets must not collide creating it."""
+    results = await asyncio.gather(
+        *(
+            receive(
+                runtime,
+                inbound(
+                    f"<first-{n}@x>", **{"from": {"kind": "email", "value": f"kunde{n}@x.example"}}
+                ),
+            )
+            for n in range(6)
+        )
+    )
+    assert sorted(r.ticket_number for r in results) == list(range(10000, 10006))

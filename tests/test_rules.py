@@ -7,10 +7,8 @@ import pytest
 from customers.identities import IdentityError, normalize_identity, search_form
 from tickets.threading import (
     joins_existing,
-    normalize_subject,
     state_after_agent_reply,
     state_after_customer_message,
-    subject_with_number,
     ticket_number_in_subject,
 )
 from tresen.html import html_to_text, sanitize_html
@@ -33,25 +31,6 @@ from tresen.settings import Settings, SettingsError
 )
 def test_ticket_number_in_subject(subject, number):
     assert ticket_number_in_subject(subject) == number
-
-
-def test_subject_with_number_adds_it_once():
-    assert subject_with_number("Drucker", 10042) == "[#10042] Drucker"
-    assert subject_with_number("[#10042] Drucker", 10042) == "[#10042] Drucker"
-    assert ticket_number_in_subject(subject_with_number("Re: x", 5)) == 5
-
-
-@pytest.mark.parametrize(
-    "subject, normalized",
-    [
-        ("AW: WG: Re: [#12] Rechnung  fehlt", "rechnung fehlt"),
-        ("RE[2]: Invoice", "invoice"),
-        ("Antw: Sv: Fwd: Hallo", "hallo"),
-        ("Rechnung", "rechnung"),
-    ],
-)
-def test_normalize_subject(subject, normalized):
-    assert normalize_subject(subject) == normalized
 
 
 def test_state_rules():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from customers.models import Identity
 from tickets.models import (
@@ -52,34 +54,45 @@ class NewAttachment:
 
 async def next_ticket_number(tx: Transaction) -> int:
     """The next human ticket number; the row lock makes it safe across processes."""
-    start = tx.runtime.settings.ticket_number_start
     # Core on the session's connection: the ORM's bulk-update path costs 3x as much here.
     connection = await tx.session.connection()
-    number = await connection.scalar(
+    take = (
         update(Counter.__table__)
         .where(Counter.name == "ticket_number")
         .values(value=Counter.value + 1)
         .returning(Counter.value)
     )
+    number = await connection.scalar(take)
     if number is None:
+        # The first ticket ever. Several processes may get here at once: the others
+        # wait on the unique key for the first to commit, then take the next number.
+        insert_for = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        start = tx.runtime.settings.ticket_number_start
         await connection.execute(
-            insert(Counter.__table__).values(name="ticket_number", value=start)
+            insert_for(Counter.__table__)
+            .values(name="ticket_number", value=start - 1)
+            .on_conflict_do_nothing()
         )
-        number = start
+        number = await connection.scalar(take)
     return number
 
 
+def _check_choice(field: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise TicketError(field, f"{field} {value!r} is not one of {', '.join(choices)}")
+
+
 def normalize_tags(tags) -> list[str]:
-    cleaned = []
+    """Lower-cased, without duplicates, sorted: the order tickets load them in."""
+    cleaned = set()
     for tag in tags:
         value = str(tag).strip().lower()
         if not value:
             raise TicketError("tags", "a tag must not be empty")
         if len(value) > MAX_TAG_LENGTH:
             raise TicketError("tags", f"tag {value[:20]!r}… is longer than {MAX_TAG_LENGTH}")
-        if value not in cleaned:
-            cleaned.append(value)
-    return cleaned
+        cleaned.add(value)
+    return sorted(cleaned)
 
 
 async def _check_references(tx: Transaction, *, queue_id=None, assignee_id=None) -> None:
@@ -118,10 +131,7 @@ async def open_ticket(
     tags: list[str] = (),
 ) -> Ticket:
     """A new ticket for the customer, in state new."""
-    if priority not in PRIORITIES:
-        raise TicketError(
-            "priority", f"priority {priority!r} is not one of {', '.join(PRIORITIES)}"
-        )
+    _check_choice("priority", priority, PRIORITIES)
     await _check_references(tx, queue_id=queue_id, assignee_id=assignee_id)
     subject = (subject or "").strip() or "(no subject)"
     now = tx.now()
@@ -261,16 +271,12 @@ async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: A
     changed: list[str] = []
     for field, value in changes.items():
         if field == "state":
-            if value not in STATES:
-                raise TicketError("state", f"state {value!r} is not one of {', '.join(STATES)}")
+            _check_choice("state", value, STATES)
             if value != ticket.state:
                 await _set_state(tx, ticket, value, actor)
                 changed.append(field)
         elif field == "priority":
-            if value not in PRIORITIES:
-                raise TicketError(
-                    "priority", f"priority {value!r} is not one of {', '.join(PRIORITIES)}"
-                )
+            _check_choice("priority", value, PRIORITIES)
             if value != ticket.priority:
                 _history(tx, ticket, actor, "priority", ticket.priority, value)
                 ticket.priority = value
@@ -304,16 +310,6 @@ async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: A
         ticket.updated_at = tx.now()
         tx.emit("ticket.updated", ticket_id=ticket.id, fields=changed)
     return changed
-
-
-async def tag_ticket(
-    tx: Transaction, ticket: Ticket, *, add=(), remove=(), actor: Actor = SYSTEM
-) -> list[str]:
-    """Add and remove tags without touching the others."""
-    remove_set = set(normalize_tags(remove))
-    tags = [tag for tag in ticket.tags if tag not in remove_set]
-    tags += [tag for tag in normalize_tags(add) if tag not in tags]
-    return await update_ticket(tx, ticket, {"tags": sorted(tags)}, actor)
 
 
 async def create_queue(tx: Transaction, *, name: str, description: str = "") -> Queue:

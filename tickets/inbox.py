@@ -163,9 +163,7 @@ async def _process(
     sender_value: str,
 ) -> tuple[Ticket, Message]:
     """Customer, thread, ticket and message for one inbound message; the record says so."""
-    customer_id, _created = await resolve_sender(
-        tx, inbound.sender.kind, sender_value, inbound.sender.name
-    )
+    customer_id = await resolve_sender(tx, inbound.sender.kind, sender_value, inbound.sender.name)
     actor = Actor(customer_id=customer_id)
     ticket = await find_thread(tx, inbound)
     if ticket is None:

@@ -6,7 +6,6 @@ import re
 
 # "[#10042]", "[Ticket#10042]", "Ticket #10042": how our outbound subjects carry the number.
 _NUMBER = re.compile(r"\[\s*(?:ticket\s*)?#\s*(\d{1,12})\s*\]|\bticket\s*#\s*(\d{1,12})\b", re.I)
-_REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|fw|fwd|wg|sv|vs|tr|rv)(\[\d+\])?\s*:\s*)+", re.I)
 
 
 def ticket_number_in_subject(subject: str | None) -> int | None:
@@ -17,20 +16,6 @@ def ticket_number_in_subject(subject: str | None) -> int | None:
     if not match:
         return None
     return int(match.group(1) or match.group(2))
-
-
-def subject_with_number(subject: str, number: int) -> str:
-    """The subject of an outbound message, carrying the ticket number once."""
-    if ticket_number_in_subject(subject) == number:
-        return subject
-    return f"[#{number}] {subject}"
-
-
-def normalize_subject(subject: str | None) -> str:
-    """Without reply/forward prefixes and the ticket number, folded for comparison."""
-    value = _NUMBER.sub("", subject or "")
-    value = _REPLY_PREFIX.sub("", value)
-    return re.sub(r"\s+", " ", value).strip().casefold()
 
 
 def joins_existing(state: str) -> bool:

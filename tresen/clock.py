@@ -25,10 +25,3 @@ class FrozenClock(Clock):
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
-
-
-def as_utc(value: datetime) -> datetime:
-    """Treat naive datetimes (as SQLite returns them) as UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)

@@ -51,12 +51,12 @@ class UTCDateTime(TypeDecorator):
 
 
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for the URL; SQLite gets WAL and foreign keys (busy timeout: its driver)."""
     if database_url.startswith("sqlite"):
         from tresen import sqlite_driver
 
         url = make_url(database_url).set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 5})
+        engine = create_async_engine(url, echo=echo)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -64,7 +64,6 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
         # Let SQLAlchemy (not pysqlite) issue BEGIN, so a writing transaction that

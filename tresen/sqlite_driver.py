@@ -72,9 +72,12 @@ class InlineConnection:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._conn = connection
         self._tx = _ImmediateQueue()
+        self._open = True
 
-    async def _execute(self, function, *args, **kwargs):
-        return function(*args, **kwargs)
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        """As in aiosqlite: the open connection, None once closed."""
+        return self._conn if self._open else None
 
     def cursor(self):
         raise NotImplementedError("statements go through InlineCursor")
@@ -88,12 +91,11 @@ class InlineConnection:
         return _done()
 
     def close(self):
+        self._open = False
         self._conn.close()
         return _done()
 
-    def stop(self):
-        self._conn.close()
-        return _done()
+    stop = close  # aiosqlite's forced close; nothing runs in the background here
 
     def create_function(self, *args, **kwargs):
         self._conn.create_function(*args, **kwargs)
@@ -106,7 +108,7 @@ class _Connecting:
     _thread = types.SimpleNamespace(daemon=True)
 
     def __init__(self, database, **kwargs) -> None:
-        kwargs["timeout"] = min(kwargs.get("timeout", BUSY_TIMEOUT_SECONDS), BUSY_TIMEOUT_SECONDS)
+        kwargs["timeout"] = BUSY_TIMEOUT_SECONDS  # bounds how long the loop can wait
         kwargs["check_same_thread"] = False  # created, used and closed on the loop's thread
         self._connection = sqlite3.connect(database, **kwargs)
 
@@ -200,18 +202,6 @@ class InlineCursor:
 class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = InlineCursor
-
-    def commit(self) -> None:
-        try:
-            self._connection._conn.commit()
-        except Exception as error:
-            self._handle_exception(error)
-
-    def rollback(self) -> None:
-        try:
-            self._connection._conn.rollback()
-        except Exception as error:
-            self._handle_exception(error)
 
 
 class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
