@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from customers.identities import (
@@ -35,11 +35,16 @@ async def _check_organization(tx: Transaction, organization_id: int | None) -> N
         raise CustomerError("organization_id", f"organization {organization_id} does not exist")
 
 
+# Built once: every inbound message asks it.
+_OWNER_OF_IDENTITY = select(Identity.customer_id).where(
+    Identity.kind == bindparam("kind"), Identity.value == bindparam("value")
+)
+
+
 async def customer_id_for(tx: Transaction, kind: str, normalized: str) -> int | None:
     """The id of the customer with this (normalized) identity."""
-    return await tx.session.scalar(
-        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == normalized)
-    )
+    connection = await tx.session.connection()
+    return await connection.scalar(_OWNER_OF_IDENTITY, {"kind": kind, "value": normalized})
 
 
 async def create_customer(
@@ -53,8 +58,6 @@ async def create_customer(
     tier: str = "standard",
     notes: str = "",
     consent: dict | None = None,
-    display_name: str | None = None,
-    identities_known_free: bool = False,
 ) -> Customer:
     """A new central record with its identities; an identity someone else has is refused."""
     if not name.strip():
@@ -64,9 +67,8 @@ async def create_customer(
     rows = []
     for kind, value in identities:
         normalized = _normalized(tx, kind, value)
-        if not identities_known_free:
-            await _check_free(tx, kind, normalized, customer_id=None)
-        rows.append(_identity(tx, kind, normalized, display_name))
+        await _check_free(tx, kind, normalized, customer_id=None)
+        rows.append(_identity(tx, kind, normalized, None))
     now = tx.now()
     customer = Customer(
         name=name.strip(),
@@ -93,21 +95,23 @@ def _normalized(tx: Transaction, kind: str, value: str) -> str:
         raise CustomerError("identities", str(error)) from None
 
 
+def _identity_values(tx: Transaction, kind: str, normalized: str, display_name: str | None) -> dict:
+    return {
+        "kind": kind,
+        "value": normalized,
+        "display_name": (display_name or None) and display_name[:200],
+        "search_value": search_form(kind, normalized),
+        "created_at": tx.now(),
+    }
+
+
 def _identity(tx: Transaction, kind: str, normalized: str, display_name: str | None) -> Identity:
-    return Identity(
-        kind=kind,
-        value=normalized,
-        display_name=display_name,
-        search_value=search_form(kind, normalized),
-        created_at=tx.now(),
-    )
+    return Identity(**_identity_values(tx, kind, normalized, display_name))
 
 
 async def _check_free(tx: Transaction, kind: str, normalized: str, *, customer_id) -> bool:
     """False when the customer has it already; raises when another customer has it."""
-    owner = await tx.session.scalar(
-        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == normalized)
-    )
+    owner = await customer_id_for(tx, kind, normalized)
     if owner is None:
         return True
     if owner == customer_id:
@@ -133,32 +137,48 @@ async def add_identity(
 async def resolve_sender(
     tx: Transaction, kind: str, normalized: str, display_name: str | None = None
 ) -> int:
-    """The id of the customer behind a normalized identity, created on first contact."""
+    """The id of the customer behind a normalized identity, created on first contact.
+
+    Every inbound message asks this, so it is written as Core statements (no ORM
+    unit of work); `create_customer` is the path for staff and the API.
+    """
     customer_id = await customer_id_for(tx, kind, normalized)
     if customer_id is not None:
         return customer_id
     name = (display_name or "").strip() or name_from_identity(kind, normalized)
-    create = create_customer(
-        tx,
-        name=name,
-        identities=[(kind, normalized)],
-        display_name=display_name,
-        identities_known_free=True,
-    )
     if not tx.runtime.settings.is_postgres:
         # SQLite's write transaction (BEGIN IMMEDIATE) excludes every other writer,
         # so nobody can have created the identity since the look-up.
-        return (await create).id
+        return await _insert_first_contact(tx, kind, normalized, name, display_name)
     try:
         async with tx.session.begin_nested():
-            customer = await create
+            return await _insert_first_contact(tx, kind, normalized, name, display_name)
     except IntegrityError:
         # Another process created this identity between our look-up and insert.
         customer_id = await customer_id_for(tx, kind, normalized)
         if customer_id is None:
             raise
         return customer_id
-    return customer.id
+
+
+async def _insert_first_contact(
+    tx: Transaction, kind: str, normalized: str, name: str, display_name: str | None
+) -> int:
+    connection = await tx.session.connection()
+    now = tx.now()
+    customer = {
+        "name": name[:200],
+        "tier": "standard",
+        "notes": "",
+        "consent": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+    customer_id = (await connection.execute(insert(Customer), customer)).inserted_primary_key[0]
+    identity = _identity_values(tx, kind, normalized, display_name)
+    await connection.execute(insert(Identity), {**identity, "customer_id": customer_id})
+    tx.emit("customer.created", customer_id=customer_id)
+    return customer_id
 
 
 async def update_customer(tx: Transaction, customer: Customer, changes: dict) -> Customer:

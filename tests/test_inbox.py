@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from customers.models import Customer, Identity
 from tickets.actions import Actor, update_ticket
 from tickets.inbox import InboundRejected, InboxProcessingError, receive, retry_pending
-from tickets.models import InboundRecord, Message, Ticket
+from tickets.models import InboundRecord, Message, Ticket, TicketHistory
 from tresen.inbound import InboundMessage
 
 
@@ -121,14 +121,46 @@ async def test_reply_to_solved_ticket_reopens_it_and_closed_opens_follow_up(runt
         await update_ticket(tx, ticket, {"state": "solved"}, Actor())
     reopened = await receive(runtime, inbound("<s2@x>", in_reply_to="<s1@x>"))
     async with runtime.read() as session:
-        assert (await session.get(Ticket, first.ticket_id)).state == "open"
+        ticket = await session.get(Ticket, first.ticket_id)
+        history = [
+            (row.field, row.old_value, row.new_value, row.actor_customer_id)
+            for row in await session.scalars(
+                select(TicketHistory)
+                .where(TicketHistory.ticket_id == ticket.id)
+                .order_by(TicketHistory.id)
+            )
+        ]
     assert reopened.ticket_id == first.ticket_id
+    assert ticket.state == "open" and ticket.solved_at is None
+    assert history == [
+        ("created", None, str(ticket.number), ticket.customer_id),
+        ("state", "new", "solved", None),
+        ("state", "solved", "open", ticket.customer_id),
+    ]
 
     async with runtime.transaction() as tx:
         ticket = await tx.session.get(Ticket, first.ticket_id)
         await update_ticket(tx, ticket, {"state": "closed"}, Actor())
     follow_up = await receive(runtime, inbound("<s3@x>", in_reply_to="<s2@x>"))
     assert follow_up.ticket_id != first.ticket_id
+
+
+async def test_chat_message_without_subject_names_its_ticket_by_its_first_line(runtime):
+    result = await receive(
+        runtime,
+        inbound(
+            "chat-1",
+            channel="chat",
+            subject=None,
+            text="\n  Mein Paket ist nicht angekommen\nBestellung 4711",
+            **{"from": {"kind": "chat", "value": "visitor-7"}},
+        ),
+    )
+    async with runtime.read() as session:
+        ticket = await session.get(Ticket, result.ticket_id)
+        message = await session.get(Message, result.message_id)
+    assert ticket.subject == "Mein Paket ist nicht angekommen"
+    assert message.subject is None
 
 
 async def test_phone_sender_is_normalized_so_spellings_match(runtime):
@@ -172,12 +204,12 @@ async def test_bad_sender_is_rejected_before_anything_is_stored(runtime):
 async def test_failed_processing_keeps_the_raw_message_and_retry_processes_it(runtime, monkeypatch):
     import tickets.inbox as inbox
 
-    original = inbox.open_ticket
+    original = inbox.add_inbound_message
 
     async def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(inbox, "open_ticket", broken)
+    monkeypatch.setattr(inbox, "add_inbound_message", broken)
     with pytest.raises(InboxProcessingError):
         await receive(runtime, inbound("<fail@x>"))
     async with runtime.read() as session:
@@ -185,7 +217,7 @@ async def test_failed_processing_keeps_the_raw_message_and_retry_processes_it(ru
     assert record.status == "failed" and "database hiccup" in record.error
     assert await count(runtime, Ticket) == 0
 
-    monkeypatch.setattr(inbox, "open_ticket", original)
+    monkeypatch.setattr(inbox, "add_inbound_message", original)
     assert await retry_pending(runtime) == 1
     again = await receive(runtime, inbound("<fail@x>"))
     assert again.ticket_id is not None

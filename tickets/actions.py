@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -52,16 +53,29 @@ class NewAttachment:
     content: bytes
 
 
+@dataclass(frozen=True)
+class TicketRef:
+    """The columns of a ticket that threading and the inbox need, without the ORM object."""
+
+    id: int
+    number: int
+    state: str
+    solved_at: datetime | None = None
+
+
+_TAKE_TICKET_NUMBER = (
+    update(Counter.__table__)
+    .where(Counter.name == "ticket_number")
+    .values(value=Counter.value + 1)
+    .returning(Counter.value)
+)
+
+
 async def next_ticket_number(tx: Transaction) -> int:
     """The next human ticket number; the row lock makes it safe across processes."""
     # Core on the session's connection: the ORM's bulk-update path costs 3x as much here.
     connection = await tx.session.connection()
-    take = (
-        update(Counter.__table__)
-        .where(Counter.name == "ticket_number")
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    )
+    take = _TAKE_TICKET_NUMBER
     number = await connection.scalar(take)
     if number is None:
         # The first ticket ever. Several processes may get here at once: the others
@@ -104,18 +118,85 @@ async def _check_references(tx: Transaction, *, queue_id=None, assignee_id=None)
             raise TicketError("assignee_id", f"user {assignee_id} does not exist")
 
 
+def _history_values(tx: Transaction, ticket_id: int, actor: Actor, field: str, old, new) -> dict:
+    return {
+        "ticket_id": ticket_id,
+        "actor_user_id": actor.user_id,
+        "actor_customer_id": actor.customer_id,
+        "field": field,
+        "old_value": None if old is None else str(old),
+        "new_value": None if new is None else str(new),
+        "at": tx.now(),
+    }
+
+
 def _history(tx: Transaction, ticket: Ticket, actor: Actor, field: str, old, new) -> None:
-    tx.session.add(
-        TicketHistory(
-            ticket_id=ticket.id,
-            actor_user_id=actor.user_id,
-            actor_customer_id=actor.customer_id,
-            field=field,
-            old_value=None if old is None else str(old),
-            new_value=None if new is None else str(new),
-            at=tx.now(),
-        )
+    tx.session.add(TicketHistory(**_history_values(tx, ticket.id, actor, field, old, new)))
+
+
+def _ticket_values(
+    tx: Transaction, *, number: int, subject: str, channel: str, customer_id: int, **fields
+) -> dict:
+    subject = (subject or "").strip() or "(no subject)"
+    now = tx.now()
+    return {
+        "number": number,
+        "subject": subject[:500],
+        "state": "new",
+        "channel": channel,
+        "customer_id": customer_id,
+        "created_at": now,
+        "updated_at": now,
+        **fields,
+    }
+
+
+def _message_values(
+    tx: Transaction,
+    ticket_id: int,
+    *,
+    direction: str,
+    channel: str,
+    text: str,
+    html: str | None,
+    internal: bool,
+    actor: Actor,
+    has_attachments: bool,
+    **fields,
+) -> dict:
+    """A message row's values; the HTML sanitized, a text version derived when missing."""
+    if direction not in ("inbound", "outbound"):
+        raise TicketError("direction", f"direction {direction!r} is not inbound or outbound")
+    if internal and direction != "outbound":
+        raise TicketError("internal", "only staff write internal notes")
+    clean_html = sanitize_html(html) if html else None
+    if not text.strip() and clean_html:
+        text = html_to_text(clean_html)
+    if not text.strip() and not has_attachments:
+        raise TicketError("text", "a message needs text or an attachment")
+    return {
+        "ticket_id": ticket_id,
+        "direction": direction,
+        "channel": channel,
+        "internal": internal,
+        "author_user_id": actor.user_id,
+        "author_customer_id": actor.customer_id,
+        "text": text,
+        "html": clean_html,
+        "created_at": tx.now(),
+        **fields,
+    }
+
+
+def _emit_message_created(tx: Transaction, ticket_id: int, message_id: int, values: dict) -> None:
+    tx.emit(
+        "message.created",
+        ticket_id=ticket_id,
+        message_id=message_id,
+        direction=values["direction"],
+        internal=values["internal"],
     )
+    tx.emit("ticket.updated", ticket_id=ticket_id, fields=["messages"])
 
 
 async def open_ticket(
@@ -133,19 +214,17 @@ async def open_ticket(
     """A new ticket for the customer, in state new."""
     _check_choice("priority", priority, PRIORITIES)
     await _check_references(tx, queue_id=queue_id, assignee_id=assignee_id)
-    subject = (subject or "").strip() or "(no subject)"
-    now = tx.now()
     ticket = Ticket(
-        number=await next_ticket_number(tx),
-        subject=subject[:500],
-        state="new",
-        priority=priority,
-        channel=channel,
-        customer_id=customer_id,
-        queue_id=queue_id,
-        assignee_id=assignee_id,
-        created_at=now,
-        updated_at=now,
+        **_ticket_values(
+            tx,
+            number=await next_ticket_number(tx),
+            subject=subject,
+            channel=channel,
+            customer_id=customer_id,
+            priority=priority,
+            queue_id=queue_id,
+            assignee_id=assignee_id,
+        ),
         tag_rows=[TicketTag(tag=tag) for tag in normalize_tags(tags)],
     )
     tx.session.add(ticket)
@@ -172,39 +251,23 @@ async def add_message(
     attachments: list[NewAttachment] = (),
 ) -> Message:
     """Add a message or internal note; a public outbound reply is queued in the outbox."""
-    if direction not in ("inbound", "outbound"):
-        raise TicketError("direction", f"direction {direction!r} is not inbound or outbound")
-    if internal and direction != "outbound":
-        raise TicketError("internal", "only staff write internal notes")
-    clean_html = sanitize_html(html) if html else None
-    if not text.strip() and clean_html:
-        text = html_to_text(clean_html)
-    if not text.strip() and not attachments:
-        raise TicketError("text", "a message needs text or an attachment")
-    now = tx.now()
-    message = Message(
-        ticket_id=ticket.id,
+    values = _message_values(
+        tx,
+        ticket.id,
         direction=direction,
         channel=channel or ticket.channel,
+        text=text,
+        html=html,
         internal=internal,
-        author_user_id=actor.user_id,
-        author_customer_id=actor.customer_id,
+        actor=actor,
+        has_attachments=bool(attachments),
         sender=sender,
         subject=subject,
-        text=text,
-        html=clean_html,
         external_id=external_id,
         conversation_id=conversation_id,
-        created_at=now,
-        attachments=[
-            Attachment(
-                filename=item.filename,
-                content_type=item.content_type,
-                size=len(item.content),
-                content=item.content,
-            )
-            for item in attachments
-        ],
+    )
+    message = Message(
+        **values, attachments=[Attachment(**row) for row in _attachments(attachments)]
     )
     tx.session.add(message)
     await tx.session.flush()
@@ -214,16 +277,101 @@ async def add_message(
     elif not internal:
         await _set_state(tx, ticket, state_after_agent_reply(ticket.state), actor)
         await _queue_delivery(tx, ticket, message)
-    ticket.updated_at = now
-    tx.emit(
-        "message.created",
-        ticket_id=ticket.id,
-        message_id=message.id,
-        direction=direction,
-        internal=internal,
-    )
-    tx.emit("ticket.updated", ticket_id=ticket.id, fields=["messages"])
+    ticket.updated_at = tx.now()
+    _emit_message_created(tx, ticket.id, message.id, values)
     return message
+
+
+def _attachments(attachments: list[NewAttachment], message_id: int | None = None) -> list[dict]:
+    rows = [
+        {
+            "filename": item.filename,
+            "content_type": item.content_type,
+            "size": len(item.content),
+            "content": item.content,
+        }
+        for item in attachments
+    ]
+    if message_id is not None:
+        for row in rows:
+            row["message_id"] = message_id
+    return rows
+
+
+async def add_inbound_message(
+    tx: Transaction,
+    ticket: TicketRef | None,
+    *,
+    customer_id: int,
+    channel: str,
+    subject: str | None,
+    text: str = "",
+    html: str | None = None,
+    sender: str | None = None,
+    external_id: str | None = None,
+    conversation_id: str | None = None,
+    attachments: list[NewAttachment] = (),
+) -> tuple[TicketRef, int]:
+    """A customer's message into its ticket, or into a new ticket when `ticket` is None.
+
+    The inbox's hot path: the same rows, history and events as `open_ticket` plus
+    `add_message`, written as Core statements on the transaction's connection
+    (no ORM unit of work; every inbound message of every channel comes through here).
+    Returns the ticket and the new message's id.
+    """
+    connection = await tx.session.connection()
+    actor = Actor(customer_id=customer_id)
+    history = []
+    created = ticket is None
+    if created:
+        values = _ticket_values(
+            tx,
+            number=await next_ticket_number(tx),
+            subject=subject or _subject_from_text(text),
+            channel=channel,
+            customer_id=customer_id,
+            priority="normal",
+        )
+        ticket_id = (await connection.execute(insert(Ticket), values)).inserted_primary_key[0]
+        ticket = TicketRef(ticket_id, values["number"], "new")
+        history.append(_history_values(tx, ticket.id, actor, "created", None, ticket.number))
+        tx.emit("ticket.created", ticket_id=ticket.id, number=ticket.number)
+    values = _message_values(
+        tx,
+        ticket.id,
+        direction="inbound",
+        channel=channel,
+        text=text,
+        html=html,
+        internal=False,
+        actor=actor,
+        has_attachments=bool(attachments),
+        sender=sender,
+        subject=subject,
+        external_id=external_id,
+        conversation_id=conversation_id,
+    )
+    message_id = (await connection.execute(insert(Message), values)).inserted_primary_key[0]
+    if attachments:
+        await connection.execute(insert(Attachment), _attachments(attachments, message_id))
+    state = state_after_customer_message(ticket.state)
+    changes = {"updated_at": tx.now()}
+    if state != ticket.state:
+        history.append(_history_values(tx, ticket.id, actor, "state", ticket.state, state))
+        changes.update(_state_columns(tx, state, solved_at=ticket.solved_at))
+        ticket = TicketRef(ticket.id, ticket.number, state, changes["solved_at"])
+    if not created or len(changes) > 1:  # a new ticket has its timestamps already
+        await connection.execute(update(Ticket).where(Ticket.id == ticket.id).values(changes))
+    if history:
+        await connection.execute(insert(TicketHistory), history)
+    _emit_message_created(tx, ticket.id, message_id, values)
+    return ticket, message_id
+
+
+def _subject_from_text(text: str) -> str:
+    """A subject for a ticket whose first message had none (chat, SMS): its first line."""
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first_line[:80] or "(no subject)"
 
 
 async def _queue_delivery(tx: Transaction, ticket: Ticket, message: Message) -> None:
@@ -259,11 +407,16 @@ async def _set_state(tx: Transaction, ticket: Ticket, state: str, actor: Actor) 
     if state == ticket.state:
         return
     _history(tx, ticket, actor, "state", ticket.state, state)
-    ticket.state = state
+    columns = _state_columns(tx, state, solved_at=ticket.solved_at)
+    ticket.state = columns["state"]
+    ticket.solved_at = columns["solved_at"]
+
+
+def _state_columns(tx: Transaction, state: str, *, solved_at=None) -> dict:
+    """A state and the solved time that goes with it (kept when solved already)."""
     if state in ("solved", "closed"):
-        ticket.solved_at = ticket.solved_at or tx.now()
-    else:
-        ticket.solved_at = None
+        return {"state": state, "solved_at": solved_at or tx.now()}
+    return {"state": state, "solved_at": None}
 
 
 async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: Actor) -> list[str]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
 
 from customers.actions import resolve_sender
 from customers.identities import IdentityError, normalize_identity
-from tickets.actions import Actor, NewAttachment, add_message, open_ticket
+from tickets.actions import NewAttachment, TicketRef, add_inbound_message
 from tickets.models import InboundRecord, Message, Ticket
 from tickets.threading import joins_existing, ticket_number_in_subject
 from tresen.inbound import InboundMessage
@@ -69,12 +68,16 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
     payload = inbound.model_dump(mode="json", by_alias=True)
     try:
         async with runtime.transaction() as tx:
-            # Stored with its outcome at commit: one row, written atomically with the
-            # ticket and message; a repeated delivery fails on the unique key.
-            record = _record(tx, inbound, payload, status="received")
-            ticket, message = await _process(tx, record, inbound, sender)
-            tx.session.add(record)  # inserted by the commit's flush
-        return Received(record.id, ticket.id, message.id, ticket.number, duplicate=False)
+            # Stored with its outcome: one row, written atomically with the ticket and
+            # message; a repeated delivery fails on the unique key and rolls all back.
+            ticket, message_id = await _process(tx, inbound, sender)
+            record = _record(tx, inbound, payload, status="processed")
+            record.update(ticket_id=ticket.id, message_id=message_id, processed_at=tx.now())
+            connection = await tx.session.connection()
+            result = await connection.execute(insert(InboundRecord), record)
+        return Received(
+            result.inserted_primary_key[0], ticket.id, message_id, ticket.number, duplicate=False
+        )
     except IntegrityError as error:
         existing = await _existing(runtime, inbound)
         if existing is None:
@@ -92,15 +95,15 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
 
 def _record(
     tx: Transaction, inbound: InboundMessage, payload: dict, *, status: str, error=None
-) -> InboundRecord:
-    return InboundRecord(
-        channel=inbound.channel,
-        external_id=inbound.external_id,
-        payload=payload,
-        status=status,
-        error=error,
-        received_at=inbound.received_at or tx.now(),
-    )
+) -> dict:
+    return {
+        "channel": inbound.channel,
+        "external_id": inbound.external_id,
+        "payload": payload,
+        "status": status,
+        "error": error,
+        "received_at": inbound.received_at or tx.now(),
+    }
 
 
 def _sender(runtime: Runtime, inbound: InboundMessage) -> str:
@@ -147,9 +150,18 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
                 .values(error=None)
             )
             if claimed.rowcount:
-                record = await tx.session.get(InboundRecord, record_id)
-                ticket, message = await _process(tx, record, inbound, _sender(runtime, inbound))
-                return Received(record_id, ticket.id, message.id, ticket.number, duplicate=True)
+                ticket, message_id = await _process(tx, inbound, _sender(runtime, inbound))
+                await tx.session.execute(
+                    update(InboundRecord)
+                    .where(InboundRecord.id == record_id)
+                    .values(
+                        status="processed",
+                        processed_at=tx.now(),
+                        ticket_id=ticket.id,
+                        message_id=message_id,
+                    )
+                )
+                return Received(record_id, ticket.id, message_id, ticket.number, duplicate=True)
     except Exception as error:
         await _mark_failed(runtime, record_id, error)
         raise InboxProcessingError(record_id, error) from error
@@ -157,33 +169,19 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
 
 
 async def _process(
-    tx: Transaction,
-    record: InboundRecord,
-    inbound: InboundMessage,
-    sender_value: str,
-) -> tuple[Ticket, Message]:
-    """Customer, thread, ticket and message for one inbound message; the record says so."""
+    tx: Transaction, inbound: InboundMessage, sender_value: str
+) -> tuple[TicketRef, int]:
+    """Customer, thread, ticket and message for one inbound message."""
     customer_id = await resolve_sender(tx, inbound.sender.kind, sender_value, inbound.sender.name)
-    actor = Actor(customer_id=customer_id)
-    ticket = await find_thread(tx, inbound)
-    if ticket is None:
-        ticket = await open_ticket(
-            tx,
-            customer_id=customer_id,
-            subject=inbound.subject or _subject_from_text(inbound.text),
-            channel=inbound.channel,
-            actor=actor,
-        )
-    message = await add_message(
+    return await add_inbound_message(
         tx,
-        ticket,
-        direction="inbound",
+        await find_thread(tx, inbound),
+        customer_id=customer_id,
         channel=inbound.channel,
+        subject=inbound.subject,
         text=inbound.text,
         html=inbound.html,
-        actor=actor,
         sender=sender_value,
-        subject=inbound.subject,
         external_id=inbound.external_id,
         conversation_id=inbound.conversation_id,
         attachments=[
@@ -191,47 +189,51 @@ async def _process(
             for item in inbound.attachments
         ],
     )
-    record.status = "processed"
-    record.processed_at = tx.now()
-    record.ticket_id = ticket.id
-    record.message_id = message.id
-    return ticket, message
 
 
-async def find_thread(tx: Transaction, inbound: InboundMessage) -> Ticket | None:
+# Built once: every inbound message runs them.
+_THREAD_COLUMNS = (Ticket.id, Ticket.number, Ticket.state, Ticket.solved_at)
+_BY_NUMBER = select(*_THREAD_COLUMNS).where(Ticket.number == bindparam("number"))
+_BY_CONVERSATION = (
+    select(*_THREAD_COLUMNS)
+    .join(Message, Message.ticket_id == Ticket.id)
+    .where(
+        Message.channel == bindparam("channel"),
+        Message.conversation_id == bindparam("conversation_id"),
+    )
+    .order_by(Message.id.desc())
+    .limit(1)
+)
+
+
+async def find_thread(tx: Transaction, inbound: InboundMessage) -> TicketRef | None:
     """The ticket this message continues: by number, by message ids, by conversation."""
-    ticket = None
-    # Only the ticket's own columns: threading needs no customer, queue or tags.
-    bare = select(Ticket).options(lazyload("*"))
+    connection = await tx.session.connection()
+    row = None
     number = ticket_number_in_subject(inbound.subject)
     if number is not None:
-        ticket = await tx.session.scalar(bare.where(Ticket.number == number))
+        row = (await connection.execute(_BY_NUMBER, {"number": number})).first()
     hints = inbound.thread_hints()
-    if ticket is None and hints:
-        ticket = await tx.session.scalar(
-            bare.join(Message, Message.ticket_id == Ticket.id)
-            .where(Message.external_id.in_(hints))
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-    if ticket is None and inbound.conversation_id:
-        ticket = await tx.session.scalar(
-            bare.join(Message, Message.ticket_id == Ticket.id)
-            .where(
-                Message.channel == inbound.channel,
-                Message.conversation_id == inbound.conversation_id,
+    if row is None and hints:
+        row = (
+            await connection.execute(
+                select(*_THREAD_COLUMNS)
+                .join(Message, Message.ticket_id == Ticket.id)
+                .where(Message.external_id.in_(hints))
+                .order_by(Message.id.desc())
+                .limit(1)
             )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-    if ticket is not None and not joins_existing(ticket.state):
+        ).first()
+    if row is None and inbound.conversation_id:
+        row = (
+            await connection.execute(
+                _BY_CONVERSATION,
+                {"channel": inbound.channel, "conversation_id": inbound.conversation_id},
+            )
+        ).first()
+    if row is None or not joins_existing(row.state):
         return None
-    return ticket
-
-
-def _subject_from_text(text: str) -> str:
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first_line[:80] or "(no subject)"
+    return TicketRef(*row)
 
 
 async def _store_failed(
@@ -243,9 +245,8 @@ async def _store_failed(
     try:
         async with runtime.transaction() as tx:
             record = _record(tx, inbound, payload, status="failed", error=reason)
-            tx.session.add(record)
-            await tx.session.flush()
-            return record.id
+            connection = await tx.session.connection()
+            return (await connection.execute(insert(InboundRecord), record)).inserted_primary_key[0]
     except IntegrityError:
         existing = await _existing(runtime, inbound)
         await _mark_failed(runtime, existing.id, error)
