@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +24,8 @@ class InboundAttachment(BaseModel):
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(default="application/octet-stream", max_length=255)
     content_base64: str
+    # An image the HTML shows inline (src="cid:<content_id>").
+    content_id: str | None = Field(default=None, max_length=500)
 
     @field_validator("content_base64")
     @classmethod
@@ -38,6 +40,16 @@ class InboundAttachment(BaseModel):
 
     def content(self) -> bytes:
         return base64.b64decode(self.content_base64)
+
+
+class DeliveryReport(BaseModel):
+    """The channel's word that a message we sent was not delivered (a bounce, a failed SMS)."""
+
+    action: Literal["failed", "delayed", "complaint"]
+    recipients: list[str] = Field(default_factory=list, max_length=100)
+    # The channel ids of our messages it is about (e.g. the Message-IDs in a bounce).
+    refers_to: list[str] = Field(default_factory=list, max_length=200)
+    diagnostic: str | None = Field(default=None, max_length=2000)
 
 
 class InboundMessage(BaseModel):
@@ -57,6 +69,16 @@ class InboundMessage(BaseModel):
     conversation_id: str | None = Field(default=None, max_length=500)
     received_at: datetime | None = None
     attachments: list[InboundAttachment] = Field(default_factory=list, max_length=100)
+    # Everyone else it was addressed to (To and Cc), normalized where possible.
+    recipients: list[str] = Field(default_factory=list, max_length=500)
+    # Why a machine sent it (auto-reply, list, bulk, ...); None when a person wrote it.
+    # Nothing automatic is ever sent back to such a message.
+    auto_submitted: str | None = Field(default=None, max_length=200)
+    report: DeliveryReport | None = None
+    # The new part of `text`, without quoted history and signature, when it differs.
+    visible_text: str | None = Field(default=None, max_length=2_000_000)
+    # What the channel could not take as it came (an oversized attachment, a bad charset).
+    notices: list[str] = Field(default_factory=list, max_length=100)
     raw: Any = None
 
     @field_validator("received_at")

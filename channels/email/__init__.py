@@ -1,0 +1,1 @@
+"""The email channel: parse, classify, fetch (IMAP), receive (SMTP), compose and send."""
