@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from customers.identities import (
@@ -36,7 +36,7 @@ async def _check_organization(tx: Transaction, organization_id: int | None) -> N
 
 
 # Built once: every inbound message asks it.
-_OWNER_OF_IDENTITY = select(Identity.customer_id).where(
+_OWNER_OF_IDENTITY = select(Identity.customer_id, Identity.bounced_at).where(
     Identity.kind == bindparam("kind"), Identity.value == bindparam("value")
 )
 
@@ -44,7 +44,10 @@ _OWNER_OF_IDENTITY = select(Identity.customer_id).where(
 async def customer_id_for(tx: Transaction, kind: str, normalized: str) -> int | None:
     """The id of the customer with this (normalized) identity."""
     connection = await tx.session.connection()
-    return await connection.scalar(_OWNER_OF_IDENTITY, {"kind": kind, "value": normalized})
+    row = (
+        await connection.execute(_OWNER_OF_IDENTITY, {"kind": kind, "value": normalized})
+    ).first()
+    return None if row is None else row.customer_id
 
 
 async def create_customer(
@@ -135,16 +138,32 @@ async def add_identity(
 
 
 async def resolve_sender(
-    tx: Transaction, kind: str, normalized: str, display_name: str | None = None
+    tx: Transaction,
+    kind: str,
+    normalized: str,
+    display_name: str | None = None,
+    *,
+    person: bool = True,
 ) -> int:
     """The id of the customer behind a normalized identity, created on first contact.
 
     Every inbound message asks this, so it is written as Core statements (no ORM
-    unit of work); `create_customer` is the path for staff and the API.
+    unit of work); `create_customer` is the path for staff and the API. A person
+    writing from an address that bounced shows it works again: the flag is cleared.
     """
-    customer_id = await customer_id_for(tx, kind, normalized)
-    if customer_id is not None:
-        return customer_id
+    connection = await tx.session.connection()
+    row = (
+        await connection.execute(_OWNER_OF_IDENTITY, {"kind": kind, "value": normalized})
+    ).first()
+    if row is not None:
+        if row.bounced_at is not None and person:
+            await connection.execute(
+                update(Identity)
+                .where(Identity.kind == kind, Identity.value == normalized)
+                .values(bounced_at=None, bounce_reason=None)
+            )
+            tx.emit("customer.updated", customer_id=row.customer_id)
+        return row.customer_id
     name = (display_name or "").strip() or name_from_identity(kind, normalized)
     if not tx.runtime.settings.is_postgres:
         # SQLite's write transaction (BEGIN IMMEDIATE) excludes every other writer,
@@ -159,6 +178,23 @@ async def resolve_sender(
         if customer_id is None:
             raise
         return customer_id
+
+
+async def flag_bouncing(tx: Transaction, addresses: list[str], reason: str) -> list[int]:
+    """Mark email identities whose mail bounced for good; returns their customers' ids."""
+    if not addresses:
+        return []
+    connection = await tx.session.connection()
+    result = await connection.execute(
+        update(Identity)
+        .where(Identity.kind == "email", Identity.value.in_(addresses))
+        .values(bounced_at=tx.now(), bounce_reason=reason[:2000])
+        .returning(Identity.customer_id)
+    )
+    customer_ids = sorted({row.customer_id for row in result})
+    for customer_id in customer_ids:
+        tx.emit("customer.updated", customer_id=customer_id)
+    return customer_ids
 
 
 async def _insert_first_contact(

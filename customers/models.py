@@ -63,5 +63,8 @@ class Identity(Base):
     # Searching phones by any spelling: digits only, e.g. "4930123456".
     search_value: Mapped[str] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when mail to it bounced for good (or its owner complained); cleared when they write.
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
 
     customer: Mapped[Customer] = relationship(back_populates="identities")

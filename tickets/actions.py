@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -22,7 +22,11 @@ from tickets.models import (
     TicketHistory,
     TicketTag,
 )
-from tickets.threading import state_after_agent_reply, state_after_customer_message
+from tickets.threading import (
+    state_after_agent_reply,
+    state_after_customer_message,
+    subject_key,
+)
 from tresen.html import html_to_text, sanitize_html, text_to_html
 from tresen.models import User
 from tresen.runtime import ActionError, Transaction
@@ -51,6 +55,7 @@ class NewAttachment:
     filename: str
     content_type: str
     content: bytes
+    content_id: str | None = None  # shown inline by the HTML as cid:<content_id>
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class TicketRef:
     number: int
     state: str
     solved_at: datetime | None = None
+    customer_id: int | None = None
+    queue_id: int | None = None
 
 
 _TAKE_TICKET_NUMBER = (
@@ -142,6 +149,7 @@ def _ticket_values(
     return {
         "number": number,
         "subject": subject[:500],
+        "subject_key": subject_key(subject),
         "state": "new",
         "channel": channel,
         "customer_id": customer_id,
@@ -172,8 +180,11 @@ def _message_values(
     clean_html = sanitize_html(html) if html else None
     if not text.strip() and clean_html:
         text = html_to_text(clean_html)
-    if not text.strip() and not has_attachments:
+    # What a customer sent is kept even when empty (a subject alone); staff must write something.
+    if not text.strip() and not has_attachments and direction == "outbound":
         raise TicketError("text", "a message needs text or an attachment")
+    if fields.get("subject"):
+        fields["subject"] = fields["subject"][:500]
     return {
         "ticket_id": ticket_id,
         "direction": direction,
@@ -289,6 +300,7 @@ def _attachments(attachments: list[NewAttachment], message_id: int | None = None
             "content_type": item.content_type,
             "size": len(item.content),
             "content": item.content,
+            "content_id": item.content_id,
         }
         for item in attachments
     ]
@@ -302,22 +314,30 @@ async def add_inbound_message(
     tx: Transaction,
     ticket: TicketRef | None,
     *,
-    customer_id: int,
+    customer_id: int | None,
     channel: str,
     subject: str | None,
     text: str = "",
     html: str | None = None,
     sender: str | None = None,
+    recipient: str | None = None,
     external_id: str | None = None,
     conversation_id: str | None = None,
     attachments: list[NewAttachment] = (),
+    auto_submitted: str | None = None,
+    internal: bool = False,
+    visible_text: str | None = None,
+    notices: list[str] | None = None,
+    queue_id: int | None = None,
+    follow_up_of_id: int | None = None,
 ) -> tuple[TicketRef, int]:
     """A customer's message into its ticket, or into a new ticket when `ticket` is None.
 
     The inbox's hot path: the same rows, history and events as `open_ticket` plus
     `add_message`, written as Core statements on the transaction's connection
     (no ORM unit of work; every inbound message of every channel comes through here).
-    Returns the ticket and the new message's id.
+    A message a machine sent (`auto_submitted`) or a report kept as an internal note
+    leaves the ticket's state alone. Returns the ticket and the new message's id.
     """
     connection = await tx.session.connection()
     actor = Actor(customer_id=customer_id)
@@ -331,9 +351,13 @@ async def add_inbound_message(
             channel=channel,
             customer_id=customer_id,
             priority="normal",
+            queue_id=queue_id,
+            follow_up_of_id=follow_up_of_id,
         )
         ticket_id = (await connection.execute(insert(Ticket), values)).inserted_primary_key[0]
-        ticket = TicketRef(ticket_id, values["number"], "new")
+        ticket = TicketRef(
+            ticket_id, values["number"], "new", customer_id=customer_id, queue_id=queue_id
+        )
         history.append(_history_values(tx, ticket.id, actor, "created", None, ticket.number))
         tx.emit("ticket.created", ticket_id=ticket.id, number=ticket.number)
     values = _message_values(
@@ -347,19 +371,26 @@ async def add_inbound_message(
         actor=actor,
         has_attachments=bool(attachments),
         sender=sender,
+        recipient=recipient,
         subject=subject,
         external_id=external_id,
         conversation_id=conversation_id,
+        auto_submitted=auto_submitted,
+        visible_text=visible_text,
+        notices=notices or None,
     )
+    values["internal"] = internal  # a report kept on the ticket for agents only
     message_id = (await connection.execute(insert(Message), values)).inserted_primary_key[0]
     if attachments:
         await connection.execute(insert(Attachment), _attachments(attachments, message_id))
-    state = state_after_customer_message(ticket.state)
     changes = {"updated_at": tx.now()}
+    state = (
+        ticket.state if auto_submitted or internal else state_after_customer_message(ticket.state)
+    )
     if state != ticket.state:
         history.append(_history_values(tx, ticket.id, actor, "state", ticket.state, state))
         changes.update(_state_columns(tx, state, solved_at=ticket.solved_at))
-        ticket = TicketRef(ticket.id, ticket.number, state, changes["solved_at"])
+        ticket = replace(ticket, state=state, solved_at=changes["solved_at"])
     if not created or len(changes) > 1:  # a new ticket has its timestamps already
         await connection.execute(update(Ticket).where(Ticket.id == ticket.id).values(changes))
     if history:
@@ -375,32 +406,139 @@ def _subject_from_text(text: str) -> str:
 
 
 async def _queue_delivery(tx: Transaction, ticket: Ticket, message: Message) -> None:
-    """The reply goes to the customer's identity on the message's channel, through the outbox."""
-    # Channels without an address of their own (web form, API) answer by email.
-    kind = CHANNEL_IDENTITY.get(message.channel, message.channel)
-    recipient = await tx.session.scalar(
-        select(Identity.value)
-        .where(Identity.customer_id == ticket.customer_id, Identity.kind == kind)
-        .order_by(Identity.id)
-        .limit(1)
+    """The reply goes to the customer on the message's channel, through the outbox."""
+    recipient, our_address, problem = await reply_addresses(
+        tx, ticket.id, ticket.customer_id, message.channel
     )
+    message.recipient = recipient
+    message.sender = message.sender or our_address
     if message.html is None:
         message.html = text_to_html(message.text)
-    tx.session.add(
-        OutboxMessage(
-            message_id=message.id,
-            channel=message.channel,
-            recipient=recipient or "",
-            # Without an address on that channel the reply cannot go out; say so.
-            status="queued" if recipient else "undeliverable",
-            attempts=0,
-            next_attempt_at=tx.now() if recipient else None,
-            last_error=None if recipient else f"customer has no {kind} identity",
-            details={},
-            created_at=tx.now(),
-        )
+    connection = await tx.session.connection()
+    await connection.execute(
+        insert(OutboxMessage),
+        _outbox_values(tx, message.id, message.channel, recipient, problem),
     )
     tx.emit("outbox.queued", message_id=message.id, channel=message.channel)
+
+
+def _outbox_values(
+    tx: Transaction, message_id: int, channel: str, recipient: str | None, problem: str | None
+) -> dict:
+    return {
+        "message_id": message_id,
+        "channel": channel,
+        "recipient": recipient or "",
+        # Without an address on that channel the reply cannot go out; say so.
+        "status": "queued" if recipient else "undeliverable",
+        "attempts": 0,
+        "next_attempt_at": tx.now() if recipient else None,
+        "last_error": problem,
+        "details": {},
+        "created_at": tx.now(),
+    }
+
+
+async def reply_addresses(
+    tx: Transaction, ticket_id: int, customer_id: int, channel: str
+) -> tuple[str | None, str | None, str | None]:
+    """Whom a reply on this channel goes to, from which of our addresses, and what is wrong.
+
+    The address the customer last wrote from on this ticket, answered from the address
+    they wrote to; otherwise the customer's first identity of the channel's kind.
+    """
+    kind = CHANNEL_IDENTITY.get(channel, channel)
+    connection = await tx.session.connection()
+    last = (
+        await connection.execute(
+            select(Message.sender, Message.recipient)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.direction == "inbound",
+                Message.channel == channel,
+                Message.internal.is_(False),
+                Message.auto_submitted.is_(None),
+                Message.sender.is_not(None),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is not None and kind == channel:
+        return last.sender, last.recipient, None
+    recipient = await connection.scalar(
+        select(Identity.value)
+        .where(Identity.customer_id == customer_id, Identity.kind == kind)
+        .order_by(Identity.bounced_at.is_not(None), Identity.id)
+        .limit(1)
+    )
+    if recipient is None:
+        return None, None, f"customer has no {kind} identity"
+    return recipient, last.recipient if last else None, None
+
+
+async def queue_automatic_reply(
+    tx: Transaction,
+    ticket: TicketRef,
+    *,
+    channel: str,
+    subject: str,
+    text: str,
+    recipient: str,
+    our_address: str | None,
+    reason: str = "auto-replied",
+) -> int:
+    """An automatic message to the customer (e.g. an acknowledgement), queued for delivery.
+
+    It carries `auto_submitted`, so channels mark it as automatic (RFC 3834) and
+    it never counts as an agent's answer. Returns the message's id.
+    """
+    connection = await tx.session.connection()
+    values = _message_values(
+        tx,
+        ticket.id,
+        direction="outbound",
+        channel=channel,
+        text=text,
+        html=text_to_html(text),
+        internal=False,
+        actor=SYSTEM,
+        has_attachments=False,
+        sender=our_address,
+        recipient=recipient,
+        subject=subject,
+        auto_submitted=reason,
+    )
+    message_id = (await connection.execute(insert(Message), values)).inserted_primary_key[0]
+    await connection.execute(
+        insert(OutboxMessage),
+        _outbox_values(tx, message_id, channel, recipient, None),
+    )
+    _emit_message_created(tx, ticket.id, message_id, values)
+    tx.emit("outbox.queued", message_id=message_id, channel=channel)
+    return message_id
+
+
+async def mark_delivery_failed(
+    tx: Transaction, message_ids: list[int], action: str, diagnostic: str
+) -> None:
+    """Deliveries that came back (bounced) or were reported as abuse (complaint)."""
+    connection = await tx.session.connection()
+    status = "complaint" if action == "complaint" else "bounced"
+    rows = await connection.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.message_id.in_(message_ids))
+        .values(status=status, last_error=diagnostic[:2000], next_attempt_at=None)
+        .returning(OutboxMessage.message_id)
+    )
+    failed = [row.message_id for row in rows]
+    ticket_ids = (
+        await connection.scalars(select(Message.ticket_id).where(Message.id.in_(failed)))
+        if failed
+        else []
+    )
+    for ticket_id in sorted(set(ticket_ids)):
+        tx.emit("ticket.updated", ticket_id=ticket_id, fields=["delivery"])
 
 
 async def _set_state(tx: Transaction, ticket: Ticket, state: str, actor: Actor) -> None:

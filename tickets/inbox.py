@@ -7,17 +7,20 @@ between storing and acknowledging): the raw record is unique on
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from customers.actions import resolve_sender
+from customers.actions import flag_bouncing, resolve_sender
 from customers.identities import IdentityError, normalize_identity
-from tickets.actions import NewAttachment, TicketRef, add_inbound_message
-from tickets.models import InboundRecord, Message, Ticket
-from tickets.threading import joins_existing, ticket_number_in_subject
+from tickets.acknowledgement import acknowledge
+from tickets.actions import NewAttachment, TicketRef, add_inbound_message, mark_delivery_failed
+from tickets.models import InboundRecord, Message, OutboxMessage, Queue, Ticket
+from tickets.threading import joins_existing, subject_key, ticket_number_in_subject
 from tresen.inbound import InboundMessage
 from tresen.runtime import Runtime, Transaction
 
@@ -64,7 +67,7 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
     had our answer, delivers it again). If processing fails, the raw message is
     kept as failed and processed again by the next delivery or `retry_pending`.
     """
-    sender = _sender(runtime, inbound)
+    sender = None if inbound.report else _sender(runtime, inbound)
     payload = inbound.model_dump(mode="json", by_alias=True)
     try:
         async with runtime.transaction() as tx:
@@ -72,11 +75,17 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
             # message; a repeated delivery fails on the unique key and rolls all back.
             ticket, message_id = await _process(tx, inbound, sender)
             record = _record(tx, inbound, payload, status="processed")
-            record.update(ticket_id=ticket.id, message_id=message_id, processed_at=tx.now())
+            record.update(
+                ticket_id=ticket and ticket.id, message_id=message_id, processed_at=tx.now()
+            )
             connection = await tx.session.connection()
             result = await connection.execute(insert(InboundRecord), record)
         return Received(
-            result.inserted_primary_key[0], ticket.id, message_id, ticket.number, duplicate=False
+            result.inserted_primary_key[0],
+            ticket and ticket.id,
+            message_id,
+            ticket and ticket.number,
+            duplicate=False,
         )
     except IntegrityError as error:
         existing = await _existing(runtime, inbound)
@@ -87,10 +96,70 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
     except Exception as error:
         record_id = await _store_failed(runtime, inbound, payload, error)
         raise InboxProcessingError(record_id, error) from error
+    distinct = _distinct(inbound, payload, existing)
+    if distinct is not None:
+        return await receive(runtime, distinct)
     if existing.status == "processed":
         return await _result(runtime, existing.id)
     # Stored earlier but not processed (it failed before): try again now.
     return await _retry(runtime, existing.id, inbound)
+
+
+_CONTENT_FIELDS = ("from", "subject", "text", "html", "report")
+
+
+def _distinct(
+    inbound: InboundMessage, payload: dict, existing: InboundRecord
+) -> InboundMessage | None:
+    """A different message that came with an id already taken, re-keyed; None for a repeat.
+
+    Some mail programs reuse Message-IDs; a second, different message must not be
+    mistaken for a repeated delivery and dropped. It is kept under the id plus a
+    digest of its content, so its own repeats are still recognized.
+    """
+    fields = [existing.payload.get(name) for name in _CONTENT_FIELDS]
+    if fields == [payload.get(name) for name in _CONTENT_FIELDS]:
+        return None
+    content = json.dumps([payload.get(name) for name in _CONTENT_FIELDS], sort_keys=True)
+    digest = hashlib.sha256(content.encode()).hexdigest()[:32]
+    return inbound.model_copy(update={"external_id": f"{inbound.external_id[:460]}#{digest}"})
+
+
+async def deliver(runtime: Runtime, inbound: InboundMessage) -> Received:
+    """For channel adapters: the message is kept whatever it holds, or this raises.
+
+    Unlike `receive` (which refuses an unusable sender so an API client can correct
+    it), a message fetched from a mailbox cannot be sent again: it is stored as
+    rejected for a person to look at. A processing failure is stored as failed and
+    retried later. Only when nothing could be stored (the database is away) does
+    this raise, and the channel must keep the message at its source.
+    """
+    try:
+        return await receive(runtime, inbound)
+    except InboundRejected as error:
+        return await _keep(runtime, inbound, "rejected", f"{error.field}: {error}")
+    except InboxProcessingError as error:
+        return Received(error.inbox_id, None, None, None, duplicate=False)
+
+
+async def _keep(runtime: Runtime, inbound: InboundMessage, status: str, reason: str) -> Received:
+    payload = inbound.model_dump(mode="json", by_alias=True)
+    try:
+        async with runtime.transaction() as tx:
+            record = _record(tx, inbound, payload, status=status, error=reason[:2000])
+            connection = await tx.session.connection()
+            record_id = (
+                await connection.execute(insert(InboundRecord), record)
+            ).inserted_primary_key[0]
+    except IntegrityError:
+        existing = await _existing(runtime, inbound)
+        if existing is None:
+            raise
+        distinct = _distinct(inbound, payload, existing)
+        if distinct is not None:
+            return await _keep(runtime, distinct, status, reason)
+        return Received(existing.id, existing.ticket_id, existing.message_id, None, duplicate=True)
+    return Received(record_id, None, None, None, duplicate=False)
 
 
 def _record(
@@ -150,18 +219,21 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
                 .values(error=None)
             )
             if claimed.rowcount:
-                ticket, message_id = await _process(tx, inbound, _sender(runtime, inbound))
+                sender = None if inbound.report else _sender(runtime, inbound)
+                ticket, message_id = await _process(tx, inbound, sender)
                 await tx.session.execute(
                     update(InboundRecord)
                     .where(InboundRecord.id == record_id)
                     .values(
                         status="processed",
                         processed_at=tx.now(),
-                        ticket_id=ticket.id,
+                        ticket_id=ticket and ticket.id,
                         message_id=message_id,
                     )
                 )
-                return Received(record_id, ticket.id, message_id, ticket.number, duplicate=True)
+                return Received(
+                    record_id, ticket and ticket.id, message_id, ticket and ticket.number, True
+                )
     except Exception as error:
         await _mark_failed(runtime, record_id, error)
         raise InboxProcessingError(record_id, error) from error
@@ -169,30 +241,120 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
 
 
 async def _process(
-    tx: Transaction, inbound: InboundMessage, sender_value: str
-) -> tuple[TicketRef, int]:
+    tx: Transaction, inbound: InboundMessage, sender_value: str | None
+) -> tuple[TicketRef | None, int | None]:
     """Customer, thread, ticket and message for one inbound message."""
-    customer_id = await resolve_sender(tx, inbound.sender.kind, sender_value, inbound.sender.name)
-    return await add_inbound_message(
+    if inbound.report is not None:
+        return await _process_report(tx, inbound)
+    person = inbound.auto_submitted is None
+    customer_id = await resolve_sender(
+        tx, inbound.sender.kind, sender_value, inbound.sender.name, person=person
+    )
+    ticket = await find_thread(tx, inbound, customer_id)
+    follow_up_of = None
+    if ticket is not None and not joins_existing(ticket.state, tx.runtime.settings.reply_to_closed):
+        ticket, follow_up_of = None, ticket
+    opens_ticket = ticket is None
+    ticket, message_id = await add_inbound_message(
         tx,
-        await find_thread(tx, inbound),
+        ticket,
         customer_id=customer_id,
         channel=inbound.channel,
         subject=inbound.subject,
         text=inbound.text,
         html=inbound.html,
         sender=sender_value,
+        recipient=inbound.to,
         external_id=inbound.external_id,
         conversation_id=inbound.conversation_id,
-        attachments=[
-            NewAttachment(item.filename, item.content_type, item.content())
-            for item in inbound.attachments
-        ],
+        attachments=_attachments(inbound),
+        auto_submitted=inbound.auto_submitted,
+        visible_text=inbound.visible_text,
+        notices=inbound.notices,
+        queue_id=await _queue(tx, inbound.queue_id),
+        follow_up_of_id=follow_up_of and follow_up_of.id,
+    )
+    if opens_ticket and person:
+        await acknowledge(tx, ticket, inbound, sender_value)
+    return ticket, message_id
+
+
+def _attachments(inbound: InboundMessage) -> list[NewAttachment]:
+    return [
+        NewAttachment(item.filename, item.content_type, item.content(), item.content_id)
+        for item in inbound.attachments
+    ]
+
+
+async def _queue(tx: Transaction, queue_id: int | None) -> int | None:
+    """The account's queue when it still exists; a queue deleted since is no reason to fail."""
+    if queue_id is None:
+        return None
+    connection = await tx.session.connection()
+    if await connection.scalar(select(Queue.id).where(Queue.id == queue_id)) is None:
+        log.warning("inbound message names queue %s, which does not exist", queue_id)
+        return None
+    return queue_id
+
+
+async def _process_report(
+    tx: Transaction, inbound: InboundMessage
+) -> tuple[TicketRef | None, int | None]:
+    """A bounce or complaint: onto the ticket of the message it is about, never a new ticket.
+
+    The deliveries it names are marked failed, and the addresses that failed for good
+    are flagged on the customer record so agents see it before they write again.
+    """
+    report = inbound.report
+    connection = await tx.session.connection()
+    ours = []
+    if report.refers_to:
+        ours = (
+            await connection.execute(
+                select(Message.id, *_THREAD_COLUMNS, OutboxMessage.recipient)
+                .join(Ticket, Ticket.id == Message.ticket_id)
+                .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
+                .where(Message.external_id.in_(report.refers_to), Message.direction == "outbound")
+                .order_by(Message.id.desc())
+            )
+        ).all()
+    diagnostic = report.diagnostic or f"delivery {report.action}"
+    if report.action != "delayed" and ours:
+        await mark_delivery_failed(tx, [row.id for row in ours], report.action, diagnostic)
+    if report.action != "delayed":
+        recipients = report.recipients or [row.recipient for row in ours if row.recipient]
+        await flag_bouncing(tx, recipients, f"{report.action}: {diagnostic}")
+    if not ours:
+        log.info("delivery report %s refers to none of our messages", inbound.external_id)
+        return None, None
+    ticket = TicketRef(*ours[0][1:-1])
+    return await add_inbound_message(
+        tx,
+        ticket,
+        customer_id=None,
+        channel=inbound.channel,
+        subject=inbound.subject,
+        text=inbound.text or diagnostic,
+        html=inbound.html,
+        sender=inbound.sender.value,
+        recipient=inbound.to,
+        external_id=inbound.external_id,
+        attachments=_attachments(inbound),
+        auto_submitted=f"delivery report: {report.action}",
+        internal=True,
+        notices=inbound.notices,
     )
 
 
 # Built once: every inbound message runs them.
-_THREAD_COLUMNS = (Ticket.id, Ticket.number, Ticket.state, Ticket.solved_at)
+_THREAD_COLUMNS = (
+    Ticket.id,
+    Ticket.number,
+    Ticket.state,
+    Ticket.solved_at,
+    Ticket.customer_id,
+    Ticket.queue_id,
+)
 _BY_NUMBER = select(*_THREAD_COLUMNS).where(Ticket.number == bindparam("number"))
 _BY_CONVERSATION = (
     select(*_THREAD_COLUMNS)
@@ -204,10 +366,26 @@ _BY_CONVERSATION = (
     .order_by(Message.id.desc())
     .limit(1)
 )
+_BY_SUBJECT = (
+    select(*_THREAD_COLUMNS)
+    .where(
+        Ticket.customer_id == bindparam("customer_id"),
+        Ticket.subject_key == bindparam("subject_key"),
+        Ticket.state.not_in(("solved", "closed")),
+    )
+    .order_by(Ticket.updated_at.desc())
+    .limit(1)
+)
 
 
-async def find_thread(tx: Transaction, inbound: InboundMessage) -> TicketRef | None:
-    """The ticket this message continues: by number, by message ids, by conversation."""
+async def find_thread(
+    tx: Transaction, inbound: InboundMessage, customer_id: int | None = None
+) -> TicketRef | None:
+    """The ticket this message continues: by number, message ids, conversation, then subject.
+
+    The subject is the last resort, and only among the same customer's open tickets.
+    A closed ticket is returned too; whether the message joins it is the caller's rule.
+    """
     connection = await tx.session.connection()
     row = None
     number = ticket_number_in_subject(inbound.subject)
@@ -231,9 +409,12 @@ async def find_thread(tx: Transaction, inbound: InboundMessage) -> TicketRef | N
                 {"channel": inbound.channel, "conversation_id": inbound.conversation_id},
             )
         ).first()
-    if row is None or not joins_existing(row.state):
-        return None
-    return TicketRef(*row)
+    key = subject_key(inbound.subject) if inbound.subject else None
+    if row is None and key and customer_id is not None and inbound.channel == "email":
+        row = (
+            await connection.execute(_BY_SUBJECT, {"customer_id": customer_id, "subject_key": key})
+        ).first()
+    return None if row is None else TicketRef(*row)
 
 
 async def _store_failed(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,6 +41,8 @@ class Queue(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # Confirm each new ticket to the customer (mail channels), in the customer's language.
+    acknowledge: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Ticket(Base):
@@ -47,6 +50,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_state_updated", "state", "updated_at"),
         Index("ix_tickets_customer_updated", "customer_id", "updated_at"),
+        Index("ix_tickets_customer_subject_key", "customer_id", "subject_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -61,6 +65,12 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The subject without reply prefixes and ticket number, for threading mail by subject.
+    subject_key: Mapped[str | None] = mapped_column(String(500))
+    # Opened by a reply to this (closed) ticket.
+    follow_up_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     queue: Mapped[Queue | None] = relationship(lazy="joined")
@@ -101,6 +111,8 @@ class Message(Base):
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     author_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     sender: Mapped[str | None] = mapped_column(String(320))  # the identity value it came from
+    # Where it was sent: our address or number for inbound, the customer's for outbound.
+    recipient: Mapped[str | None] = mapped_column(String(320), index=True)
     subject: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)  # always sanitized
@@ -108,6 +120,12 @@ class Message(Base):
     external_id: Mapped[str | None] = mapped_column(String(500), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(500), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Why a machine sent it (auto-reply, bounce, list); None when a person wrote it.
+    auto_submitted: Mapped[str | None] = mapped_column(String(200))
+    # The new part of the text (quoted history and signature trimmed), when it differs.
+    visible_text: Mapped[str | None] = mapped_column(Text)
+    # What the channel could not take as it came (e.g. an attachment over the size limit).
+    notices: Mapped[list | None] = mapped_column(JSON)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     author_user: Mapped[User | None] = relationship(lazy="joined")
@@ -127,6 +145,8 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # Shown inline by the message's HTML (src="cid:...").
+    content_id: Mapped[str | None] = mapped_column(String(500))
 
 
 class TicketHistory(Base):

@@ -79,6 +79,8 @@ class InboundMessage(BaseModel):
     visible_text: str | None = Field(default=None, max_length=2_000_000)
     # What the channel could not take as it came (an oversized attachment, a bad charset).
     notices: list[str] = Field(default_factory=list, max_length=100)
+    # The queue the receiving account (mailbox, number) delivers to; routing may choose another.
+    queue_id: int | None = None
     raw: Any = None
 
     @field_validator("received_at")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("tresen.models", "customers.models", "tickets.models")
+MODEL_MODULES = ("tresen.models", "customers.models", "tickets.models", "channels.email.models")
 # Modules that plug into other rooms when imported (e.g. timeline sources).
 HOOK_MODULES = ("tickets.timeline",)
 API_MODULES = ("customers.api", "tickets.api")
+# Where channel adapters hand what they received (channels may not import tickets).
+INBOX_MODULE = "tickets.inbox"
 PAGE_MODULES = ("agent_ui.routes",)
 
 
@@ -26,3 +28,8 @@ def page_routes() -> list:
     for name in PAGE_MODULES:
         routes.extend(importlib.import_module(name).routes)
     return routes
+
+
+async def deliver(runtime, inbound):
+    """Hand one InboundMessage to the inbox: kept whatever it holds, or this raises."""
+    return await importlib.import_module(INBOX_MODULE).deliver(runtime, inbound)

@@ -21,6 +21,13 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -31,6 +38,13 @@ class Settings:
     ticket_number_start: int = 10000
     secure_cookies: bool = False
     sql_echo: bool = False
+    # A customer's reply to a closed ticket: "follow_up" opens a new linked ticket,
+    # "reopen" puts the closed ticket back to open.
+    reply_to_closed: str = "follow_up"
+    # The language of automatic mail to customers whose language is not known.
+    default_language: str = "de"
+    # At most this many automatic mails (acknowledgements) to one address per hour.
+    auto_replies_per_hour: int = 3
 
     @property
     def is_postgres(self) -> bool:
@@ -45,15 +59,24 @@ class Settings:
         if not database_url:
             database_url = f"sqlite+aiosqlite:///{(data_dir / 'tresen.sqlite3').resolve()}"
         database_url = normalize_database_url(database_url)
-        start_raw = env.get("TRESEN_TICKET_NUMBER_START", "10000")
-        try:
-            ticket_number_start = int(start_raw)
-        except ValueError:
+        ticket_number_start = _int(
+            "TRESEN_TICKET_NUMBER_START", env.get("TRESEN_TICKET_NUMBER_START", "10000")
+        )
+        reply_to_closed = env.get("TRESEN_REPLY_TO_CLOSED", "follow_up")
+        if reply_to_closed not in ("follow_up", "reopen"):
             raise SettingsError(
-                f"TRESEN_TICKET_NUMBER_START={start_raw!r} is not a whole number"
-            ) from None
+                f"TRESEN_REPLY_TO_CLOSED={reply_to_closed!r} is not follow_up or reopen"
+            )
+        default_language = env.get("TRESEN_DEFAULT_LANGUAGE", "de").lower()
+        if default_language not in ("de", "en"):
+            raise SettingsError(f"TRESEN_DEFAULT_LANGUAGE={default_language!r} is not de or en")
         values = dict(
             data_dir=data_dir,
+            reply_to_closed=reply_to_closed,
+            default_language=default_language,
+            auto_replies_per_hour=_int(
+                "TRESEN_AUTO_REPLIES_PER_HOUR", env.get("TRESEN_AUTO_REPLIES_PER_HOUR", "3")
+            ),
             database_url=database_url,
             secret_key=env.get("TRESEN_SECRET_KEY", ""),
             base_url=env.get("TRESEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
