@@ -144,3 +144,14 @@ def server(database_url, tmp_path):
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free loopback port; `.received` holds the mail."""
+    from tests.support import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -170,3 +170,72 @@ def sign_in(base_url: str, email: str, password: str) -> httpx.Client:
     if answer.status_code != 303:
         raise RuntimeError(f"login failed: {answer.status_code}")
     return client
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) that keeps what it receives, for tests to read.
+
+    `refuse[address] = (code, text)` answers RCPT TO for that address with the code
+    (e.g. 550 for a permanent, 451 for a temporary refusal).
+    """
+
+    def __init__(self, username: str = "tresen", password: str = "smtp-secret") -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.port = free_port()
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.refuse: dict[str, tuple[int, str]] = {}
+        self.username, self.password = username, password
+        server = self
+
+        class Handler:
+            async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
+                if address.lower() in server.refuse:
+                    code, text = server.refuse[address.lower()]
+                    return f"{code} {text}"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, smtp, session, envelope):
+                server.received.append(
+                    (envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+                )
+                return "250 Message accepted"
+
+        def authenticate(smtp, session, envelope, mechanism, auth_data):
+            ok = (
+                auth_data.login.decode() == server.username
+                and auth_data.password.decode() == server.password
+            )
+            return AuthResult(success=ok, handled=False)
+
+        self.controller = Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticate,
+            auth_require_tls=False,
+        )
+
+    def start(self) -> None:
+        self.controller.start()
+        self.running = True
+
+    def stop(self) -> None:
+        if getattr(self, "running", False):
+            self.controller.stop()
+            self.running = False
+
+    def url(self, password: str | None = None) -> str:
+        return f"smtp://{self.username}:{password or self.password}@127.0.0.1:{self.port}"
+
+    def messages(self):
+        """What arrived, parsed."""
+        import email
+        import email.policy
+
+        return [
+            email.message_from_bytes(raw, policy=email.policy.default)
+            for _f, _t, raw in self.received
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -75,9 +76,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if not await is_current(runtime.engine):
             raise RuntimeError("the database schema is not current: run `tresen migrate` first")
         await runtime.start()
+        tasks = []
+        if runtime.settings.background:
+            tasks = [
+                asyncio.create_task(run(runtime), name=f"tresen-{run.__module__}")
+                for run in rooms.workers()
+            ]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await runtime.close()
 
     async def login_redirect(request: Request, exc: LoginRequired):

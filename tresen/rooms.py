@@ -10,6 +10,11 @@ HOOK_MODULES = ("tickets.timeline",)
 API_MODULES = ("customers.api", "tickets.api")
 # Where channel adapters hand what they received (channels may not import tickets).
 INBOX_MODULE = "tickets.inbox"
+# Each channel's sending module: `send(runtime, outbound)` and, where the channel lets
+# us choose it, `new_external_id(message_id, sender)` (the outbox may not import channels).
+CHANNEL_MODULES = {"email": "channels.email.send"}
+# Background work every server process runs: `run(runtime)` coroutines.
+WORKER_MODULES = ("tickets.outbox",)
 PAGE_MODULES = ("agent_ui.routes",)
 
 
@@ -33,3 +38,13 @@ def page_routes() -> list:
 async def deliver(runtime, inbound):
     """Hand one InboundMessage to the inbox: kept whatever it holds, or this raises."""
     return await importlib.import_module(INBOX_MODULE).deliver(runtime, inbound)
+
+
+def channel(name: str):
+    """The sending module of a channel (see CHANNEL_MODULES)."""
+    return importlib.import_module(CHANNEL_MODULES[name])
+
+
+def workers() -> list:
+    """The `run(runtime)` coroutine functions of every room's background work."""
+    return [importlib.import_module(name).run for name in WORKER_MODULES]

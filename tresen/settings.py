@@ -45,6 +45,8 @@ class Settings:
     default_language: str = "de"
     # At most this many automatic mails (acknowledgements) to one address per hour.
     auto_replies_per_hour: int = 3
+    # Run background work (outbox delivery, mail fetching) in this server process.
+    background: bool = True
 
     @property
     def is_postgres(self) -> bool:
@@ -84,6 +86,7 @@ class Settings:
             ticket_number_start=ticket_number_start,
             secure_cookies=_bool("TRESEN_SECURE_COOKIES", env.get("TRESEN_SECURE_COOKIES", "")),
             sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
+            background=_bool("TRESEN_BACKGROUND", env.get("TRESEN_BACKGROUND", "true")),
         )
         values.update(overrides)
         settings = cls(**values)

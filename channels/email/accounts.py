@@ -1,0 +1,83 @@
+"""Mail accounts: the only place that creates and changes them; passwords never leave it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from channels.email.models import MailAccount
+from channels.email.urls import MailUrlError, parse_imap_url, parse_smtp_url, redact
+from tresen.email_address import EmailAddressError, normalize_email
+from tresen.runtime import ActionError, Transaction
+
+
+class AccountError(ActionError):
+    """A bad value for a mail account; the message names the field."""
+
+
+def account_json(account: MailAccount) -> dict:
+    """What may be shown of an account: URLs with the password replaced by ***."""
+    return {
+        "id": account.id,
+        "address": account.address,
+        "display_name": account.display_name,
+        "imap_url": redact(account.imap_url),
+        "smtp_url": redact(account.smtp_url),
+        "processed_folder": account.processed_folder,
+        "queue_id": account.queue_id,
+        "active": account.active,
+        "last_fetch_at": account.last_fetch_at.isoformat() if account.last_fetch_at else None,
+        "last_error": account.last_error,
+    }
+
+
+def _check(imap_url: str | None, smtp_url: str | None) -> None:
+    try:
+        if imap_url:
+            parse_imap_url(imap_url)
+        if smtp_url:
+            parse_smtp_url(smtp_url)
+    except MailUrlError as error:
+        field = "imap_url" if str(error).startswith("IMAP") else "smtp_url"
+        raise AccountError(field, str(error)) from None
+
+
+async def create_account(
+    tx: Transaction,
+    *,
+    address: str,
+    imap_url: str | None = None,
+    smtp_url: str | None = None,
+    display_name: str = "",
+    queue_id: int | None = None,
+    processed_folder: str | None = None,
+) -> MailAccount:
+    """A support address: IMAP to fetch it (or the SMTP listener feeds it), SMTP to answer."""
+    try:
+        address = normalize_email(address)
+    except EmailAddressError as error:
+        raise AccountError("address", str(error)) from None
+    _check(imap_url, smtp_url)
+    if await tx.session.scalar(select(MailAccount.id).where(MailAccount.address == address)):
+        raise AccountError("address", f"mail account {address} exists already", conflict=True)
+    if queue_id is not None:
+        # The queues table belongs to tickets, which channels do not import.
+        exists = await tx.session.scalar(
+            text("SELECT 1 FROM queues WHERE id = :id"), {"id": queue_id}
+        )
+        if not exists:
+            raise AccountError("queue_id", f"queue {queue_id} does not exist")
+    account = MailAccount(
+        address=address,
+        display_name=display_name,
+        imap_url=imap_url or None,
+        smtp_url=smtp_url or None,
+        processed_folder=processed_folder or None,
+        queue_id=queue_id,
+        active=True,
+        created_at=tx.now(),
+        updated_at=tx.now(),
+    )
+    tx.session.add(account)
+    await tx.session.flush()
+    tx.emit("mail_account.created", account_id=account.id)
+    return account

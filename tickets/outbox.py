@@ -1,0 +1,272 @@
+"""Delivering the outbox: each queued message once, through its channel, with backoff.
+
+The attempt is recorded (status `sending`, the message's channel id fixed) and
+committed before the channel is asked to send. If the process dies while sending,
+the row stays `sending` until its lease runs out and then becomes `uncertain`:
+it may have reached the customer, so it is never sent again without a person
+deciding so (`requeue_delivery`). On PostgreSQL several workers share the outbox;
+`FOR UPDATE SKIP LOCKED` gives each row to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from tickets.models import Attachment, Message, OutboxMessage, Ticket
+from tresen import rooms
+from tresen.outbound import DeliveryError, OutboundAttachment, OutboundMessage
+from tresen.runtime import ActionError, Runtime, Transaction
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait after the 1st, 2nd, ... failed attempt; after the last, it has failed.
+BACKOFF = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
+LEASE = timedelta(minutes=10)  # longer than any channel takes to send one message
+IDLE_SECONDS = 5.0
+UNSENDABLE_WAIT = timedelta(hours=1)
+RETRYABLE = ("failed", "uncertain", "bounced")
+
+
+async def deliver_due(runtime: Runtime, *, limit: int = 50) -> int:
+    """Send what is due now; returns how many messages went out."""
+    await _expire_leases(runtime)
+    sent = 0
+    for outbound in await _claim(runtime, limit):
+        sent += await _deliver(runtime, outbound)
+    return sent
+
+
+async def run(runtime: Runtime) -> None:
+    """The outbox worker: delivers as soon as a message is queued, and whatever falls due."""
+    async with runtime.bus.subscribe() as events:
+        while True:
+            try:
+                while await deliver_due(runtime):
+                    pass
+            except Exception:  # the database may be away for a moment; try again soon
+                log.exception("delivering the outbox failed")
+            try:
+                while True:
+                    event = await asyncio.wait_for(events.get(), IDLE_SECONDS)
+                    if event.type in ("outbox.queued", "bus.overflow"):
+                        break
+            except TimeoutError:
+                pass
+
+
+async def _expire_leases(runtime: Runtime) -> None:
+    async with runtime.transaction() as tx:
+        connection = await tx.session.connection()
+        expired = await connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at < tx.now())
+            .values(
+                status="uncertain",
+                next_attempt_at=None,
+                last_error="sending was interrupted; it may have reached the recipient, "
+                "so it is not sent again on its own",
+            )
+            .returning(OutboxMessage.message_id)
+        )
+        await _emit_delivery(tx, [row.message_id for row in expired])
+
+
+async def _claim(runtime: Runtime, limit: int) -> list[OutboundMessage]:
+    """Due rows, marked as being sent by us, with what their channel needs."""
+    async with runtime.transaction() as tx:
+        connection = await tx.session.connection()
+        due = (
+            select(
+                OutboxMessage.id,
+                OutboxMessage.message_id,
+                OutboxMessage.recipient,
+                OutboxMessage.channel,
+            )
+            .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= tx.now())
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+        )
+        if runtime.settings.is_postgres:
+            due = due.with_for_update(skip_locked=True)
+        rows = (await connection.execute(due)).all()
+        claimed = []
+        for row in rows:
+            if row.channel not in rooms.CHANNEL_MODULES:
+                await connection.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id)
+                    .values(
+                        next_attempt_at=tx.now() + UNSENDABLE_WAIT,
+                        last_error=f"the {row.channel} channel cannot send messages yet",
+                    )
+                )
+                continue
+            outbound = await _outbound(tx, row.message_id, row.recipient)
+            await connection.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(
+                    status="sending",
+                    attempts=OutboxMessage.attempts + 1,
+                    next_attempt_at=tx.now() + LEASE,
+                    details={"external_id": outbound.external_id},
+                )
+            )
+            claimed.append(outbound)
+    return claimed
+
+
+async def _outbound(tx: Transaction, message_id: int, recipient: str) -> OutboundMessage:
+    connection = await tx.session.connection()
+    row = (
+        await connection.execute(
+            select(
+                Message.id,
+                Message.ticket_id,
+                Message.channel,
+                Message.sender,
+                Message.subject,
+                Message.text,
+                Message.html,
+                Message.external_id,
+                Message.created_at,
+                Message.auto_submitted,
+                Ticket.number,
+                Ticket.subject.label("ticket_subject"),
+            )
+            .join(Ticket, Ticket.id == Message.ticket_id)
+            .where(Message.id == message_id)
+        )
+    ).one()
+    external_id = row.external_id
+    if external_id is None:
+        make_id = getattr(rooms.channel(row.channel), "new_external_id", None)
+        external_id = make_id(row.id, row.sender) if make_id else None
+        if external_id:
+            # Fixed now, so a reply to it threads even if recording the send is lost.
+            await connection.execute(
+                update(Message).where(Message.id == row.id).values(external_id=external_id)
+            )
+    earlier = (
+        await connection.execute(
+            select(Message.external_id, Message.direction)
+            .where(
+                Message.ticket_id == row.ticket_id,
+                Message.id < row.id,
+                Message.channel == row.channel,
+                Message.internal.is_(False),
+                Message.external_id.is_not(None),
+            )
+            .order_by(Message.id)
+        )
+    ).all()
+    references = [item.external_id for item in earlier][-20:]
+    inbound = [item.external_id for item in earlier if item.direction == "inbound"]
+    attachments = (
+        await connection.execute(
+            select(
+                Attachment.filename,
+                Attachment.content_type,
+                Attachment.content,
+                Attachment.content_id,
+            ).where(Attachment.message_id == row.id)
+        )
+    ).all()
+    return OutboundMessage(
+        channel=row.channel,
+        message_id=row.id,
+        external_id=external_id,
+        sender=row.sender,
+        sender_name=None,
+        recipient=recipient,
+        subject=row.subject or f"Re: {row.ticket_subject}",
+        text=row.text,
+        html=row.html,
+        ticket_number=row.number,
+        created_at=row.created_at,
+        in_reply_to=inbound[-1] if inbound else None,
+        references=references,
+        attachments=[OutboundAttachment(*item) for item in attachments],
+        auto_submitted=row.auto_submitted,
+    )
+
+
+async def _deliver(runtime: Runtime, outbound: OutboundMessage) -> int:
+    try:
+        external_id = await rooms.channel(outbound.channel).send(runtime, outbound)
+    except DeliveryError as error:
+        await _failed(runtime, outbound, str(error), permanent=error.permanent)
+        return 0
+    except Exception as error:  # a bug or an unexpected answer: treated as passing
+        log.exception("sending message %s failed unexpectedly", outbound.message_id)
+        await _failed(runtime, outbound, f"{type(error).__name__}: {error}", permanent=False)
+        return 0
+    async with runtime.transaction() as tx:
+        connection = await tx.session.connection()
+        await connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.message_id == outbound.message_id)
+            .values(status="sent", sent_at=tx.now(), next_attempt_at=None, last_error=None)
+        )
+        if external_id and external_id != outbound.external_id:
+            await connection.execute(
+                update(Message)
+                .where(Message.id == outbound.message_id)
+                .values(external_id=external_id)
+            )
+        await _emit_delivery(tx, [outbound.message_id])
+    return 1
+
+
+async def _failed(runtime: Runtime, outbound: OutboundMessage, reason: str, *, permanent: bool):
+    async with runtime.transaction() as tx:
+        connection = await tx.session.connection()
+        attempts = await connection.scalar(
+            select(OutboxMessage.attempts).where(OutboxMessage.message_id == outbound.message_id)
+        )
+        if permanent or attempts >= len(BACKOFF):
+            values = {"status": "failed", "next_attempt_at": None}
+        else:
+            retry_at = tx.now() + timedelta(seconds=BACKOFF[attempts - 1])
+            values = {"status": "queued", "next_attempt_at": retry_at}
+        log.warning(
+            "message %s not delivered (%s): %s", outbound.message_id, values["status"], reason
+        )
+        await connection.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.message_id == outbound.message_id)
+            .values(last_error=reason[:2000], **values)
+        )
+        await _emit_delivery(tx, [outbound.message_id])
+
+
+async def _emit_delivery(tx: Transaction, message_ids: list[int]) -> None:
+    if not message_ids:
+        return
+    connection = await tx.session.connection()
+    ticket_ids = await connection.scalars(
+        select(Message.ticket_id).where(Message.id.in_(message_ids)).distinct()
+    )
+    for ticket_id in ticket_ids:
+        tx.emit("ticket.updated", ticket_id=ticket_id, fields=["delivery"])
+
+
+async def requeue_delivery(tx: Transaction, message_id: int) -> None:
+    """Send a failed, bounced or uncertain message again, because a person decided so."""
+    connection = await tx.session.connection()
+    status = await connection.scalar(
+        select(OutboxMessage.status).where(OutboxMessage.message_id == message_id)
+    )
+    if status not in RETRYABLE:
+        raise ActionError("message_id", f"message {message_id} is {status or 'not in the outbox'}")
+    await connection.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.message_id == message_id)
+        .values(status="queued", next_attempt_at=tx.now(), attempts=0, last_error=None)
+    )
+    tx.emit("outbox.queued", message_id=message_id)
+    await _emit_delivery(tx, [message_id])
