@@ -155,3 +155,14 @@ def smtp_server():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def dovecot():
+    """A real Dovecot IMAP server with the user support@tresen.test / imap-secret."""
+    from tests.support import Dovecot
+
+    server = Dovecot()
+    server.start()
+    yield server
+    server.stop()

@@ -239,3 +239,106 @@ class SmtpServer:
             email.message_from_bytes(raw, policy=email.policy.default)
             for _f, _t, raw in self.received
         ]
+
+
+class Dovecot:
+    """A real IMAP server (Dovecot) on a free loopback port, with maildirs in a temp dir."""
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="tresen-dovecot-"))
+        self.users = users or {"support@tresen.test": "imap-secret"}
+        self.process: subprocess.Popen | None = None
+
+    def _config(self) -> str:
+        as_root = os.geteuid() == 0
+        owner = "mail_uid = nobody\nmail_gid = nogroup\nfirst_valid_uid = 1\n" if as_root else ""
+        return f"""
+base_dir = {self.dir}/run
+state_dir = {self.dir}/state
+log_path = {self.dir}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{self.dir}/mail/%u
+{owner}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.dir}/users
+}}
+userdb {{
+  driver = static
+  args = home={self.dir}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+    def start(self) -> None:
+        dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if not Path(dovecot).exists():
+            raise RuntimeError("Dovecot is not installed (apt-get install dovecot-imapd)")
+        for name in ("run", "state", "mail", "home"):
+            (self.dir / name).mkdir(parents=True, exist_ok=True)
+        (self.dir / "users").write_text(
+            "".join(f"{user}:{{PLAIN}}{password}\n" for user, password in self.users.items())
+        )
+        (self.dir / "dovecot.conf").write_text(self._config())
+        if os.geteuid() == 0:
+            for name in ("mail", "home"):
+                shutil.chown(self.dir / name, "nobody", "nogroup")
+            os.chmod(self.dir, 0o755)
+        self.process = subprocess.Popen(
+            [dovecot, "-F", "-c", str(self.dir / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dovecot exited: {self.process.stderr.read().decode()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("dovecot did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, user: str = "support@tresen.test", folder: str = "INBOX") -> str:
+        from urllib.parse import quote
+
+        return f"imap://{quote(user)}:{quote(self.users[user])}@127.0.0.1:{self.port}/{folder}"
+
+    async def client(self, user: str = "support@tresen.test"):
+        """A logged-in aioimaplib client, for tests to put mail in and look at flags."""
+        import aioimaplib
+
+        client = aioimaplib.IMAP4(host="127.0.0.1", port=self.port, timeout=10)
+        await client.wait_hello_from_server()
+        await client.login(user, self.users[user])
+        return client
+
+    async def append(self, raw: bytes, folder: str = "INBOX", user: str = "support@tresen.test"):
+        client = await self.client(user)
+        try:
+            result = await client.append(raw, mailbox=folder)
+            if result.result != "OK":
+                raise RuntimeError(f"APPEND failed: {result}")
+        finally:
+            await client.logout()

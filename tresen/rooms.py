@@ -14,7 +14,7 @@ INBOX_MODULE = "tickets.inbox"
 # us choose it, `new_external_id(message_id, sender)` (the outbox may not import channels).
 CHANNEL_MODULES = {"email": "channels.email.send"}
 # Background work every server process runs: `run(runtime)` coroutines.
-WORKER_MODULES = ("tickets.outbox",)
+WORKER_MODULES = ("tickets.outbox", "channels.email.fetch")
 PAGE_MODULES = ("agent_ui.routes",)
 
 
