@@ -268,3 +268,6 @@ def test_a_delivery_status_notification_names_recipient_and_our_message():
     assert parsed.report.refers_to == ["<t-42@tresen.test>"]
     assert "550 5.1.1" in parsed.report.diagnostic
     assert [item.filename for item in parsed.attachments] == ["message-1.eml"]
+    enclosed = parse_message(base64.b64decode(parsed.attachments[0].content_base64))
+    assert enclosed.external_id == "<t-42@tresen.test>"
+    assert enclosed.subject == "[#10042] Ihre Anfrage" and enclosed.text.strip() == "Ihre Anfrage"

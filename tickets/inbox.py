@@ -309,15 +309,7 @@ async def _process_report(
     connection = await tx.session.connection()
     ours = []
     if report.refers_to:
-        ours = (
-            await connection.execute(
-                select(Message.id, *_THREAD_COLUMNS, OutboxMessage.recipient)
-                .join(Ticket, Ticket.id == Message.ticket_id)
-                .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
-                .where(Message.external_id.in_(report.refers_to), Message.direction == "outbound")
-                .order_by(Message.id.desc())
-            )
-        ).all()
+        ours = (await connection.execute(_OURS, {"ids": report.refers_to})).all()
     diagnostic = report.diagnostic or f"delivery {report.action}"
     if report.action != "delayed" and ours:
         await mark_delivery_failed(tx, [row.id for row in ours], report.action, diagnostic)
@@ -356,6 +348,17 @@ _THREAD_COLUMNS = (
     Ticket.queue_id,
 )
 _BY_NUMBER = select(*_THREAD_COLUMNS).where(Ticket.number == bindparam("number"))
+# Our messages a delivery report is about, newest first.
+_OURS = (
+    select(Message.id, *_THREAD_COLUMNS, OutboxMessage.recipient)
+    .join(Ticket, Ticket.id == Message.ticket_id)
+    .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
+    .where(
+        Message.external_id.in_(bindparam("ids", expanding=True)),
+        Message.direction == "outbound",
+    )
+    .order_by(Message.id.desc())
+)
 _BY_CONVERSATION = (
     select(*_THREAD_COLUMNS)
     .join(Message, Message.ticket_id == Ticket.id)

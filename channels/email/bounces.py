@@ -15,6 +15,7 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
+from channels.email.headers import header
 from channels.email.loops import is_system_sender, sender_of
 from channels.email.mime import children, payload_bytes
 from tresen.email_address import EmailAddressError, normalize_email
@@ -70,8 +71,8 @@ def _report(message: Message, raw: bytes, subject: str) -> DeliveryReport | None
     dsn = content_type == "message/delivery-status" or (
         content_type == "multipart/report" and report_type == "delivery-status"
     )
-    failed = [a for a in (message.get("X-Failed-Recipients") or "").split(",") if a.strip()]
-    return_path = message.get("Return-Path")
+    failed = [a for a in (header(message, "X-Failed-Recipients") or "").split(",") if a.strip()]
+    return_path = header(message, "Return-Path")
     null_sender = return_path is not None and str(return_path).strip("<> \t").lower() in (
         "",
         "mailer-daemon",
@@ -214,7 +215,7 @@ def _addresses(values: list[str]) -> list[str]:
 def _referenced_ids(message: Message, raw: bytes) -> list[str]:
     """Message-IDs of the mail that bounced: in enclosed headers, quoted text, or threading."""
     ids = [match.decode("ascii", "replace") for match in _MESSAGE_ID_FIELD.findall(raw)]
-    own = str(message.get("Message-ID") or "").strip()
+    own = (header(message, "Message-ID") or "").strip()
     for name in ("In-Reply-To", "References"):
-        ids += re.findall(r"<[^<>\s]{3,900}>", str(message.get(name) or ""))
+        ids += re.findall(r"<[^<>\s]{3,900}>", header(message, name) or "")
     return [item for item in dict.fromkeys(ids) if item != own][:200]

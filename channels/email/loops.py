@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from channels.email.headers import header
+
 # Local parts of addresses that are mail systems or say "do not answer".
 SYSTEM_SENDERS = re.compile(
     r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|post[-_.]master|double[-_.]bounce"
@@ -30,14 +32,6 @@ _AUTOREPLY_SUBJECT = re.compile(
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "List-Help", "List-Owner")
 
 
-def _get(message: Message, name: str) -> str | None:
-    try:
-        value = message.get(name)
-    except Exception:
-        value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
-    return None if value is None else str(value).strip()
-
-
 def is_system_sender(address: str) -> bool:
     """MAILER-DAEMON, postmaster, noreply, list robots and the like."""
     return bool(SYSTEM_SENDERS.match(address or ""))
@@ -45,7 +39,7 @@ def is_system_sender(address: str) -> bool:
 
 def sender_of(message: Message) -> str:
     """The From address, or its display name when the address is empty (`MAILER-DAEMON <>`)."""
-    value = _get(message, "From") or ""
+    value = header(message, "From") or ""
     match = re.search(r"<([^<>]*)>", value)
     if match is None:
         return value.strip()
@@ -54,30 +48,30 @@ def sender_of(message: Message) -> str:
 
 def auto_submitted_reason(message: Message, sender: str) -> str | None:
     """Why this mail must never get an automatic answer, or None when a person wrote it."""
-    auto = _get(message, "Auto-Submitted")
+    auto = header(message, "Auto-Submitted")
     if auto and auto.split(";", 1)[0].strip().lower() != "no":
         return f"Auto-Submitted: {auto[:100]}"
-    precedence = (_get(message, "Precedence") or "").lower()
+    precedence = (header(message, "Precedence") or "").lower()
     if precedence in ("bulk", "junk", "list", "auto_reply"):
         return f"Precedence: {precedence}"
     for name in _LIST_HEADERS:
-        if _get(message, name):
+        if header(message, name):
             return f"mailing list ({name})"
     for name in _AUTOREPLY_HEADERS:
-        if _get(message, name):
+        if header(message, name):
             return f"automatic reply ({name})"
-    if (_get(message, "X-Apple-Action") or "").lower() == "vacation":
+    if (header(message, "X-Apple-Action") or "").lower() == "vacation":
         return "automatic reply (X-Apple-Action: VACATION)"
-    subject = _get(message, "Subject") or ""
+    subject = header(message, "Subject") or ""
     if _AUTOREPLY_SUBJECT.match(subject):
         return f"automatic reply (subject {subject[:60]!r})"
-    suppress = (_get(message, "X-Auto-Response-Suppress") or "").lower()
+    suppress = (header(message, "X-Auto-Response-Suppress") or "").lower()
     if any(word in suppress for word in ("all", "oof", "autoreply")):
         return f"X-Auto-Response-Suppress: {suppress[:50]}"
     for candidate in (sender, sender_of(message)):
         if is_system_sender(candidate):
             return f"system sender ({candidate[:100]})"
-    return_path = _get(message, "Return-Path")
+    return_path = header(message, "Return-Path")
     if return_path is not None and return_path.strip("<> ") == "":
         return "null return path (<>)"
     return None

@@ -24,10 +24,28 @@ def payload_bytes(part: Message) -> bytes:
 
 
 def message_bytes(message: Message) -> bytes:
+    """An enclosed message as bytes again, its headers as they came (no re-folding)."""
     try:
-        return message.as_bytes(policy=email.policy.compat32)
+        return _serialize(message).encode("utf-8", "surrogateescape")
     except Exception:
-        return str(message).encode("utf-8", "surrogateescape")
+        try:
+            return message.as_bytes(policy=email.policy.compat32)
+        except Exception:
+            return str(message).encode("utf-8", "surrogateescape")
+
+
+def _serialize(message: Message) -> str:
+    head = "".join(f"{name}: {value}\r\n" for name, value in message.raw_items()) + "\r\n"
+    payload = message.get_payload()
+    if not isinstance(payload, list):
+        return head + (payload or "")
+    boundary = message.get_boundary()
+    if boundary is None:  # message/rfc822 holding one message
+        return head + "".join(_serialize(part) for part in payload)
+    body = [message.preamble + "\r\n"] if message.preamble else []
+    body += [f"--{boundary}\r\n{_serialize(part)}\r\n" for part in payload]
+    body.append(f"--{boundary}--\r\n{message.epilogue or ''}")
+    return head + "".join(body)
 
 
 def children(part: Message) -> list[Message] | None:
@@ -44,7 +62,7 @@ def children(part: Message) -> list[Message] | None:
     # boundary became the first body line. Parse the part again with it in place.
     repaired = email.message_from_string(
         f"Content-Type: {part.get_content_type()}; {first_line.strip()}\n\n{rest}",
-        policy=email.policy.default,
+        policy=email.policy.compat32,
     )
     parts = repaired.get_payload()
     return parts if isinstance(parts, list) and parts else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import email
-import email.header
 import email.policy
 import email.utils
 import hashlib
@@ -19,9 +18,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
+from email.utils import getaddresses
 
 from email_reply_parser import EmailReplyParser
 
+from channels.email import headers
 from channels.email.bounces import delivery_report
 from channels.email.charsets import decode_bytes, repair_header
 from channels.email.loops import auto_submitted_reason
@@ -53,7 +54,7 @@ def parse_message(
     raw: bytes, *, account: str | None = None, max_attachment_bytes: int = MAX_ATTACHMENT_BYTES
 ) -> InboundMessage:
     """The InboundMessage for one raw mail; `account` is the address it was fetched for."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     body = _Body()
     _collect(message, body, depth=0, limit=max_attachment_bytes)
     subject = _header(message, "Subject")
@@ -89,23 +90,7 @@ def parse_message(
 
 
 def _header(message: Message, name: str) -> str | None:
-    """A header's decoded value; broken encodings and 8-bit bytes are repaired, never fatal."""
-    try:
-        value = message.get(name)
-    except Exception:  # the policy's parser gave up on this header: read it raw
-        value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
-        if value is not None:
-            value = _decode_words(value)
-    if value is None:
-        return None
-    return repair_header(str(value)).strip() or None
-
-
-def _decode_words(raw: str) -> str:
-    try:
-        return str(email.header.make_header(email.header.decode_header(raw)))
-    except Exception:
-        return raw
+    return headers.header(message, name)
 
 
 def _addresses(message: Message, *names: str) -> list[str]:
@@ -119,12 +104,9 @@ def _addresses(message: Message, *names: str) -> list[str]:
 
 
 def _pairs(message: Message, name: str) -> list[tuple[str, str]]:
-    values = []
-    try:
-        values = [str(v) for v in message.get_all(name) or []]
-    except Exception:
-        values = [_decode_words(v) for k, v in message.raw_items() if k.lower() == name.lower()]
-    return email.utils.getaddresses([repair_header(v) for v in values])
+    """(name, address) pairs, split before names are decoded (a decoded name may hold commas)."""
+    values = [repair_header(value) for value in headers.raw_values(message, name)]
+    return [(headers.decode(display), address) for display, address in getaddresses(values)]
 
 
 def _normalized(address: str) -> str | None:
@@ -148,8 +130,7 @@ def _sender(message: Message) -> tuple[str | None, str]:
             normalized = _normalized(address)
             if normalized:
                 return (display.strip() or None), normalized
-    raw_from = next((v for k, v in message.raw_items() if k.lower() == "from"), "")
-    return None, (repair_header(_decode_words(str(raw_from))).strip() or "(no sender)")[:320]
+    return None, (_header(message, "From") or "(no sender)")[:320]
 
 
 def _message_ids(value: str | None) -> list[str]:
@@ -236,7 +217,7 @@ def _filename(part: Message) -> str | None:
         name = part.get_filename()
     except Exception:
         name = None
-    return repair_header(name).strip() if name else None
+    return headers.decode(str(name)) if name else None
 
 
 def _charset(part: Message) -> str | None:
