@@ -75,6 +75,23 @@ def test_users_and_tokens_create(cli, tmp_path):
         (["serve", "--port", "99999"], "99999"),
         (["serve", "--workers", "0"], "--workers 0"),
         (["frobnicate"], "frobnicate"),
+        (["channels", "add-email", "--address", "s@x.test", "--imap-url", "http://h/"], "http"),
+        (["channels", "add-email", "--address", "s@x.test", "--smtp-url", "smtp://"], "no host"),
+        (["channels", "add-email", "--address", "s@x.test"], "--imap-url"),
+        (["channels", "add-email", "--address", "nope", "--smtp-url", "smtp://h"], "nope"),
+        (
+            [
+                "channels",
+                "add-email",
+                "--address",
+                "s@x.test",
+                "--smtp-url",
+                "smtp://h",
+                "--queue",
+                "Nix",
+            ],
+            "Nix",
+        ),
     ],
 )
 def test_bad_arguments_print_one_line_naming_them(cli, args, named):
@@ -109,3 +126,26 @@ def test_several_workers_need_postgresql(cli):
     result = cli.cli("serve", "--workers", "2")
     assert result.returncode == 1
     assert "--workers 2 needs PostgreSQL" in result.stderr
+
+
+def test_mail_account_from_the_cli_never_shows_its_password(cli):
+    added = cli.cli(
+        "channels",
+        "add-email",
+        "--address",
+        "Support@Example.com",
+        "--imap-url",
+        "imaps://support%40example.com:geheim-123@imap.example.com/INBOX",
+        "--smtp-url",
+        "smtp+starttls://support:geheim-123@smtp.example.com:587",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "support@example.com" in added.stdout and "geheim" not in added.stdout
+    listed = cli.cli("channels", "list")
+    assert listed.returncode == 0
+    assert "imaps://support%40example.com:***@imap.example.com/INBOX" in listed.stdout
+    assert "geheim" not in listed.stdout + listed.stderr
+    again = cli.cli(
+        "channels", "add-email", "--address", "support@example.com", "--smtp-url", "smtp://h"
+    )
+    assert again.returncode == 1 and "exists already" in again.stderr

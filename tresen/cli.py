@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = tokens.add_parser("create", help="print a new API token for a user")
     token.add_argument("email")
     token.add_argument("--name", default="cli")
+    for module in rooms.cli_modules():
+        module.add_commands(commands)
     return parser
 
 
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tresen: error: {error}", file=sys.stderr)
         return 2
     rooms.load_models()
+    room_commands = {module.COMMAND: module for module in rooms.cli_modules()}
     try:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
@@ -162,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"created {user.role} {user.email} (id {user.id})")
             if not args.password:
                 print(f"password: {password}")
+        elif args.command in room_commands:
+            return room_commands[args.command].run(args, settings, _with_runtime)
         elif args.command == "tokens":
             token = asyncio.run(
                 _with_runtime(

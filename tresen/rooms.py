@@ -7,12 +7,14 @@ import importlib
 MODEL_MODULES = ("tresen.models", "customers.models", "tickets.models", "channels.email.models")
 # Modules that plug into other rooms when imported (e.g. timeline sources).
 HOOK_MODULES = ("tickets.timeline",)
-API_MODULES = ("customers.api", "tickets.api")
+API_MODULES = ("customers.api", "tickets.api", "channels.email.api")
 # Where channel adapters hand what they received (channels may not import tickets).
 INBOX_MODULE = "tickets.inbox"
 # Each channel's sending module: `send(runtime, outbound)` and, where the channel lets
 # us choose it, `new_external_id(message_id, sender)` (the outbox may not import channels).
 CHANNEL_MODULES = {"email": "channels.email.send"}
+# Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
+CLI_MODULES = ("channels.email.cli",)
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = ("tickets.outbox", "channels.email.fetch")
 PAGE_MODULES = ("agent_ui.routes",)
@@ -48,3 +50,7 @@ def channel(name: str):
 def workers() -> list:
     """The `run(runtime)` coroutine functions of every room's background work."""
     return [importlib.import_module(name).run for name in WORKER_MODULES]
+
+
+def cli_modules() -> list:
+    return [importlib.import_module(name) for name in CLI_MODULES]

@@ -41,6 +41,13 @@ def _check(imap_url: str | None, smtp_url: str | None) -> None:
         raise AccountError(field, str(error)) from None
 
 
+async def _check_queue(tx: Transaction, queue_id: int) -> None:
+    # The queues table belongs to tickets, which channels do not import.
+    exists = await tx.session.scalar(text("SELECT 1 FROM queues WHERE id = :id"), {"id": queue_id})
+    if not exists:
+        raise AccountError("queue_id", f"queue {queue_id} does not exist")
+
+
 async def create_account(
     tx: Transaction,
     *,
@@ -60,12 +67,7 @@ async def create_account(
     if await tx.session.scalar(select(MailAccount.id).where(MailAccount.address == address)):
         raise AccountError("address", f"mail account {address} exists already", conflict=True)
     if queue_id is not None:
-        # The queues table belongs to tickets, which channels do not import.
-        exists = await tx.session.scalar(
-            text("SELECT 1 FROM queues WHERE id = :id"), {"id": queue_id}
-        )
-        if not exists:
-            raise AccountError("queue_id", f"queue {queue_id} does not exist")
+        await _check_queue(tx, queue_id)
     account = MailAccount(
         address=address,
         display_name=display_name,
@@ -81,3 +83,39 @@ async def create_account(
     await tx.session.flush()
     tx.emit("mail_account.created", account_id=account.id)
     return account
+
+
+EDITABLE = ("display_name", "imap_url", "smtp_url", "queue_id", "processed_folder", "active")
+
+
+async def update_account(tx: Transaction, account: MailAccount, changes: dict) -> list[str]:
+    """Change an account; a new IMAP URL starts fetching that mailbox afresh."""
+    for field in changes:
+        if field not in EDITABLE:
+            raise AccountError(field, f"{field} cannot be changed")
+    _check(changes.get("imap_url"), changes.get("smtp_url"))
+    if changes.get("queue_id") is not None:
+        await _check_queue(tx, changes["queue_id"])
+    changed = []
+    for field, value in changes.items():
+        if field in ("imap_url", "smtp_url", "processed_folder"):
+            value = value or None
+        if getattr(account, field) != value:
+            setattr(account, field, value)
+            changed.append(field)
+    if changed:
+        account.updated_at = tx.now()
+        if "imap_url" in changed:
+            account.last_error = None
+        tx.emit("mail_account.updated", account_id=account.id, fields=changed)
+    return changed
+
+
+async def queue_id_named(tx: Transaction, name: str) -> int:
+    """The id of the queue with this name (the CLI names queues)."""
+    queue_id = await tx.session.scalar(
+        text("SELECT id FROM queues WHERE name = :name"), {"name": name}
+    )
+    if queue_id is None:
+        raise AccountError("queue", f"queue {name!r} does not exist")
+    return queue_id
