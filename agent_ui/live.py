@@ -12,6 +12,7 @@ from agent_ui.filters import list_filter
 from agent_ui.templating import render_fragment
 from tickets import queries
 from tresen import auth
+from tresen.auth import CSRF_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,18 @@ async def ticket_socket(websocket: WebSocket) -> None:
                 return render_fragment("_live_message.html", message=message)
             if event.type == "ticket.updated":
                 ticket = await queries.get_ticket(session, ticket_id)
-                return render_fragment("_ticket_status.html", ticket=ticket, oob=True)
+                html = render_fragment("_ticket_status.html", ticket=ticket, oob=True)
+                if "delivery" in event.data.get("fields", ()):
+                    for message in await queries.outbound_messages(session, ticket_id):
+                        if message.outbox is not None:
+                            html += render_fragment(
+                                "_delivery.html",
+                                message=message,
+                                oob=True,
+                                csrf_token=websocket.session.get("csrf"),
+                                csrf_field=CSRF_FIELD,
+                            )
+                return html
         return None
 
     await _pump(websocket, handle)

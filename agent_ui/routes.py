@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,9 +17,14 @@ from agent_ui.templating import HERE, templates
 from tickets import actions, queries
 from tickets.actions import Actor, TicketError
 from tickets.models import PRIORITIES, STATES
+from tickets.outbox import requeue_delivery
 from tickets.queries import CursorError
 from tresen import auth
 from tresen.accounts import authenticate
+from tresen.runtime import ActionError
+
+# Attachments shown in the page; everything else is only downloaded (no HTML, no SVG).
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
 async def login_page(request: Request) -> Response:
@@ -182,6 +190,65 @@ async def post_ticket(request: Request) -> Response:
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
+async def message_attachment(request: Request) -> Response:
+    """An attachment, downloaded; only images that cannot carry script are shown inline."""
+    await auth.require_staff(request)
+    async with request.app.state.runtime.read() as session:
+        attachment = await queries.get_attachment(
+            session, request.path_params["message_id"], request.path_params["attachment_id"]
+        )
+    if attachment is None:
+        raise HTTPException(404, "attachment not found")
+    inline = attachment.content_type.lower() in INLINE_TYPES
+    return Response(
+        attachment.content,
+        media_type=attachment.content_type if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": _disposition(
+                "inline" if inline else "attachment", attachment.filename
+            ),
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+async def message_source(request: Request) -> Response:
+    """The message exactly as received (an email's .eml), for agents to inspect."""
+    await auth.require_staff(request)
+    async with request.app.state.runtime.read() as session:
+        message = await queries.get_message(session, request.path_params["message_id"])
+        source = await queries.raw_source(session, message) if message else None
+    if source is None:
+        raise HTTPException(404, "no original source is kept for this message")
+    return Response(
+        source,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": _disposition("attachment", f"message-{message.id}.eml")},
+    )
+
+
+async def resend_message(request: Request) -> Response:
+    """Send a failed, bounced or uncertain reply again (the agent decided so)."""
+    await auth.require_staff(request)
+    await auth.verified_form(request)
+    message_id = request.path_params["message_id"]
+    async with request.app.state.runtime.read() as session:
+        message = await queries.get_message(session, message_id)
+    if message is None:
+        raise HTTPException(404, "message not found")
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            await requeue_delivery(tx, message_id)
+    except ActionError as error:
+        raise HTTPException(409, str(error)) from None
+    return RedirectResponse(f"/tickets/{message.ticket_id}#message-{message_id}", status_code=303)
+
+
+def _disposition(kind: str, filename: str) -> str:
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:150] or "download"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:150])}"
+
+
 routes = [
     Route("/login", login_page, methods=["GET", "POST"], name="login"),
     Route("/logout", logout, methods=["POST"], name="logout"),
@@ -189,6 +256,9 @@ routes = [
     Route("/tickets/{ticket_id:int}", ticket_page, name="ticket"),
     Route("/tickets/{ticket_id:int}/update", post_ticket, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/messages", post_message, methods=["POST"]),
+    Route("/messages/{message_id:int}/attachments/{attachment_id:int}", message_attachment),
+    Route("/messages/{message_id:int}/source", message_source),
+    Route("/messages/{message_id:int}/resend", resend_message, methods=["POST"]),
     WebSocketRoute("/ws/console", live.console_socket),
     WebSocketRoute("/ws/tickets/{ticket_id:int}", live.ticket_socket),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
@@ -22,6 +24,33 @@ def _context(request: Request) -> dict:
 
 templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_context])
 templates.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+_CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.IGNORECASE)
+
+
+def inline_images(message) -> Markup:
+    """The message's (sanitized) HTML with cid: images pointing at its attachments."""
+    by_cid = {a.content_id: a.id for a in message.attachments if a.content_id}
+
+    def point(match: re.Match) -> str:
+        attachment_id = by_cid.get(match.group(2))
+        if attachment_id is None:
+            return match.group(0)
+        return f"{match.group(1)}/messages/{message.id}/attachments/{attachment_id}{match.group(3)}"
+
+    return Markup(_CID.sub(point, message.html or ""))
+
+
+def filesize(size: int) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} MB"
+
+
+templates.env.filters["inline_images"] = inline_images
+templates.env.filters["filesize"] = filesize
 
 
 def render_fragment(name: str, **context) -> str:

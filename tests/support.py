@@ -127,11 +127,11 @@ class ServerProcess:
         if result.returncode != 0:
             raise RuntimeError(result.stderr)
 
-    def start(self) -> None:
+    def start(self, *serve_args: str) -> None:
         data_dir = Path(self.env["TRESEN_DATA_DIR"])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tresen", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "tresen", "serve", "--port", str(self.port), *serve_args],
             env=self.env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,

@@ -132,6 +132,10 @@ class Message(Base):
     attachments: Mapped[list[Attachment]] = relationship(
         lazy="selectin", order_by="Attachment.id", cascade="all, delete-orphan"
     )
+    # How its delivery went (public outbound messages only).
+    outbox: Mapped[OutboxMessage | None] = relationship(
+        lazy="selectin", uselist=False, viewonly=True
+    )
 
 
 class Attachment(Base):

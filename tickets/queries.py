@@ -9,9 +9,17 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
-from tickets.models import Message, Queue, Ticket, TicketHistory, TicketTag
+from tickets.models import (
+    Attachment,
+    InboundRecord,
+    Message,
+    Queue,
+    Ticket,
+    TicketHistory,
+    TicketTag,
+)
 
 
 class CursorError(ValueError):
@@ -95,3 +103,43 @@ async def get_message(session: AsyncSession, message_id: int) -> Message | None:
 
 async def list_queues(session: AsyncSession) -> list[Queue]:
     return list(await session.scalars(select(Queue).order_by(Queue.name)))
+
+
+async def get_attachment(session: AsyncSession, message_id: int, attachment_id: int):
+    """An attachment of a message, with its content."""
+    return await session.scalar(
+        select(Attachment)
+        .where(Attachment.id == attachment_id, Attachment.message_id == message_id)
+        .options(undefer(Attachment.content))
+    )
+
+
+async def raw_source(session: AsyncSession, message: Message) -> bytes | None:
+    """The message exactly as its channel delivered it (an email's RFC 822 source)."""
+    if message.direction != "inbound" or not message.external_id:
+        return None
+    payload = await session.scalar(
+        select(InboundRecord.payload).where(
+            InboundRecord.channel == message.channel,
+            InboundRecord.external_id == message.external_id,
+        )
+    )
+    encoded = ((payload or {}).get("raw") or {}).get("rfc822_base64") if payload else None
+    if not isinstance(encoded, str):
+        return None
+    return base64.b64decode(encoded)
+
+
+async def outbound_messages(session: AsyncSession, ticket_id: int) -> list[Message]:
+    """A ticket's public outbound messages with their delivery (for live delivery updates)."""
+    return list(
+        await session.scalars(
+            select(Message)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.direction == "outbound",
+                Message.internal.is_(False),
+            )
+            .order_by(Message.id)
+        )
+    )

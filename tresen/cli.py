@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import secrets
 import sys
+from dataclasses import replace
 
 from tresen import rooms
 from tresen.accounts import AccountError, create_token, create_user
@@ -53,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--port", type=_port, default=8000)
         if name == "serve":
             command.add_argument("--workers", type=int, default=1)
+            command.add_argument(
+                "--smtp-port",
+                type=_port,
+                help="also receive mail by SMTP on this port (for forwarded or piped mail)",
+            )
+            command.add_argument("--smtp-host", help="address the SMTP listener binds to")
     commands.add_parser("migrate", help="bring the database schema up to date")
 
     users = commands.add_parser("users", help="staff users").add_subparsers(
@@ -142,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.workers < 1:
                 raise SettingsError(f"--workers {args.workers} must be at least 1")
             asyncio.run(_migrate(settings))
+            if args.smtp_port:
+                # Through the environment, so every worker process of uvicorn sees it too.
+                os.environ["TRESEN_SMTP_PORT"] = str(args.smtp_port)
+                settings = replace(settings, smtp_port=args.smtp_port)
+            if args.smtp_host:
+                os.environ["TRESEN_SMTP_HOST"] = args.smtp_host
+                settings = replace(settings, smtp_host=args.smtp_host)
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "demo":
             asyncio.run(_migrate(settings))

@@ -47,6 +47,9 @@ class Settings:
     auto_replies_per_hour: int = 3
     # Run background work (outbox delivery, mail fetching) in this server process.
     background: bool = True
+    # Receive mail by SMTP on this port (0: off), for sites that forward mail to Tresen.
+    smtp_port: int = 0
+    smtp_host: str = "127.0.0.1"
 
     @property
     def is_postgres(self) -> bool:
@@ -87,6 +90,8 @@ class Settings:
             secure_cookies=_bool("TRESEN_SECURE_COOKIES", env.get("TRESEN_SECURE_COOKIES", "")),
             sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
             background=_bool("TRESEN_BACKGROUND", env.get("TRESEN_BACKGROUND", "true")),
+            smtp_port=_int("TRESEN_SMTP_PORT", env.get("TRESEN_SMTP_PORT", "0")),
+            smtp_host=env.get("TRESEN_SMTP_HOST", "127.0.0.1"),
         )
         values.update(overrides)
         settings = cls(**values)
