@@ -80,3 +80,39 @@ async def test_openapi_lists_the_mail_account_routes(client):
     paths = (await client.get("/api/v1/openapi.json")).json()["paths"]
     assert {"get", "post"} <= set(paths["/api/v1/channels/email"])
     assert {"get", "patch"} <= set(paths["/api/v1/channels/email/{account_id}"])
+
+
+async def test_admin_turns_on_acknowledgements_for_a_queue(client, admin_headers):
+    queue = (
+        await client.post("/api/v1/queues", headers=admin_headers, json={"name": "Support"})
+    ).json()
+    assert queue["acknowledge"] is False
+    changed = await client.patch(
+        f"/api/v1/queues/{queue['id']}", headers=admin_headers, json={"acknowledge": True}
+    )
+    assert changed.status_code == 200 and changed.json()["acknowledge"] is True
+    clash = await client.post("/api/v1/queues", headers=admin_headers, json={"name": "Billing"})
+    renamed = await client.patch(
+        f"/api/v1/queues/{clash.json()['id']}", headers=admin_headers, json={"name": "Support"}
+    )
+    assert renamed.status_code == 409 and renamed.json()["field"] == "name"
+
+    arrived = await client.post(
+        "/api/v1/inbound",
+        headers=admin_headers,
+        json={
+            "channel": "email",
+            "external_id": "<ack-api@x>",
+            "from": {"kind": "email", "value": "kunde@example.com"},
+            "to": "support@example.com",
+            "subject": "Hilfe",
+            "text": "Bitte melden.",
+            "queue_id": queue["id"],
+        },
+    )
+    assert arrived.status_code == 202
+    ticket = (
+        await client.get(f"/api/v1/tickets/{arrived.json()['ticket_id']}", headers=admin_headers)
+    ).json()
+    assert [m["direction"] for m in ticket["messages"]] == ["inbound", "outbound"]
+    assert "Ihre Anfrage ist eingegangen" in ticket["messages"][1]["subject"]

@@ -273,3 +273,30 @@ async def test_first_tickets_opened_at_once_get_distinct_numbers(runtime):
         )
     )
     assert sorted(r.ticket_number for r in results) == list(range(10000, 10006))
+
+
+async def test_failed_messages_are_retried_on_a_schedule(runtime, monkeypatch):
+    import tickets.inbox as inbox
+
+    original = inbox.add_inbound_message
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(inbox, "add_inbound_message", broken)
+    with pytest.raises(InboxProcessingError):
+        await receive(runtime, inbound("<later@x>"))
+    monkeypatch.setattr(inbox, "add_inbound_message", original)
+    monkeypatch.setattr(inbox, "RETRY_SECONDS", 0.05)
+    worker = asyncio.create_task(inbox.run(runtime))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if await count(runtime, Message):
+                break
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    assert await count(runtime, Message) == 1
+    async with runtime.read() as session:
+        assert await session.scalar(select(InboundRecord.status)) == "processed"

@@ -10,7 +10,7 @@ from customers.queries import get_customer
 from tickets import actions, queries
 from tickets.actions import Actor
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
-from tickets.models import PRIORITIES, STATES, Message, Ticket
+from tickets.models import PRIORITIES, STATES, Message, Queue, Ticket
 from tickets.queries import CursorError, TicketFilter
 from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
 from tresen.inbound import InboundMessage
@@ -52,6 +52,25 @@ class QueueCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=10_000)
+    acknowledge: bool = Field(
+        default=False, description="confirm each new mail ticket to the customer (de/en)"
+    )
+
+
+class QueuePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=10_000)
+    acknowledge: bool | None = None
+
+
+def queue_json(queue) -> dict:
+    return {
+        "id": queue.id,
+        "name": queue.name,
+        "description": queue.description,
+        "acknowledge": queue.acknowledge,
+    }
 
 
 def message_json(message: Message) -> dict:
@@ -289,10 +308,7 @@ async def post_inbound(request: Request, user, body: InboundMessage):
 async def list_queues(request: Request, user):
     async with request.app.state.runtime.read() as session:
         rows = await queries.list_queues(session)
-    return {
-        "items": [{"id": q.id, "name": q.name, "description": q.description} for q in rows],
-        "next": None,
-    }
+    return {"items": [queue_json(queue) for queue in rows], "next": None}
 
 
 @router.route(
@@ -300,5 +316,23 @@ async def list_queues(request: Request, user):
 )
 async def create_queue(request: Request, user, body: QueueCreate):
     async with request.app.state.runtime.transaction() as tx:
-        queue = await actions.create_queue(tx, name=body.name, description=body.description)
-        return {"id": queue.id, "name": queue.name, "description": queue.description}
+        queue = await actions.create_queue(
+            tx, name=body.name, description=body.description, acknowledge=body.acknowledge
+        )
+        return queue_json(queue)
+
+
+@router.route(
+    "PATCH",
+    "/queues/{queue_id:int}",
+    summary="Rename a queue, or turn its acknowledgements on or off",
+    body=QueuePatch,
+    role="admin",
+)
+async def patch_queue(request: Request, user, body: QueuePatch):
+    async with request.app.state.runtime.transaction() as tx:
+        queue = await tx.session.get(Queue, request.path_params["queue_id"])
+        if queue is None:
+            raise not_found("queue", request.path_params["queue_id"])
+        await actions.update_queue(tx, queue, body.model_dump(exclude_unset=True))
+        return queue_json(queue)

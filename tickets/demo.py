@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tickets.actions import Actor, add_message, create_queue, update_ticket
 from tickets.inbox import receive
-from tickets.models import Ticket
+from tickets.models import OutboxMessage, Ticket
 from tresen.inbound import InboundMessage
 from tresen.models import User
 from tresen.runtime import Runtime
@@ -132,3 +132,10 @@ async def seed(runtime: Runtime) -> None:
                 text="Demo note: only agents see internal notes.",
             )
             await update_ticket(tx, ticket, {"state": state}, actor)
+    async with runtime.transaction() as tx:
+        # The demo's replies are history: shown as delivered, never sent to anyone.
+        await tx.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "queued")
+            .values(status="sent", sent_at=tx.now(), next_attempt_at=None)
+        )

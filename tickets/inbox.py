@@ -7,6 +7,7 @@ between storing and acknowledging): the raw record is unique on
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -464,3 +465,18 @@ async def retry_pending(runtime: Runtime) -> int:
         except InboxProcessingError:
             pass  # recorded on the record; tried again next time
     return done
+
+
+RETRY_SECONDS = 300.0
+
+
+async def run(runtime: Runtime) -> None:
+    """Process again, every few minutes, what was stored but failed (e.g. a database hiccup)."""
+    while True:
+        await asyncio.sleep(RETRY_SECONDS)
+        try:
+            done = await retry_pending(runtime)
+            if done:
+                log.info("processed %d inbound messages that had failed before", done)
+        except Exception:
+            log.exception("retrying failed inbound messages failed")

@@ -16,8 +16,13 @@ CHANNEL_MODULES = {"email": "channels.email.send"}
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
 CLI_MODULES = ("channels.email.cli",)
 # Background work every server process runs: `run(runtime)` coroutines.
-WORKER_MODULES = ("tickets.outbox", "channels.email.fetch", "channels.email.receive")
-PAGE_MODULES = ("agent_ui.routes",)
+WORKER_MODULES = (
+    "tickets.inbox",
+    "tickets.outbox",
+    "channels.email.fetch",
+    "channels.email.receive",
+)
+PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin")
 
 
 def load_models() -> None:
