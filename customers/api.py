@@ -71,7 +71,14 @@ def customer_json(customer: Customer) -> dict:
         "consent": customer.consent,
         "organization": organization_json(customer.organization),
         "identities": [
-            {"id": identity.id, "kind": identity.kind, "value": identity.value}
+            {
+                "id": identity.id,
+                "kind": identity.kind,
+                "value": identity.value,
+                # Set when mail to it bounced for good: write another way, or ask for a new one.
+                "bounced_at": identity.bounced_at.isoformat() if identity.bounced_at else None,
+                "bounce_reason": identity.bounce_reason,
+            }
             for identity in customer.identities
         ],
         "created_at": customer.created_at.isoformat(),

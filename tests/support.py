@@ -149,12 +149,17 @@ class ServerProcess:
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)
+
+
+def terminate(process: subprocess.Popen | None) -> None:
+    """Stop a process we started: politely, then for good after ten seconds."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def sign_in(base_url: str, email: str, password: str) -> httpx.Client:
@@ -312,12 +317,7 @@ service imap-login {{
         raise RuntimeError("dovecot did not start")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, user: str = "support@tresen.test", folder: str = "INBOX") -> str:

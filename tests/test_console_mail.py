@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from channels.email.parse import parse_message
+from customers.models import Identity
 from tests.test_console_http import csrf_of, sign_in
 from tickets.inbox import receive
 from tickets.models import Attachment, Message
@@ -113,3 +114,9 @@ async def test_notices_and_automatic_mail_are_marked(runtime, client, agent):
     page = (await client.get(f"/tickets/{result.ticket_id}")).text
     assert "larger than 5 bytes; kept in the original" in page
     assert 'class="badge auto"' in page
+    async with runtime.transaction() as tx:
+        await tx.session.execute(
+            update(Identity).values(bounced_at=tx.now(), bounce_reason="failed: 550 User unknown")
+        )
+    page = (await client.get(f"/tickets/{result.ticket_id}")).text
+    assert 'class="badge bouncing" title="failed: 550 User unknown"' in page

@@ -257,3 +257,27 @@ async def test_mail_arriving_during_the_first_look_is_not_skipped(runtime, dovec
     assert (await box.fetch_once()).stored == 1  # the late one, on the next round
     await box.close()
     assert await stored(runtime) == 2
+
+
+async def test_the_worker_fetches_every_active_account_at_once(runtime, monkeypatch):
+    from tests.support import Dovecot
+
+    server = Dovecot({"support@tresen.test": "pw-one", "billing@tresen.test": "pw-two"})
+    server.start()
+    try:
+        async with runtime.transaction() as tx:
+            for address in ("support@tresen.test", "billing@tresen.test"):
+                await create_account(tx, address=address, imap_url=server.url(address))
+        await server.append(raw_mail(1), user="support@tresen.test")
+        await server.append(raw_mail(2, sender="andere@example.com"), user="billing@tresen.test")
+        worker = asyncio.create_task(fetch.run(runtime))
+        try:
+            await until(lambda: stored(runtime), 2)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        async with runtime.read() as session:
+            recipients = set(await session.scalars(select(Message.recipient)))
+        assert recipients == {"support@tresen.test", "billing@tresen.test"}
+    finally:
+        server.stop()

@@ -70,6 +70,19 @@ async def test_bounce_lands_on_the_ticket_of_the_bounced_reply_and_flags_the_add
     assert ticket.state == "open"  # the agent's reply opened it; the bounce changed nothing
     assert await scalar(runtime, select(func.count(Ticket.id))) == 1
 
+    from httpx import ASGITransport, AsyncClient
+
+    from tresen.accounts import create_token, create_user
+    from tresen.app import create_app
+
+    await create_user(runtime, email="a@x.de", name="A", role="agent", password="agent-password")
+    headers = {"Authorization": f"Bearer {await create_token(runtime, 'a@x.de')}"}
+    transport = ASGITransport(app=create_app(runtime=runtime))
+    async with AsyncClient(transport=transport, base_url="http://t") as api:
+        customer = await api.get(f"/api/v1/customers/{ticket.customer_id}", headers=headers)
+    [shown] = customer.json()["identities"]
+    assert shown["bounced_at"] and "User unknown" in shown["bounce_reason"]
+
 
 async def test_bounce_about_no_message_of_ours_opens_nothing_and_is_kept(runtime):
     result = await receive(runtime, parse_message(DSN.replace(b"\n", b"\r\n")))

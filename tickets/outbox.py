@@ -201,7 +201,7 @@ async def _deliver(runtime: Runtime, outbound: OutboundMessage) -> int:
     except DeliveryError as error:
         await _failed(runtime, outbound, str(error), permanent=error.permanent)
         return 0
-    except Exception as error:  # a bug or an unexpected answer: treated as passing
+    except Exception as error:  # a bug or an unexpected answer: treated as temporary
         log.exception("sending message %s failed unexpectedly", outbound.message_id)
         await _failed(runtime, outbound, f"{type(error).__name__}: {error}", permanent=False)
         return 0
