@@ -185,3 +185,39 @@ def test_subject_carries_the_ticket_number_once():
     assert subject_with_number("Re: Drucker", 10042) == "Re: Drucker [#10042]"
     assert subject_with_number("Re: Drucker [#10042]", 10042) == "Re: Drucker [#10042]"
     assert subject_with_number("", 7) == "[#7]"
+
+
+def test_composed_mail_carries_text_html_attachments_and_threading():
+    from datetime import UTC, datetime
+
+    from channels.email.compose import compose
+    from channels.email.parse import parse_message
+    from tresen.outbound import OutboundAttachment, OutboundMessage
+
+    outbound = OutboundMessage(
+        channel="email",
+        message_id=7,
+        external_id="<tresen.7.1@tresen.test>",
+        sender="support@tresen.test",
+        sender_name=None,
+        recipient="kim@example.com",
+        subject="Re: Rechnung",
+        text="Anbei die Rechnung.",
+        html="<p>Anbei die <b>Rechnung</b>.</p>",
+        ticket_number=10042,
+        created_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+        in_reply_to="<kim-2@example.com>",
+        references=["<kim-1@example.com>", "<kim-2@example.com>"],
+        attachments=[OutboundAttachment("Rechnung März.pdf", "application/pdf", b"%PDF-1.7 ...")],
+    )
+    mail = compose(outbound, "support@tresen.test", "Tresen Support")
+    again = parse_message(bytes(mail))  # what the customer's mail program will read
+    assert again.subject == "Re: Rechnung [#10042]" and again.in_reply_to == "<kim-2@example.com>"
+    assert again.references == ["<kim-1@example.com>", "<kim-2@example.com>"]
+    assert again.text.strip() == "Anbei die Rechnung." and "<b>Rechnung</b>" in again.html
+    [attachment] = again.attachments
+    assert (
+        attachment.filename == "Rechnung März.pdf" and attachment.content_type == "application/pdf"
+    )
+    assert mail["Date"] == "Mon, 23 Nov 2026 10:00:00 +0000"
+    assert mail["From"] == "Tresen Support <support@tresen.test>"
