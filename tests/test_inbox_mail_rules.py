@@ -257,6 +257,8 @@ async def test_mail_without_a_usable_sender_is_kept_as_rejected(runtime):
     again = await deliver(runtime, parsed)
     assert again.inbox_id == result.inbox_id
     assert await scalar(runtime, select(func.count(InboundRecord.id))) == 1
+    # Kept as rejected, not turned into a failure that is retried for ever.
+    assert await scalar(runtime, select(InboundRecord.status)) == "rejected"
 
 
 async def test_every_corpus_mail_goes_through_the_inbox_and_bounces_open_no_ticket(runtime):

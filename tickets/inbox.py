@@ -100,7 +100,8 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
     distinct = _distinct(inbound, payload, existing)
     if distinct is not None:
         return await receive(runtime, distinct)
-    if existing.status == "processed":
+    if existing.status in ("processed", "rejected"):
+        # Rejected for what it holds: the same message again changes nothing.
         return await _result(runtime, existing.id)
     # Stored earlier but not processed (it failed before): try again now.
     return await _retry(runtime, existing.id, inbound)
