@@ -80,3 +80,22 @@ def test_event_batches_stay_under_the_notify_limit():
     import json
 
     assert [e["data"]["ticket_id"] for b in batches for e in json.loads(b)] == list(range(500))
+
+
+def test_a_background_worker_that_dies_is_reported_at_once(caplog):
+    import logging
+
+    from tresen.app import _report_stopped_worker
+
+    async def broken():
+        raise OSError("address already in use")
+
+    async def main():
+        task = asyncio.create_task(broken(), name="tresen-channels.email.receive")
+        await asyncio.gather(task, return_exceptions=True)
+        return task
+
+    with caplog.at_level(logging.ERROR, logger="tresen.app"):
+        _report_stopped_worker(asyncio.run(main()))
+    assert "tresen-channels.email.receive stopped" in caplog.text
+    assert "address already in use" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -21,6 +22,8 @@ from tresen.auth import LoginRequired, LoginThrottle
 from tresen.migrate import is_current
 from tresen.runtime import Runtime
 from tresen.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -54,6 +57,12 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _report_stopped_worker(task: asyncio.Task) -> None:
+    """A background worker ended by an error (e.g. the SMTP port is taken): say so now."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background worker %s stopped", task.get_name(), exc_info=task.exception())
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     runtime = runtime or Runtime.create(settings or Settings.from_env())
     rooms.load_models()
@@ -82,6 +91,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 asyncio.create_task(run(runtime), name=f"tresen-{run.__module__}")
                 for run in rooms.workers()
             ]
+            for task in tasks:
+                task.add_done_callback(_report_stopped_worker)
         try:
             yield
         finally:
