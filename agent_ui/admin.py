@@ -11,7 +11,7 @@ from starlette.routing import Route
 from agent_ui.templating import templates
 from channels.email.accounts import account_json, create_account, update_account
 from channels.email.models import MailAccount
-from tickets import actions, queries
+from tickets import queries, queues
 from tickets.models import Queue
 from tresen import auth
 from tresen.runtime import ActionError
@@ -107,7 +107,7 @@ async def change_queue(request: Request) -> Response:
         queue = await tx.session.get(Queue, request.path_params["queue_id"])
         if queue is None:
             raise HTTPException(404, "queue not found")
-        await actions.update_queue(tx, queue, {"acknowledge": form.get("acknowledge") == "on"})
+        await queues.update_queue(tx, queue, {"acknowledge": form.get("acknowledge") == "on"})
     return RedirectResponse("/admin/email?saved=queue", status_code=303)
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 from channels.email.accounts import create_account
 from channels.email.parse import parse_message
 from tests.test_email_parse import corpus_files
-from tickets.actions import create_queue
 from tickets.inbox import deliver
 from tickets.outbox import deliver_due
+from tickets.queues import create_queue
 
 
 async def test_acknowledgements_go_to_people_only_and_never_loop(runtime, smtp_server):

@@ -12,9 +12,10 @@ from channels.email.compose import subject_with_number
 from channels.email.parse import parse_message
 from tests.test_inbox_mail_rules import mail
 from tickets import outbox
-from tickets.actions import add_message, create_queue
+from tickets.actions import add_message
 from tickets.inbox import receive
 from tickets.models import Message, OutboxMessage, Ticket
+from tickets.queues import create_queue
 from tresen.clock import FrozenClock
 
 
@@ -199,7 +200,6 @@ def test_composed_mail_carries_text_html_attachments_and_threading():
         message_id=7,
         external_id="<tresen.7.1@tresen.test>",
         sender="support@tresen.test",
-        sender_name=None,
         recipient="kim@example.com",
         subject="Re: Rechnung",
         text="Anbei die Rechnung.",

@@ -11,9 +11,10 @@ from sqlalchemy import func, select, update
 from channels.email.parse import parse_message
 from customers.models import Customer, Identity
 from tests.test_email_parse import DSN, corpus_files
-from tickets.actions import Actor, add_message, create_queue, update_ticket
+from tickets.actions import Actor, add_message, update_ticket
 from tickets.inbox import deliver, receive
 from tickets.models import InboundRecord, Message, OutboxMessage, Ticket
+from tickets.queues import create_queue
 from tresen.inbound import InboundMessage
 from tresen.runtime import Runtime
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from customers.queries import get_customer
-from tickets import actions, queries
+from tickets import actions, queries, queues
 from tickets.actions import Actor
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
 from tickets.models import PRIORITIES, STATES, Message, Queue, Ticket
@@ -316,7 +316,7 @@ async def list_queues(request: Request, user):
 )
 async def create_queue(request: Request, user, body: QueueCreate):
     async with request.app.state.runtime.transaction() as tx:
-        queue = await actions.create_queue(
+        queue = await queues.create_queue(
             tx, name=body.name, description=body.description, acknowledge=body.acknowledge
         )
         return queue_json(queue)
@@ -334,5 +334,5 @@ async def patch_queue(request: Request, user, body: QueuePatch):
         queue = await tx.session.get(Queue, request.path_params["queue_id"])
         if queue is None:
             raise not_found("queue", request.path_params["queue_id"])
-        await actions.update_queue(tx, queue, body.model_dump(exclude_unset=True))
+        await queues.update_queue(tx, queue, body.model_dump(exclude_unset=True))
         return queue_json(queue)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from tickets.actions import Actor, add_message, create_queue, update_ticket
+from tickets.actions import Actor, add_message, update_ticket
 from tickets.inbox import receive
 from tickets.models import OutboxMessage, Ticket
+from tickets.queues import create_queue
 from tresen.inbound import InboundMessage
 from tresen.models import User
 from tresen.runtime import Runtime

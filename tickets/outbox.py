@@ -181,7 +181,6 @@ async def _outbound(tx: Transaction, message_id: int, recipient: str) -> Outboun
         message_id=row.id,
         external_id=external_id,
         sender=row.sender,
-        sender_name=None,
         recipient=recipient,
         subject=row.subject or f"Re: {row.ticket_subject}",
         text=row.text,

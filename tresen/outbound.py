@@ -24,7 +24,6 @@ class OutboundMessage:
     # crash after sending cannot lose it; None where the channel assigns one (SMS).
     external_id: str | None
     sender: str | None  # our address or number it goes out from; None: the channel's default
-    sender_name: str | None
     recipient: str
     subject: str
     text: str

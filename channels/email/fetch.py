@@ -14,6 +14,7 @@ through an advisory lock held on its own connection.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import ssl
@@ -23,7 +24,7 @@ import aioimaplib
 from sqlalchemy import select, update
 
 from channels.email.models import MailAccount, MailFolderState
-from channels.email.parse import parse_message
+from channels.email.parse import fallback_external_id, parse_message
 from channels.email.urls import MailUrlError, Server, parse_imap_url
 from tresen import rooms
 from tresen.inbound import InboundMessage
@@ -51,7 +52,6 @@ class ImapError(RuntimeError):
 @dataclass
 class Fetched:
     stored: int = 0
-    skipped_uids: int = 0
 
 
 class MailboxFetcher:
@@ -140,7 +140,6 @@ class MailboxFetcher:
             last_uid = max([last_uid, *stored])
             await self._save_state(folder, uidvalidity, last_uid)
             fetched.stored += len(stored)
-            fetched.skipped_uids += len(batch) - len(stored)
         if state is None or state.uidvalidity != uidvalidity:
             # The whole snapshot is dealt with: unread mail stored, read mail left alone.
             await self._save_state(folder, uidvalidity, max(last_uid, boundary - 1))
@@ -291,12 +290,9 @@ def _uidvalidity(lines) -> int:
 
 
 def _unparsed(raw: bytes, account: str, error: Exception) -> InboundMessage:
-    import base64
-    import hashlib
-
     return InboundMessage(
         channel="email",
-        external_id=f"<sha256-{hashlib.sha256(raw).hexdigest()}@tresen.invalid>",
+        external_id=fallback_external_id(raw),
         sender={"kind": "email", "value": "(unreadable message)"},
         to=account,
         text="",

@@ -147,6 +147,11 @@ def _external_id(message: Message, raw: bytes) -> str:
     ids = _message_ids(_header(message, "Message-ID"))
     if ids and len(ids[0]) <= 500:
         return ids[0]
+    return fallback_external_id(raw)
+
+
+def fallback_external_id(raw: bytes) -> str:
+    """An id for a mail that has no usable Message-ID: derived from its bytes, so stable."""
     return f"<sha256-{hashlib.sha256(raw).hexdigest()}@tresen.invalid>"
 
 

@@ -47,7 +47,7 @@ async def send(runtime: Runtime, outbound: OutboundMessage) -> str | None:
         server = parse_smtp_url(account.smtp_url)
     except MailUrlError as error:
         raise DeliveryError(f"account {account.address}: {error}", permanent=False) from None
-    message = compose(outbound, account.address, account.display_name or outbound.sender_name)
+    message = compose(outbound, account.address, account.display_name)
     try:
         await aiosmtplib.send(
             message,
