@@ -141,3 +141,95 @@ def _warn_at(
     else:
         return None
     return add(policy.calendar, started_at, before_warning, excluded=closed)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One message on a ticket, as the SLA clocks see it."""
+
+    at: datetime
+    from_customer: bool  # a person's inbound message (not an auto-reply, not a note)
+    agent_reply: bool  # a person's public outbound reply (not an automatic one)
+
+
+DONE_STATES = frozenset({"solved", "closed"})
+
+
+def ticket_clocks(
+    policy: SlaPolicy,
+    priority: str,
+    *,
+    created_at: datetime,
+    states: list[tuple[datetime, str]],
+    posts: list[Post],
+    now: datetime,
+) -> list[ClockStatus]:
+    """Every clock a ticket has under a policy, from its history (a pure function).
+
+    `states` are (since, state) pairs in time order, starting with the first state;
+    `posts` the ticket's messages in time order. First response runs from the
+    creation of a ticket a customer opened until the first agent reply; next
+    response from the first customer message after an agent reply until the next
+    one; resolution from creation until solved (time spent solved is a pause, so a
+    reopened ticket continues where it stopped). Solving a ticket meets the
+    response clocks still running.
+    """
+    clocks: list[ClockStatus] = []
+    current_state = states[-1][1] if states else "new"
+    solved_at = _last_entry(states, DONE_STATES) if current_state in DONE_STATES else None
+    response_pauses = pauses_from(states, policy.pause_states)
+    replies = [post.at for post in posts if post.agent_reply]
+    opened_by_customer = bool(posts) and posts[0].from_customer
+
+    def add_clock(target: str, started_at: datetime, met_at: datetime | None, pauses: Pauses):
+        allowed = policy.target(priority, target)
+        if allowed is None:
+            return
+        clocks.append(
+            clock(
+                policy,
+                target,
+                started_at=started_at,
+                allowed=allowed,
+                pauses=pauses,
+                now=now,
+                met_at=met_at,
+            )
+        )
+
+    if opened_by_customer:
+        add_clock(
+            "first_response", created_at, replies[0] if replies else solved_at, response_pauses
+        )
+    if replies:
+        last_reply = replies[-1]
+        waiting = [p.at for p in posts if p.from_customer and p.at >= last_reply]
+        if waiting:
+            add_clock("next_response", waiting[0], solved_at, response_pauses)
+        elif len(replies) > 1 or not opened_by_customer:
+            # The last cycle, met by the last reply: the customer's first message after
+            # the reply before it.
+            before = replies[-2] if len(replies) > 1 else None
+            asked = [
+                p.at
+                for p in posts
+                if p.from_customer and (before is None or p.at >= before) and p.at <= last_reply
+            ]
+            if asked and (before is not None or not opened_by_customer):
+                add_clock("next_response", asked[0], last_reply, response_pauses)
+    resolution_pauses = pauses_from(states, policy.pause_states | DONE_STATES)
+    if solved_at is not None:
+        resolution_pauses = Pauses(resolution_pauses.closed, None)
+    add_clock("resolution", created_at, solved_at, resolution_pauses)
+    return clocks
+
+
+def _last_entry(states: list[tuple[datetime, str]], wanted: frozenset[str]) -> datetime | None:
+    """When the ticket last went into one of the wanted states (from another)."""
+    entered = None
+    previous = None
+    for since, state in states:
+        if state in wanted and previous not in wanted:
+            entered = since
+        previous = state
+    return entered

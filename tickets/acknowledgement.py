@@ -49,16 +49,36 @@ def acknowledgement_text(language: str | None, *, name: str, number: int, subjec
     return template_subject.format(**values), template_body.format(**values)
 
 
+def fill_template(template: str, **values) -> str:
+    """A rule's auto-reply text with {name}, {number} and {subject} filled in; other
+    braces are left as written (an admin's text must not break the inbox)."""
+    text = template
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
 async def acknowledge(
-    tx: Transaction, ticket: TicketRef, inbound: InboundMessage, recipient: str
+    tx: Transaction,
+    ticket: TicketRef,
+    inbound: InboundMessage,
+    recipient: str,
+    *,
+    template: str | None = None,
 ) -> int | None:
-    """Queue the confirmation of a new ticket when its queue asks for one; its message id."""
-    if ticket.queue_id is None or inbound.channel not in CHANNELS:
+    """Queue the confirmation of a new ticket when its queue (or a routing rule's
+    `template`) asks for one; its message id."""
+    if inbound.channel not in CHANNELS:
         return None
     connection = await tx.session.connection()
-    wanted = await connection.scalar(select(Queue.acknowledge).where(Queue.id == ticket.queue_id))
-    if not wanted:
-        return None
+    if template is None:
+        if ticket.queue_id is None:
+            return None
+        wanted = await connection.scalar(
+            select(Queue.acknowledge).where(Queue.id == ticket.queue_id)
+        )
+        if not wanted:
+            return None
     since = tx.now() - timedelta(hours=1)
     sent = await connection.scalar(
         select(func.count(Message.id)).where(
@@ -88,6 +108,8 @@ async def acknowledge(
         number=ticket.number,
         subject=inbound.subject or "",
     )
+    if template is not None:
+        text = fill_template(template, name=customer.name, number=ticket.number, subject=subject)
     return await queue_automatic_reply(
         tx,
         ticket,

@@ -206,6 +206,8 @@ def _emit_message_created(tx: Transaction, ticket_id: int, message_id: int, valu
         message_id=message_id,
         direction=values["direction"],
         internal=values["internal"],
+        # Sent by a machine (an auto-reply, a bounce), not written by a person.
+        automatic=bool(values.get("auto_submitted")),
     )
     tx.emit("ticket.updated", ticket_id=ticket_id, fields=["messages"])
 

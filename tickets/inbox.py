@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from tickets.acknowledgement import acknowledge
 from tickets.actions import NewAttachment, TicketRef, add_inbound_message, mark_delivery_failed
 from tickets.models import InboundRecord, Message, OutboxMessage, Queue, Ticket
 from tickets.threading import joins_existing, subject_key, ticket_number_in_subject
+from tresen import rooms
 from tresen.inbound import InboundMessage
 from tresen.runtime import Runtime, Transaction
 
@@ -276,8 +277,12 @@ async def _process(
         queue_id=await _queue(tx, inbound.queue_id),
         follow_up_of_id=follow_up_of and follow_up_of.id,
     )
+    routed = await rooms.route(
+        tx, inbound=inbound, ticket=ticket, message_id=message_id, opened=opens_ticket
+    )
+    ticket = replace(ticket, queue_id=routed.queue_id)
     if opens_ticket and person:
-        await acknowledge(tx, ticket, inbound, sender_value)
+        await acknowledge(tx, ticket, inbound, sender_value, template=routed.auto_reply)
     return ticket, message_id
 
 

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("tresen.models", "customers.models", "tickets.models", "channels.email.models")
+MODEL_MODULES = (
+    "tresen.models",
+    "customers.models",
+    "tickets.models",
+    "channels.email.models",
+    "routing.models",
+)
 # Modules that plug into other rooms when imported (e.g. timeline sources).
 HOOK_MODULES = ("tickets.timeline",)
 API_MODULES = ("customers.api", "tickets.api", "channels.email.api")
 # Where channel adapters hand what they received (channels may not import tickets).
 INBOX_MODULE = "tickets.inbox"
+# Where the inbox asks for each message's routing decision (tickets may not import
+# routing): `route(tx, inbound=, ticket=, message_id=, opened=)`.
+ROUTER_MODULE = "routing.engine"
+# Run in every writing transaction before it commits, with the transaction: they
+# see its events (e.g. routing keeps the SLA clocks of the tickets it changed).
+COMMIT_HOOKS = ("routing.clocks",)
 # Each channel's sending module: `send(runtime, outbound)` and, where the channel lets
 # us choose it, `new_external_id(message_id, sender)` (the outbox may not import channels).
 CHANNEL_MODULES = {"email": "channels.email.send"}
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
-CLI_MODULES = ("channels.email.cli",)
+CLI_MODULES = ("channels.email.cli", "routing.cli")
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = (
     "tickets.inbox",
     "tickets.outbox",
     "channels.email.fetch",
     "channels.email.receive",
+    "routing.scheduler",
 )
 PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin")
 
@@ -45,6 +58,16 @@ def page_routes() -> list:
 async def deliver(runtime, inbound):
     """Hand one InboundMessage to the inbox: kept whatever it holds, or this raises."""
     return await importlib.import_module(INBOX_MODULE).deliver(runtime, inbound)
+
+
+async def route(tx, **details):
+    """The routing decision for one inbound message (see ROUTER_MODULE)."""
+    return await importlib.import_module(ROUTER_MODULE).route(tx, **details)
+
+
+async def before_commit(tx) -> None:
+    for name in COMMIT_HOOKS:
+        await importlib.import_module(name).before_commit(tx)
 
 
 def channel(name: str):

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tresen import rooms
 from tresen.clock import Clock
 from tresen.database import create_engine, create_sessionmakers
 from tresen.events import Event, EventBus, create_bus
@@ -88,6 +89,7 @@ class Runtime:
                 async with session.begin():
                     yield tx
                     if tx.events:
+                        await rooms.before_commit(tx)
                         await self.bus.stage(session, tx.events)
         if tx.events:
             await self.bus.committed(tx.events)

@@ -50,6 +50,16 @@ class Settings:
     # Receive mail by SMTP on this port (0: off), for sites that forward mail to Tresen.
     smtp_port: int = 0
     smtp_host: str = "127.0.0.1"
+    # The languages routing tells apart in customers' messages (ISO 639-1).
+    languages: tuple[str, ...] = ("de", "en")
+    # The trained intent model (`tresen routing train`); None: data_dir/intent-model.
+    intent_model: Path | None = None
+    # Below this confidence the intent classifier predicts nothing.
+    intent_threshold: float = 0.5
+
+    @property
+    def intent_model_path(self) -> Path:
+        return self.intent_model or self.data_dir / "intent-model"
 
     @property
     def is_postgres(self) -> bool:
@@ -75,8 +85,31 @@ class Settings:
         default_language = env.get("TRESEN_DEFAULT_LANGUAGE", "de").lower()
         if default_language not in ("de", "en"):
             raise SettingsError(f"TRESEN_DEFAULT_LANGUAGE={default_language!r} is not de or en")
+        languages = tuple(
+            code.strip().lower()
+            for code in env.get("TRESEN_LANGUAGES", "de,en").split(",")
+            if code.strip()
+        )
+        bad = [code for code in languages if len(code) != 2 or not code.isalpha()]
+        if bad or len(languages) < 2:
+            raise SettingsError(
+                f"TRESEN_LANGUAGES={env.get('TRESEN_LANGUAGES')!r} is not two or more "
+                "ISO 639-1 codes, e.g. de,en"
+            )
+        threshold = env.get("TRESEN_INTENT_THRESHOLD", "0.5")
+        try:
+            intent_threshold = float(threshold)
+        except ValueError:
+            intent_threshold = -1.0
+        if not 0 <= intent_threshold <= 1:
+            raise SettingsError(f"TRESEN_INTENT_THRESHOLD={threshold!r} is not between 0 and 1")
         values = dict(
             data_dir=data_dir,
+            languages=languages,
+            intent_model=Path(env["TRESEN_INTENT_MODEL"])
+            if env.get("TRESEN_INTENT_MODEL")
+            else None,
+            intent_threshold=intent_threshold,
             reply_to_closed=reply_to_closed,
             default_language=default_language,
             auto_replies_per_hour=_int(

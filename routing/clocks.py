@@ -1,0 +1,146 @@
+"""Keeping each ticket's SLA clocks in step with the ticket, in the transaction that changed it.
+
+Before a writing transaction commits, every ticket whose messages, state,
+priority or SLA policy it changed gets its clocks recomputed from its history
+(`routing.sla.ticket_clocks`, a pure function), so the stored due times are never
+behind the ticket. A clock's warning and breach stay fired for its cycle; a new
+cycle (a new customer message after a reply) can fire again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select, update
+
+from routing.config import current
+from routing.models import SlaClock, TicketSla
+from routing.sla import ClockStatus, Post, SlaPolicy, ticket_clocks
+from tickets.models import Message, Ticket, TicketHistory
+from tresen.runtime import Transaction
+
+RELEVANT_FIELDS = {"messages", "state", "priority", "sla"}
+
+
+async def before_commit(tx: Transaction) -> None:
+    ticket_ids = set()
+    for event in tx.events:
+        if event.type == "ticket.created" or (
+            event.type == "ticket.updated" and RELEVANT_FIELDS & set(event.data.get("fields", ()))
+        ):
+            ticket_ids.add(event.data["ticket_id"])
+    if ticket_ids:
+        await recompute(tx, sorted(ticket_ids))
+
+
+async def recompute(tx: Transaction, ticket_ids: list[int]) -> None:
+    """Recompute and store the clocks of these tickets (those under an SLA policy)."""
+    await tx.session.flush()  # staff changes made on ORM objects in this transaction
+    connection = await tx.session.connection()
+    policies = dict(
+        (
+            await connection.execute(
+                select(TicketSla.ticket_id, TicketSla.policy_id).where(
+                    TicketSla.ticket_id.in_(ticket_ids)
+                )
+            )
+        ).all()
+    )
+    if not policies:
+        return
+    config = await current(tx)
+    for ticket_id, policy_id in policies.items():
+        policy = config.policies.get(policy_id)
+        if policy is not None:
+            await _recompute_one(tx, ticket_id, policy_id, policy)
+
+
+async def _recompute_one(tx: Transaction, ticket_id: int, policy_id: int, policy: SlaPolicy):
+    connection = await tx.session.connection()
+    now = tx.now()
+    ticket = (
+        await connection.execute(
+            select(Ticket.priority, Ticket.created_at).where(Ticket.id == ticket_id)
+        )
+    ).one()
+    states = [(ticket.created_at, "new")] + [
+        (row.at, row.new_value)
+        for row in await connection.execute(
+            select(TicketHistory.at, TicketHistory.new_value)
+            .where(TicketHistory.ticket_id == ticket_id, TicketHistory.field == "state")
+            .order_by(TicketHistory.id)
+        )
+    ]
+    posts = [
+        Post(
+            at=row.created_at,
+            from_customer=row.direction == "inbound" and not row.auto_submitted,
+            agent_reply=(
+                row.direction == "outbound"
+                and not row.internal
+                and not row.auto_submitted
+                and row.author_user_id is not None
+            ),
+        )
+        for row in await connection.execute(
+            select(
+                Message.created_at,
+                Message.direction,
+                Message.internal,
+                Message.auto_submitted,
+                Message.author_user_id,
+            )
+            .where(Message.ticket_id == ticket_id)
+            .order_by(Message.id)
+        )
+    ]
+    statuses = ticket_clocks(
+        policy, ticket.priority, created_at=ticket.created_at, states=states, posts=posts, now=now
+    )
+    # Read under a row lock on PostgreSQL: a scheduler firing one of these clocks
+    # commits first, and what it recorded as fired is kept below.
+    query = select(SlaClock).where(SlaClock.ticket_id == ticket_id)
+    if tx.runtime.settings.is_postgres:
+        query = query.with_for_update()
+    stored = {row.target: row for row in (await connection.execute(query)).mappings()}
+    for status in statuses:
+        values = _values(status, stored.get(status.target), policy_id, now)
+        if status.target in stored:
+            await connection.execute(
+                update(SlaClock).where(SlaClock.id == stored[status.target]["id"]).values(values)
+            )
+        else:
+            await connection.execute(
+                insert(SlaClock), {"ticket_id": ticket_id, "target": status.target, **values}
+            )
+    gone = set(stored) - {status.target for status in statuses}
+    if gone:
+        await connection.execute(
+            delete(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.target.in_(gone))
+        )
+
+
+def _values(status: ClockStatus, stored, policy_id: int, now: datetime) -> dict:
+    same_cycle = stored is not None and stored["started_at"] == status.started_at
+    warned_at = stored["warned_at"] if same_cycle else None
+    breached_at = stored["breached_at"] if same_cycle else None
+    next_fire_at = None
+    if status.met_at is None and not status.paused:
+        if breached_at is None:
+            next_fire_at = status.due_at
+        if warned_at is None and breached_at is None and status.warn_at is not None:
+            next_fire_at = min(status.warn_at, status.due_at)
+    return {
+        "policy_id": policy_id,
+        "started_at": status.started_at,
+        "allowed_seconds": int(status.allowed / timedelta(seconds=1)),
+        "elapsed_seconds": int(status.elapsed / timedelta(seconds=1)),
+        "due_at": status.due_at,
+        "warn_at": status.warn_at,
+        "paused": status.paused,
+        "met_at": status.met_at,
+        "warned_at": warned_at,
+        "breached_at": breached_at,
+        "next_fire_at": next_fire_at,
+        "computed_at": now,
+    }

@@ -1,0 +1,144 @@
+"""Routing inside the inbox: the decision for every inbound message, recorded on its ticket.
+
+The inbox calls `route` in the transaction that stores the message (through
+`tresen.rooms.route`, as tickets may not import routing). The message's language
+and intent are detected; for a message that opens a ticket the rules choose
+queue, priority, tags, SLA policy and assignee, the queue's mode picks an agent
+when no rule named one, and the decision is applied and recorded with the rules
+that made it. A message into an existing ticket is recorded (language, intent)
+but changes nothing an agent may have set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+
+from customers.models import Customer
+from routing import assign, intent
+from routing.config import current
+from routing.language import detect
+from routing.models import RoutingDecision, TicketSla
+from routing.rules import Decision, Facts, evaluate
+from tickets.automation import apply_changes
+from tickets.models import Queue
+from tresen.inbound import InboundMessage
+from tresen.models import User
+from tresen.runtime import Transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What the inbox needs back: the ticket's queue, and a rule's auto-reply text."""
+
+    queue_id: int | None
+    auto_reply: str | None = None
+
+
+async def route(
+    tx: Transaction, *, inbound: InboundMessage, ticket, message_id: int, opened: bool
+) -> Routed:
+    settings = tx.runtime.settings
+    text = inbound.visible_text or inbound.text or ""
+    language = detect(f"{inbound.subject or ''}\n{text}", settings.languages)
+    predicted = intent.predict(settings, f"{inbound.subject or ''}\n{text}")
+    connection = await tx.session.connection()
+    row = {
+        "ticket_id": ticket.id,
+        "message_id": message_id,
+        "language": language,
+        "intent": predicted.label if predicted else None,
+        "intent_confidence": predicted.confidence if predicted else None,
+        "created_at": tx.now(),
+    }
+    if not opened:
+        await connection.execute(insert(RoutingDecision), {**row, "applied": False})
+        return Routed(ticket.queue_id)
+    config = await current(tx)
+    customer = (
+        await connection.execute(
+            select(Customer.organization_id, Customer.tier, Customer.language).where(
+                Customer.id == ticket.customer_id
+            )
+        )
+    ).one()
+    facts = Facts(
+        channel=inbound.channel,
+        account=inbound.to,
+        organization_id=customer.organization_id,
+        tier=customer.tier,
+        language=language,
+        subject=inbound.subject or "",
+        text=text,
+        intent=predicted.label if predicted else None,
+        intent_confidence=predicted.confidence if predicted else 0.0,
+        business_hours=(
+            config.default_calendar.is_open(tx.now()) if config.default_calendar else True
+        ),
+    )
+    decision = evaluate(config.rules, facts)
+    queue_id = await _existing_queue(tx, decision.queue_id) or ticket.queue_id
+    queue = config.queues.get(queue_id)
+    policy_id = decision.sla_policy_id or (queue.sla_policy_id if queue else None)
+    if policy_id not in config.policies:
+        policy_id = None
+    assignee_id, reason = await _assignee(tx, decision, queue_id, ticket, language)
+    changes = {"queue_id": queue_id, "assignee_id": assignee_id}
+    if decision.priority:
+        changes["priority"] = decision.priority
+    await apply_changes(tx, ticket.id, changes, add_tags=list(decision.tags))
+    if policy_id is not None:
+        await connection.execute(
+            insert(TicketSla), {"ticket_id": ticket.id, "policy_id": policy_id}
+        )
+        tx.emit("ticket.updated", ticket_id=ticket.id, fields=["sla"])
+    if language and customer.language is None:
+        await connection.execute(
+            update(Customer).where(Customer.id == ticket.customer_id).values(language=language)
+        )
+    await connection.execute(
+        insert(RoutingDecision),
+        {
+            **row,
+            "applied": True,
+            "matched_rules": list(decision.matched),
+            "queue_id": queue_id,
+            "priority": decision.priority,
+            "tags": list(decision.tags),
+            "sla_policy_id": policy_id,
+            "assignee_id": assignee_id,
+            "assignment_reason": reason,
+        },
+    )
+    return Routed(queue_id, decision.auto_reply)
+
+
+async def _existing_queue(tx: Transaction, queue_id: int | None) -> int | None:
+    if queue_id is None:
+        return None
+    connection = await tx.session.connection()
+    if await connection.scalar(select(func.count()).where(Queue.id == queue_id)):
+        return queue_id
+    log.warning("a routing rule names queue %s, which does not exist", queue_id)
+    return None
+
+
+async def _assignee(
+    tx: Transaction, decision: Decision, queue_id: int | None, ticket, language: str | None
+) -> tuple[int | None, str]:
+    if decision.assignee_id is not None:
+        connection = await tx.session.connection()
+        active = await connection.scalar(select(User.active).where(User.id == decision.assignee_id))
+        if active:
+            return decision.assignee_id, f"rule {decision.matched[-1]!r} names the agent"
+        log.warning("a routing rule names user %s, who is not active", decision.assignee_id)
+    if queue_id is None:
+        return None, "no queue"
+    choice = await assign.assign(
+        tx, queue_id, customer_id=ticket.customer_id, ticket_id=ticket.id, language=language
+    )
+    return choice.agent_id, choice.reason

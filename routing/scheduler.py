@@ -1,0 +1,225 @@
+"""The SLA scheduler: fires each clock's warning and breach once, at its time, and escalates.
+
+Work is an index range on `sla_clocks.next_fire_at`, so a tick costs what is due,
+not what is open. On PostgreSQL the due rows are claimed with
+`FOR UPDATE SKIP LOCKED`, so with several workers each clock is handled by one;
+the unique `sla_events` row is the last guard (a second insert changes nothing).
+Escalation per level (warning, breach), from the policy: notify the assignee and
+the queue's supervisors (in the console), raise the
+priority one step, reassign to a queue or an agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from routing.config import current
+from routing.models import QueueMember, SlaClock, SlaEvent
+from tickets.automation import apply_changes
+from tickets.models import PRIORITIES, Ticket
+from tresen.models import Notification
+from tresen.runtime import Runtime, Transaction
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+IDLE = 0.5  # seconds between looks when nothing is due sooner
+TARGET_NAMES = {
+    "first_response": "first response",
+    "next_response": "next response",
+    "resolution": "resolution",
+}
+
+
+@dataclass(frozen=True)
+class Fired:
+    ticket_id: int
+    target: str
+    kind: str  # warning | breach
+    due_at: datetime
+    fired_at: datetime
+
+
+async def fire_due(runtime: Runtime, *, limit: int = BATCH) -> list[Fired]:
+    """Fire what is due now (at most `limit` clocks), in one transaction."""
+    fired: list[Fired] = []
+    async with runtime.transaction() as tx:
+        now = tx.now()
+        connection = await tx.session.connection()
+        query = (
+            select(SlaClock)
+            .where(SlaClock.next_fire_at <= now)
+            .order_by(SlaClock.next_fire_at)
+            .limit(limit)
+        )
+        if runtime.settings.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        clocks = (await connection.execute(query)).mappings().all()
+        for clock in clocks:
+            fired.extend(await _fire(tx, clock, now))
+    return fired
+
+
+async def _fire(tx: Transaction, clock, now: datetime) -> list[Fired]:
+    connection = await tx.session.connection()
+    kinds = []
+    if clock["breached_at"] is None and clock["due_at"] is not None and clock["due_at"] <= now:
+        kinds.append(("breach", clock["due_at"]))
+    elif clock["warned_at"] is None and clock["warn_at"] is not None and clock["warn_at"] <= now:
+        kinds.append(("warning", clock["warn_at"]))
+    values = {}
+    fired = []
+    for kind, due_at in kinds:
+        inserted = await connection.execute(
+            _insert_once(tx).values(
+                ticket_id=clock["ticket_id"],
+                target=clock["target"],
+                kind=kind,
+                cycle_started_at=clock["started_at"],
+                due_at=due_at,
+                fired_at=now,
+                actions=[],
+            )
+        )
+        values["breached_at" if kind == "breach" else "warned_at"] = now
+        if kind == "breach":
+            values["warned_at"] = clock["warned_at"] or now  # a late breach needs no warning
+        if inserted.rowcount:
+            fired.append(Fired(clock["ticket_id"], clock["target"], kind, due_at, now))
+    # What is left to fire for this cycle: the due time, once warned.
+    breached = "breached_at" in values or clock["breached_at"] is not None
+    values["next_fire_at"] = None if breached else clock["due_at"]
+    await connection.execute(update(SlaClock).where(SlaClock.id == clock["id"]).values(values))
+    for item in fired:
+        actions = await escalate(tx, clock, item)
+        await connection.execute(
+            update(SlaEvent)
+            .where(
+                SlaEvent.ticket_id == item.ticket_id,
+                SlaEvent.target == item.target,
+                SlaEvent.kind == item.kind,
+                SlaEvent.cycle_started_at == clock["started_at"],
+            )
+            .values(actions=actions)
+        )
+        tx.emit(
+            "sla." + ("breached" if item.kind == "breach" else "warning"),
+            ticket_id=item.ticket_id,
+            target=item.target,
+        )
+        tx.emit("ticket.updated", ticket_id=item.ticket_id, fields=["sla"])
+    return fired
+
+
+def _insert_once(tx: Transaction):
+    dialect = postgresql if tx.runtime.settings.is_postgres else sqlite
+    return dialect.insert(SlaEvent).on_conflict_do_nothing(
+        index_elements=["ticket_id", "target", "kind", "cycle_started_at"]
+    )
+
+
+async def escalate(tx: Transaction, clock, fired: Fired) -> list[str]:
+    """Carry out the policy's actions for this level; what was done, in words."""
+    config = await current(tx)
+    level = "breach" if fired.kind == "breach" else "warning"
+    steps = (config.escalations.get(clock["policy_id"]) or {}).get(level)
+    if steps is None:
+        steps = [{"action": "notify"}]  # telling someone is the least an SLA does
+    connection = await tx.session.connection()
+    ticket = (
+        await connection.execute(
+            select(Ticket.number, Ticket.priority, Ticket.assignee_id, Ticket.queue_id).where(
+                Ticket.id == fired.ticket_id
+            )
+        )
+    ).one()
+    done = []
+    for step in steps:
+        action = step.get("action")
+        if action == "notify":
+            people = await _notify(tx, fired, ticket)
+            done.append(f"notified {people} people")
+        elif action == "raise_priority":
+            index = PRIORITIES.index(ticket.priority)
+            if index < len(PRIORITIES) - 1:
+                raised = PRIORITIES[index + 1]
+                await apply_changes(tx, fired.ticket_id, {"priority": raised})
+                done.append(f"priority {ticket.priority} → {raised}")
+        elif action == "reassign":
+            changes = {}
+            if step.get("queue_id"):
+                changes["queue_id"] = int(step["queue_id"])
+            if "user_id" in step:
+                changes["assignee_id"] = int(step["user_id"]) if step["user_id"] else None
+            if changes and await apply_changes(tx, fired.ticket_id, changes):
+                done.append("reassigned " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        else:
+            log.warning("unknown escalation action %r in policy %s", action, clock["policy_id"])
+    return done
+
+
+async def _notify(tx: Transaction, fired: Fired, ticket) -> int:
+    connection = await tx.session.connection()
+    people = set()
+    if ticket.assignee_id is not None:
+        people.add(ticket.assignee_id)
+    if ticket.queue_id is not None:
+        people.update(
+            await connection.scalars(
+                select(QueueMember.user_id).where(
+                    QueueMember.queue_id == ticket.queue_id, QueueMember.role == "supervisor"
+                )
+            )
+        )
+    what = TARGET_NAMES.get(fired.target, fired.target)
+    if fired.kind == "breach":
+        text = f"Ticket #{ticket.number}: the {what} target was missed at {fired.due_at:%H:%M} UTC"
+    else:
+        text = (
+            f"Ticket #{ticket.number}: the {what} is due soon (warning at {fired.due_at:%H:%M} UTC)"
+        )
+    rows = [
+        {
+            "user_id": user_id,
+            "link": f"/tickets/{fired.ticket_id}",
+            "kind": f"sla.{fired.kind}",
+            "text": text,
+            "created_at": tx.now(),
+        }
+        for user_id in sorted(people)
+    ]
+    if rows:
+        await connection.execute(insert(Notification), rows)
+        for user_id in sorted(people):
+            tx.emit("notification.created", user_id=user_id, ticket_id=fired.ticket_id)
+    return len(rows)
+
+
+async def next_due(runtime: Runtime) -> datetime | None:
+    async with runtime.read() as session:
+        return await session.scalar(select(func.min(SlaClock.next_fire_at)))
+
+
+async def run(runtime: Runtime) -> None:
+    """Fire due clocks as long as the server runs; sleep until the next one (at most IDLE s)."""
+    while True:
+        try:
+            fired = await fire_due(runtime)
+            if len(fired) >= BATCH:
+                continue
+            soonest = await next_due(runtime)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("SLA scheduler tick failed")
+            soonest = None
+        wait = IDLE
+        if soonest is not None:
+            wait = min(IDLE, max(0.0, (soonest - runtime.clock.now()) / timedelta(seconds=1)))
+        await asyncio.sleep(max(wait, 0.01))
