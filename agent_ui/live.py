@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent_ui.filters import list_filter
 from agent_ui.templating import render_fragment
+from routing import status as routing_status
 from tickets import queries
 from tresen import auth
 from tresen.auth import CSRF_FIELD
@@ -126,6 +127,12 @@ async def ticket_socket(websocket: WebSocket) -> None:
             if event.type == "ticket.updated":
                 ticket = await queries.get_ticket(session, ticket_id)
                 html = render_fragment("_ticket_status.html", ticket=ticket, oob=True)
+                html += render_fragment(
+                    "_sla.html",
+                    sla=await routing_status.sla_status(session, ticket_id, runtime.clock.now()),
+                    ticket_state=ticket.state,
+                    oob=True,
+                )
                 if "delivery" in event.data.get("fields", ()):
                     for message in await queries.outbound_messages(session, ticket_id):
                         if message.outbox is not None:

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from agent_ui import live
 from agent_ui.filters import list_filter
 from agent_ui.templating import HERE, templates
+from routing import status as routing_status
 from tickets import actions, queries
 from tickets.actions import Actor, TicketError
 from tickets.models import PRIORITIES, STATES
@@ -108,11 +109,16 @@ async def ticket_page(request: Request) -> Response:
         if ticket is None:
             raise HTTPException(404, "ticket not found")
         queues = await queries.list_queues(session)
+        now = request.app.state.runtime.clock.now()
+        sla = await routing_status.sla_status(session, ticket.id, now)
+        routing = await routing_status.decisions(session, ticket.id)
     return templates.TemplateResponse(
         request,
         "ticket.html",
         {
             "ticket": ticket,
+            "sla": sla,
+            "routing": routing,
             "messages": ticket.messages,
             "queues": queues,
             "states": STATES,

@@ -50,6 +50,27 @@ def filesize(size: int) -> str:
 
 
 templates.env.filters["inline_images"] = inline_images
+
+
+def duration(value) -> str:
+    """Time left as "2 h 5 min left", or "overdue by 10 min"."""
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    late = seconds < 0
+    minutes = abs(seconds) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days} d"] if days else []
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes or not parts:
+        parts.append(f"{minutes} min")
+    text = " ".join(parts)
+    return f"overdue by {text}" if late else f"{text} left"
+
+
+templates.env.filters["duration"] = duration
 templates.env.filters["filesize"] = filesize
 
 

@@ -275,6 +275,10 @@ async def set_queue_routing(
     if required_skills is not None:
         row.required_skills = sorted({str(skill).strip() for skill in required_skills})
     if members is not None:
+        if len({member.get("user_id") for member in members}) != len(members):
+            raise RoutingConfigError(
+                "members", "each person is a member once (agent or supervisor)"
+            )
         for member in members:
             await _exists(tx, User, member.get("user_id"), "members.user_id", "user")
             if member.get("role", "agent") not in ("agent", "supervisor"):

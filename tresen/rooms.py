@@ -13,7 +13,7 @@ MODEL_MODULES = (
 )
 # Modules that plug into other rooms when imported (e.g. timeline sources).
 HOOK_MODULES = ("tickets.timeline",)
-API_MODULES = ("customers.api", "tickets.api", "channels.email.api")
+API_MODULES = ("customers.api", "tickets.api", "channels.email.api", "routing.api")
 # Where channel adapters hand what they received (channels may not import tickets).
 INBOX_MODULE = "tickets.inbox"
 # Where the inbox asks for each message's routing decision (tickets may not import
@@ -35,7 +35,7 @@ WORKER_MODULES = (
     "channels.email.receive",
     "routing.scheduler",
 )
-PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin")
+PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin", "agent_ui.desk", "agent_ui.admin_routing")
 
 
 def load_models() -> None:
