@@ -36,9 +36,26 @@ async def _check_organization(tx: Transaction, organization_id: int | None) -> N
 
 
 # Built once: every inbound message asks it.
-_OWNER_OF_IDENTITY = select(Identity.customer_id, Identity.bounced_at).where(
-    Identity.kind == bindparam("kind"), Identity.value == bindparam("value")
+_OWNER_OF_IDENTITY = (
+    select(
+        Identity.customer_id,
+        Identity.bounced_at,
+        Customer.organization_id,
+        Customer.tier,
+        Customer.language,
+    )
+    .join(Customer, Customer.id == Identity.customer_id)
+    .where(Identity.kind == bindparam("kind"), Identity.value == bindparam("value"))
 )
+
+
+def _remember(tx: Transaction, customer_id: int, organization_id, tier: str, language) -> None:
+    """What routing asks next about the sender, known now: saves it a look-up per message."""
+    tx.memo[("customer", customer_id)] = {
+        "organization_id": organization_id,
+        "tier": tier,
+        "language": language,
+    }
 
 
 async def customer_id_for(tx: Transaction, kind: str, normalized: str) -> int | None:
@@ -163,6 +180,7 @@ async def resolve_sender(
                 .values(bounced_at=None, bounce_reason=None)
             )
             tx.emit("customer.updated", customer_id=row.customer_id)
+        _remember(tx, row.customer_id, row.organization_id, row.tier, row.language)
         return row.customer_id
     name = (display_name or "").strip() or name_from_identity(kind, normalized)
     if not tx.runtime.settings.is_postgres:
@@ -214,6 +232,7 @@ async def _insert_first_contact(
     identity = _identity_values(tx, kind, normalized, display_name)
     await connection.execute(insert(Identity), {**identity, "customer_id": customer_id})
     tx.emit("customer.created", customer_id=customer_id)
+    _remember(tx, customer_id, None, "standard", None)
     return customer_id
 
 

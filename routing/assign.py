@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from routing.assignment import Candidate, Choice, choose
 from routing.config import current
@@ -42,10 +42,8 @@ async def assign(
     connection = await tx.session.connection()
     # Who the queue chose last, read under a row lock: concurrent inboxes on
     # PostgreSQL take turns, so round robin never gives two in a row to one agent.
-    locked = select(QueueRouting.last_agent_id).where(QueueRouting.queue_id == queue_id)
-    if tx.runtime.settings.is_postgres:
-        locked = locked.with_for_update()
-    last_agent_id = await connection.scalar(locked)
+    query = _LAST_AGENT_LOCKED if tx.runtime.settings.is_postgres else _LAST_AGENT
+    last_agent_id = await connection.scalar(query, {"queue_id": queue_id})
     candidates = await _candidates(tx, queue_id)
     previous = None
     if routing.prefer_previous_agent and customer_id is not None:
@@ -70,44 +68,57 @@ async def assign(
         previous_agent_id=previous,
     )
     if choice.agent_id is not None:
-        await connection.execute(
-            update(QueueRouting)
-            .where(QueueRouting.queue_id == queue_id)
-            .values(last_agent_id=choice.agent_id)
-        )
-        await connection.execute(
-            update(AgentProfile)
-            .where(AgentProfile.user_id == choice.agent_id)
-            .values(last_assigned_at=tx.now())
-        )
+        chosen = {"for_queue": queue_id, "agent_id": choice.agent_id, "at": tx.now()}
+        await connection.execute(_SET_LAST_AGENT, chosen)
+        await connection.execute(_SET_LAST_ASSIGNED, chosen)
     return choice
+
+
+_LAST_AGENT = select(QueueRouting.last_agent_id).where(
+    QueueRouting.queue_id == bindparam("queue_id")
+)
+_LAST_AGENT_LOCKED = _LAST_AGENT.with_for_update()
+_SET_LAST_AGENT = (
+    update(QueueRouting)
+    .where(QueueRouting.queue_id == bindparam("for_queue"))
+    .values(last_agent_id=bindparam("agent_id"))
+)
+_SET_LAST_ASSIGNED = (
+    update(AgentProfile)
+    .where(AgentProfile.user_id == bindparam("agent_id"))
+    .values(last_assigned_at=bindparam("at"))
+)
+_MEMBERS = (
+    select(
+        QueueMember.user_id,
+        AgentProfile.presence,
+        AgentProfile.capacity,
+        AgentProfile.skills,
+        AgentProfile.last_assigned_at,
+    )
+    .join(User, User.id == QueueMember.user_id)
+    .outerjoin(AgentProfile, AgentProfile.user_id == QueueMember.user_id)
+    .where(QueueMember.queue_id == bindparam("queue_id"), QueueMember.role == "agent", User.active)
+)
+_LOADS = (
+    select(Ticket.assignee_id, Ticket.channel, func.count())
+    .where(
+        and_(
+            Ticket.assignee_id.in_(bindparam("ids", expanding=True)),
+            Ticket.state.in_(UNSOLVED),
+        )
+    )
+    .group_by(Ticket.assignee_id, Ticket.channel)
+)
 
 
 async def _candidates(tx: Transaction, queue_id: int) -> list[Candidate]:
     connection = await tx.session.connection()
-    members = (
-        await connection.execute(
-            select(
-                QueueMember.user_id,
-                AgentProfile.presence,
-                AgentProfile.capacity,
-                AgentProfile.skills,
-                AgentProfile.last_assigned_at,
-            )
-            .join(User, User.id == QueueMember.user_id)
-            .outerjoin(AgentProfile, AgentProfile.user_id == QueueMember.user_id)
-            .where(QueueMember.queue_id == queue_id, QueueMember.role == "agent", User.active)
-        )
-    ).all()
+    members = (await connection.execute(_MEMBERS, {"queue_id": queue_id})).all()
     if not members:
         return []
-    ids = [member.user_id for member in members]
     loads: dict[tuple[int, bool], int] = {}
-    rows = await connection.execute(
-        select(Ticket.assignee_id, Ticket.channel, func.count())
-        .where(and_(Ticket.assignee_id.in_(ids), Ticket.state.in_(UNSOLVED)))
-        .group_by(Ticket.assignee_id, Ticket.channel)
-    )
+    rows = await connection.execute(_LOADS, {"ids": [member.user_id for member in members]})
     for agent_id, channel, count in rows:
         key = (agent_id, channel in CHAT_CHANNELS)
         loads[key] = loads.get(key, 0) + count

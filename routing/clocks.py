@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from routing.config import current
 from routing.models import SlaClock, TicketSla
@@ -20,6 +20,27 @@ from tickets.models import Message, Ticket, TicketHistory
 from tresen.runtime import Transaction
 
 RELEVANT_FIELDS = {"messages", "state", "priority", "sla"}
+
+# Built once: they run for every change of a ticket under an SLA.
+_TICKET = select(Ticket.priority, Ticket.created_at).where(Ticket.id == bindparam("ticket_id"))
+_STATES = (
+    select(TicketHistory.at, TicketHistory.new_value)
+    .where(TicketHistory.ticket_id == bindparam("ticket_id"), TicketHistory.field == "state")
+    .order_by(TicketHistory.id)
+)
+_POSTS = (
+    select(
+        Message.created_at,
+        Message.direction,
+        Message.internal,
+        Message.auto_submitted,
+        Message.author_user_id,
+    )
+    .where(Message.ticket_id == bindparam("ticket_id"))
+    .order_by(Message.id)
+)
+_CLOCKS = select(SlaClock).where(SlaClock.ticket_id == bindparam("ticket_id"))
+_CLOCKS_LOCKED = _CLOCKS.with_for_update()
 
 
 async def before_commit(tx: Transaction) -> None:
@@ -35,20 +56,32 @@ async def before_commit(tx: Transaction) -> None:
 
 async def recompute(tx: Transaction, ticket_ids: list[int]) -> None:
     """Recompute and store the clocks of these tickets (those under an SLA policy)."""
-    await tx.session.flush()  # staff changes made on ORM objects in this transaction
-    connection = await tx.session.connection()
-    policies = dict(
-        (
-            await connection.execute(
-                select(TicketSla.ticket_id, TicketSla.policy_id).where(
-                    TicketSla.ticket_id.in_(ticket_ids)
+    config = await current(tx)
+    if not config.policies:
+        return  # no policy, no clocks (the inbox's common case on a desk without SLAs)
+    session = tx.session
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # staff changes made on ORM objects in this transaction
+    connection = await session.connection()
+    # Routing remembers the policy it gave a ticket in this transaction.
+    policies = {
+        ticket_id: tx.memo[("sla_policy", ticket_id)]
+        for ticket_id in ticket_ids
+        if ("sla_policy", ticket_id) in tx.memo
+    }
+    unknown = [ticket_id for ticket_id in ticket_ids if ticket_id not in policies]
+    if unknown:
+        policies.update(
+            (
+                await connection.execute(
+                    select(TicketSla.ticket_id, TicketSla.policy_id).where(
+                        TicketSla.ticket_id.in_(unknown)
+                    )
                 )
-            )
-        ).all()
-    )
+            ).all()
+        )
     if not policies:
         return
-    config = await current(tx)
     for ticket_id, policy_id in policies.items():
         policy = config.policies.get(policy_id)
         if policy is not None:
@@ -58,18 +91,47 @@ async def recompute(tx: Transaction, ticket_ids: list[int]) -> None:
 async def _recompute_one(tx: Transaction, ticket_id: int, policy_id: int, policy: SlaPolicy):
     connection = await tx.session.connection()
     now = tx.now()
-    ticket = (
-        await connection.execute(
-            select(Ticket.priority, Ticket.created_at).where(Ticket.id == ticket_id)
-        )
-    ).one()
-    states = [(ticket.created_at, "new")] + [
-        (row.at, row.new_value)
-        for row in await connection.execute(
-            select(TicketHistory.at, TicketHistory.new_value)
-            .where(TicketHistory.ticket_id == ticket_id, TicketHistory.field == "state")
-            .order_by(TicketHistory.id)
-        )
+    key = {"ticket_id": ticket_id}
+    ticket = (await connection.execute(_TICKET, key)).one()
+    fresh = _opened_here(tx, ticket_id)
+    if fresh is not None:
+        states, posts = [(ticket.created_at, "new")], fresh
+    else:
+        states, posts = await _history(connection, key, ticket.created_at)
+    statuses = ticket_clocks(
+        policy, ticket.priority, created_at=ticket.created_at, states=states, posts=posts, now=now
+    )
+    if fresh is not None:
+        stored = {}  # a ticket opened in this transaction has no clocks yet
+    else:
+        # Read under a row lock on PostgreSQL: a scheduler firing one of these clocks
+        # commits first, and what it recorded as fired is kept below.
+        query = _CLOCKS_LOCKED if tx.runtime.settings.is_postgres else _CLOCKS
+        stored = {row.target: row for row in (await connection.execute(query, key)).mappings()}
+    await _store(connection, ticket_id, policy_id, statuses, stored, now)
+
+
+def _opened_here(tx: Transaction, ticket_id: int) -> list[Post] | None:
+    """The posts of a ticket this transaction opened with customers' messages only, from
+    its events (no look-ups); None for any other ticket, which reads its history."""
+    opened, posts = False, []
+    for event in tx.events:
+        if event.data.get("ticket_id") != ticket_id:
+            continue
+        if event.type == "ticket.created":
+            opened = True
+        elif event.type == "message.created":
+            if event.data["direction"] != "inbound":
+                return None
+            posts.append(Post(tx.now(), not event.data.get("automatic"), False))
+        elif event.type == "ticket.updated" and "state" in event.data.get("fields", ()):
+            return None
+    return posts if opened else None
+
+
+async def _history(connection, key: dict, created_at: datetime):
+    states = [(created_at, "new")] + [
+        (row.at, row.new_value) for row in await connection.execute(_STATES, key)
     ]
     posts = [
         Post(
@@ -82,27 +144,12 @@ async def _recompute_one(tx: Transaction, ticket_id: int, policy_id: int, policy
                 and row.author_user_id is not None
             ),
         )
-        for row in await connection.execute(
-            select(
-                Message.created_at,
-                Message.direction,
-                Message.internal,
-                Message.auto_submitted,
-                Message.author_user_id,
-            )
-            .where(Message.ticket_id == ticket_id)
-            .order_by(Message.id)
-        )
+        for row in await connection.execute(_POSTS, key)
     ]
-    statuses = ticket_clocks(
-        policy, ticket.priority, created_at=ticket.created_at, states=states, posts=posts, now=now
-    )
-    # Read under a row lock on PostgreSQL: a scheduler firing one of these clocks
-    # commits first, and what it recorded as fired is kept below.
-    query = select(SlaClock).where(SlaClock.ticket_id == ticket_id)
-    if tx.runtime.settings.is_postgres:
-        query = query.with_for_update()
-    stored = {row.target: row for row in (await connection.execute(query)).mappings()}
+    return states, posts
+
+
+async def _store(connection, ticket_id: int, policy_id: int, statuses, stored, now) -> None:
     for status in statuses:
         values = _values(status, stored.get(status.target), policy_id, now)
         if status.target in stored:

@@ -1,8 +1,9 @@
 """Routing's stored configuration as the pure functions' objects, cached per process.
 
 Rules, calendars, SLA policies and queue modes change rarely and are read for
-every inbound message, so each process keeps them and reloads them after a change
-made here (`changed`) or after a few seconds (a change made by another process).
+every inbound message, so each process keeps them and reloads them after a change:
+made here (`changed`), announced by another process (`run` listens on the event
+bus), or at the latest after a few seconds.
 """
 
 from __future__ import annotations
@@ -163,3 +164,12 @@ async def _load(tx: Transaction) -> Config:
         default_calendar=built_calendars.get(default.id) if default else None,
         loaded_at=monotonic.monotonic(),
     )
+
+
+async def run(runtime) -> None:
+    """Forget this process's copy when any process changes routing (a background worker)."""
+    async with runtime.bus.subscribe() as queue:
+        while True:
+            event = await queue.get()
+            if event.type in ("routing.changed", "bus.overflow"):
+                _cache.pop(id(runtime), None)

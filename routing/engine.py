@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from customers.models import Customer
 from routing import assign, intent
@@ -29,6 +29,19 @@ from tresen.models import User
 from tresen.runtime import Transaction
 
 log = logging.getLogger(__name__)
+
+
+# Built once: these run for every inbound message.
+_CUSTOMER = select(Customer.organization_id, Customer.tier, Customer.language).where(
+    Customer.id == bindparam("id")
+)
+_SET_LANGUAGE = (
+    update(Customer)
+    .where(Customer.id == bindparam("customer_id"), Customer.language.is_(None))
+    .values(language=bindparam("detected"))
+)
+_INSERT_DECISION = insert(RoutingDecision)
+_QUEUE_EXISTS = select(func.count()).select_from(Queue).where(Queue.id == bindparam("queue_id"))
 
 
 @dataclass(frozen=True)
@@ -56,21 +69,18 @@ async def route(
         "created_at": tx.now(),
     }
     if not opened:
-        await connection.execute(insert(RoutingDecision), {**row, "applied": False})
+        await connection.execute(_INSERT_DECISION, {**row, "applied": False})
         return Routed(ticket.queue_id)
     config = await current(tx)
-    customer = (
-        await connection.execute(
-            select(Customer.organization_id, Customer.tier, Customer.language).where(
-                Customer.id == ticket.customer_id
-            )
-        )
-    ).one()
+    customer = tx.memo.get(("customer", ticket.customer_id))
+    if customer is None:
+        row = (await connection.execute(_CUSTOMER, {"id": ticket.customer_id})).one()
+        customer = row._asdict()
     facts = Facts(
         channel=inbound.channel,
         account=inbound.to,
-        organization_id=customer.organization_id,
-        tier=customer.tier,
+        organization_id=customer["organization_id"],
+        tier=customer["tier"],
         language=language,
         subject=inbound.subject or "",
         text=text,
@@ -87,21 +97,35 @@ async def route(
     if policy_id not in config.policies:
         policy_id = None
     assignee_id, reason = await _assignee(tx, decision, queue_id, ticket, language)
-    changes = {"queue_id": queue_id, "assignee_id": assignee_id}
-    if decision.priority:
+    # A new ticket has no assignee and normal priority (tickets.actions): change only what differs.
+    changes = {}
+    if queue_id != ticket.queue_id:
+        changes["queue_id"] = queue_id
+    if assignee_id is not None:
+        changes["assignee_id"] = assignee_id
+    if decision.priority and decision.priority != "normal":
         changes["priority"] = decision.priority
-    await apply_changes(tx, ticket.id, changes, add_tags=list(decision.tags))
+    if changes or decision.tags:
+        await apply_changes(
+            tx,
+            ticket.id,
+            changes,
+            add_tags=list(decision.tags),
+            known={"queue_id": ticket.queue_id, "priority": "normal", "assignee_id": None},
+            known_tags=[],
+        )
     if policy_id is not None:
         await connection.execute(
             insert(TicketSla), {"ticket_id": ticket.id, "policy_id": policy_id}
         )
+        tx.memo[("sla_policy", ticket.id)] = policy_id
         tx.emit("ticket.updated", ticket_id=ticket.id, fields=["sla"])
-    if language and customer.language is None:
+    if language and customer["language"] is None:
         await connection.execute(
-            update(Customer).where(Customer.id == ticket.customer_id).values(language=language)
+            _SET_LANGUAGE, {"customer_id": ticket.customer_id, "detected": language}
         )
     await connection.execute(
-        insert(RoutingDecision),
+        _INSERT_DECISION,
         {
             **row,
             "applied": True,
@@ -121,7 +145,7 @@ async def _existing_queue(tx: Transaction, queue_id: int | None) -> int | None:
     if queue_id is None:
         return None
     connection = await tx.session.connection()
-    if await connection.scalar(select(func.count()).where(Queue.id == queue_id)):
+    if await connection.scalar(_QUEUE_EXISTS, {"queue_id": queue_id}):
         return queue_id
     log.warning("a routing rule names queue %s, which does not exist", queue_id)
     return None

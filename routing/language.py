@@ -15,6 +15,7 @@ from lingua import IsoCode639_1, LanguageDetectorBuilder
 log = logging.getLogger(__name__)
 
 MIN_LETTERS = 8
+DETECT_CHARS = 240  # the opening says which language; more only costs time
 MIN_CONFIDENCE = 0.5
 
 
@@ -32,8 +33,8 @@ def _detector(languages: tuple[str, ...]):
 
 def detect(text: str, languages: tuple[str, ...] = ("de", "en")) -> str | None:
     """The ISO 639-1 code of the text's language, or None when unsure."""
-    text = text[:2000]
-    if sum(character.isalpha() for character in text) < MIN_LETTERS:
+    text = text[:DETECT_CHARS]
+    if len(text) < 64 and sum(character.isalpha() for character in text) < MIN_LETTERS:
         return None
     best = _detector(languages).compute_language_confidence_values(text)[0]
     if best.value < MIN_CONFIDENCE:

@@ -8,31 +8,42 @@ same `ticket.updated` event.
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from types import SimpleNamespace
+
+from sqlalchemy import bindparam, insert, select, update
 
 from tickets.actions import SYSTEM, _check_choice, _history_values, normalize_tags
 from tickets.models import PRIORITIES, Ticket, TicketHistory, TicketTag
 from tresen.runtime import Transaction
 
 FIELDS = ("queue_id", "priority", "assignee_id")
+_CURRENT = select(Ticket.queue_id, Ticket.priority, Ticket.assignee_id).where(
+    Ticket.id == bindparam("ticket_id")
+)
+_TAGS = select(TicketTag.tag).where(TicketTag.ticket_id == bindparam("ticket_id"))
 
 
 async def apply_changes(
-    tx: Transaction, ticket_id: int, changes: dict, *, add_tags: list[str] = ()
+    tx: Transaction,
+    ticket_id: int,
+    changes: dict,
+    *,
+    add_tags: list[str] = (),
+    known: dict | None = None,
+    known_tags: list[str] | None = None,
 ) -> list[str]:
     """Set queue, priority or assignee and add tags; returns the fields that changed.
 
     Values are trusted to exist (routing checks its references); a priority is
-    still checked against the known ones.
+    still checked against the known ones. A caller that knows the ticket's current
+    queue, priority and assignee (`known`) and tags (`known_tags`), e.g. of the
+    ticket it opened in this transaction, saves their look-ups.
     """
     connection = await tx.session.connection()
-    current = (
-        await connection.execute(
-            select(Ticket.queue_id, Ticket.priority, Ticket.assignee_id).where(
-                Ticket.id == ticket_id
-            )
-        )
-    ).one()
+    if known is not None:
+        current = SimpleNamespace(**known)
+    else:
+        current = (await connection.execute(_CURRENT, {"ticket_id": ticket_id})).one()
     values, history, changed = {}, [], []
     for field, value in changes.items():
         if field not in FIELDS:
@@ -45,9 +56,10 @@ async def apply_changes(
             history.append(_history_values(tx, ticket_id, SYSTEM, field, old, value))
             changed.append(field)
     if add_tags:
-        have = set(
-            await connection.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id))
-        )
+        if known_tags is not None:
+            have = set(known_tags)
+        else:
+            have = set(await connection.scalars(_TAGS, {"ticket_id": ticket_id}))
         new = [tag for tag in normalize_tags(add_tags) if tag not in have]
         if new:
             await connection.execute(

@@ -51,6 +51,8 @@ class Ticket(Base):
         Index("ix_tickets_state_updated", "state", "updated_at"),
         Index("ix_tickets_customer_updated", "customer_id", "updated_at"),
         Index("ix_tickets_customer_subject_key", "customer_id", "subject_key"),
+        # Agents' load (open tickets per assignee) for assignment.
+        Index("ix_tickets_assignee_state", "assignee_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -34,6 +34,7 @@ WORKER_MODULES = (
     "channels.email.fetch",
     "channels.email.receive",
     "routing.scheduler",
+    "routing.config",
 )
 PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin", "agent_ui.desk", "agent_ui.admin_routing")
 

@@ -34,6 +34,8 @@ class Transaction:
     runtime: Runtime
     events: list[Event] = field(default_factory=list)
     started_at: datetime | None = None
+    # What one step learned that a later step of the same transaction asks again.
+    memo: dict = field(default_factory=dict)
 
     def now(self) -> datetime:
         """One instant per transaction: everything it records happened together."""
