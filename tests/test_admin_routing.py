@@ -52,7 +52,8 @@ async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
     async with open_browser() as browser:
         page = await sign_in_page(browser, server.url, "ada@example.com", "admin-password")
         # Go online: only present agents get new work.
-        await page.get_by_label("Presence").select_option("online")
+        async with page.expect_response(lambda r: r.url.endswith("/presence") and r.ok):
+            await page.get_by_label("Presence").select_option("online")
         await expect(page.get_by_label("Presence")).to_have_value("online")
         await page.get_by_role("link", name="Routing").click()
         await expect(page.get_by_role("heading", name="Routing", exact=True)).to_be_visible()

@@ -296,3 +296,165 @@ def test_paused_time_never_counts(calendar, start, duration, gaps):
     due = add(calendar, start, duration, excluded=pauses)
     assert between(calendar, start, due, excluded=pauses) == duration
     assert due >= add(calendar, start, duration)
+
+
+# More hand-checked cases, one line each: calendar | start (local) | duration | due (local).
+# BY: 09-17 Mon-Fri, Bavarian holidays. NW: 08-12 and 13-17 Mon-Fri, 10-14 Saturday,
+# holidays of North Rhine-Westphalia. NY: 09-17 Mon-Fri in New York, no holidays.
+# Each was worked out by hand from a wall calendar; the comment says how.
+SPLIT_NW = BusinessCalendar(
+    weekly={
+        **{day: ((8 * 60, 12 * 60), (13 * 60, 17 * 60)) for day in range(5)},
+        5: ((10 * 60, 14 * 60),),
+    },
+    country="DE",
+    subdivision="NW",
+)
+NEW_YORK = BusinessCalendar.office_hours(
+    "09:00", "17:00", timezone="America/New_York", country=None
+)
+CALENDARS = {"BY": BAVARIA, "NW": SPLIT_NW, "NY": NEW_YORK}
+ADD_CASES = """
+BY | 2026-02-02 09:00 | 0:01  | 2026-02-02 09:01 | a minute
+BY | 2026-02-02 09:00 | 8:00  | 2026-02-02 17:00 | a day is due at closing
+BY | 2026-02-02 09:00 | 8:01  | 2026-02-03 09:01 | one minute more: next morning
+BY | 2026-02-02 08:00 | 0:30  | 2026-02-02 09:30 | before opening
+BY | 2026-02-02 17:30 | 0:30  | 2026-02-03 09:30 | after closing
+BY | 2026-02-02 12:34 | 4:26  | 2026-02-02 17:00 | odd minutes to closing
+BY | 2026-02-02 12:34 | 4:27  | 2026-02-03 09:01 | one past
+BY | 2026-02-06 16:00 | 1:00  | 2026-02-06 17:00 | Friday to closing
+BY | 2026-02-06 16:00 | 1:01  | 2026-02-09 09:01 | over the weekend
+BY | 2026-02-07 10:00 | 8:00  | 2026-02-09 17:00 | from a Saturday
+BY | 2026-02-08 23:59 | 0:01  | 2026-02-09 09:01 | Sunday night
+BY | 2026-02-02 09:00 | 40:00 | 2026-02-06 17:00 | a working week
+BY | 2026-02-02 09:00 | 40:01 | 2026-02-09 09:01 | a week and a minute
+BY | 2026-02-04 13:00 | 20:00 | 2026-02-06 17:00 | 4 + 8 + 8
+BY | 2026-02-04 13:00 | 24:00 | 2026-02-09 13:00 | 4 + 8 + 8, then 4 on Monday
+BY | 2026-02-02 09:00 | 80:00 | 2026-02-13 17:00 | two weeks
+BY | 2026-02-02 00:00 | 1:00  | 2026-02-02 10:00 | from midnight
+BY | 2026-02-02 16:59 | 0:02  | 2026-02-03 09:01 | one minute each side of the night
+BY | 2026-01-05 10:00 | 8:00  | 2026-01-07 10:00 | 7 on Monday, Epiphany, 1 on Wednesday
+BY | 2026-01-01 10:00 | 1:00  | 2026-01-02 10:00 | New Year's Day
+BY | 2026-12-31 16:00 | 1:00  | 2026-12-31 17:00 | New Year's Eve is a working day
+BY | 2026-04-02 09:00 | 9:00  | 2026-04-07 10:00 | Good Friday, Easter, Easter Monday
+BY | 2026-04-30 17:00 | 1:00  | 2026-05-04 10:00 | May Day on a Friday
+BY | 2026-05-13 09:00 | 16:00 | 2026-05-15 17:00 | Ascension between two days
+BY | 2026-05-22 15:00 | 3:00  | 2026-05-26 10:00 | Whit Monday
+BY | 2026-06-03 12:00 | 6:00  | 2026-06-05 10:00 | Corpus Christi
+BY | 2026-12-23 09:00 | 16:00 | 2026-12-24 17:00 | Christmas Eve counts
+BY | 2026-12-23 09:00 | 17:00 | 2026-12-28 10:00 | Christmas Day, Boxing Day, weekend
+BY | 2026-12-24 09:00 | 8:00  | 2026-12-24 17:00 | all of Christmas Eve
+BY | 2027-01-05 16:00 | 2:00  | 2027-01-07 10:00 | Epiphany on a Wednesday
+BY | 2027-03-25 16:00 | 2:00  | 2027-03-30 10:00 | Easter 2027, summer time the same Sunday
+BY | 2027-11-01 10:00 | 1:00  | 2027-11-02 10:00 | All Saints on a Monday
+BY | 2027-05-05 16:30 | 1:00  | 2027-05-07 09:30 | Ascension 2027
+BY | 2025-10-02 16:00 | 2:00  | 2025-10-06 10:00 | German Unity Day on a Friday
+BY | 2025-12-24 16:00 | 2:00  | 2025-12-29 10:00 | Christmas on Thursday and Friday
+BY | 2026-03-27 09:00 | 16:00 | 2026-03-30 17:00 | over the change to summer time
+BY | 2026-10-23 09:00 | 9:00  | 2026-10-26 10:00 | over the change to winter time
+BY | 2026-03-02 09:15 | 7:45  | 2026-03-02 17:00 | quarter past to closing
+BY | 2026-03-02 09:15 | 7:46  | 2026-03-03 09:01 | and one past
+BY | 2026-03-02 14:20 | 3:00  | 2026-03-03 09:20 | 2:40 today, 0:20 tomorrow
+BY | 2026-03-02 14:20 | 10:40 | 2026-03-03 17:00 | 2:40 and a whole day
+BY | 2026-03-06 17:00 | 0:01  | 2026-03-09 09:01 | Friday closing
+BY | 2026-03-27 16:30 | 1:00  | 2026-03-30 09:30 | summer-time weekend
+BY | 2026-10-23 16:30 | 1:00  | 2026-10-26 09:30 | winter-time weekend
+BY | 2026-10-02 16:00 | 2:00  | 2026-10-05 10:00 | Unity Day 2026 is a Saturday
+BY | 2026-10-30 16:00 | 2:00  | 2026-11-02 10:00 | All Saints 2026 is a Sunday
+BY | 2027-10-01 16:00 | 2:00  | 2027-10-04 10:00 | Unity Day 2027 is a Sunday
+BY | 2026-08-14 16:00 | 2:00  | 2026-08-17 10:00 | 15 August is a Saturday
+BY | 2026-12-30 09:00 | 24:00 | 2027-01-04 17:00 | over New Year
+BY | 2026-12-28 09:00 | 40:00 | 2027-01-04 17:00 | the week between the years
+BY | 2027-01-04 09:00 | 24:00 | 2027-01-07 17:00 | Epiphany in the middle
+BY | 2026-05-29 09:00 | 8:00  | 2026-05-29 17:00 | an ordinary Friday
+BY | 2026-06-01 09:00 | 32:00 | 2026-06-05 17:00 | a week with Corpus Christi
+BY | 2026-05-25 12:00 | 1:00  | 2026-05-26 10:00 | starts on Whit Monday
+NW | 2026-02-02 08:00 | 4:00  | 2026-02-02 12:00 | the morning
+NW | 2026-02-02 08:00 | 4:01  | 2026-02-02 13:01 | over lunch
+NW | 2026-02-02 11:30 | 1:00  | 2026-02-02 13:30 | half before, half after lunch
+NW | 2026-02-02 12:15 | 0:15  | 2026-02-02 13:15 | starts in the lunch break
+NW | 2026-02-02 12:00 | 8:00  | 2026-02-03 12:00 | afternoon and next morning
+NW | 2026-02-06 16:00 | 2:00  | 2026-02-07 11:00 | Friday into Saturday
+NW | 2026-02-07 13:00 | 2:00  | 2026-02-09 09:00 | Saturday closes at 14
+NW | 2026-02-07 15:00 | 1:00  | 2026-02-09 09:00 | after Saturday closing
+NW | 2026-02-08 12:00 | 5:00  | 2026-02-09 14:00 | from a Sunday
+NW | 2026-02-02 08:00 | 44:00 | 2026-02-07 14:00 | a whole week with Saturday
+NW | 2026-02-02 08:00 | 44:01 | 2026-02-09 08:01 | and a minute
+NW | 2026-01-05 16:00 | 2:00  | 2026-01-06 09:00 | Epiphany is no holiday here
+NW | 2026-04-02 16:00 | 2:00  | 2026-04-04 11:00 | Good Friday, open on Easter Saturday
+NW | 2026-06-03 16:00 | 2:00  | 2026-06-05 09:00 | Corpus Christi is a holiday here too
+NW | 2026-10-31 10:00 | 5:00  | 2026-11-02 09:00 | Saturday, then All Saints on Sunday
+NW | 2027-11-01 08:00 | 1:00  | 2027-11-02 09:00 | All Saints on a Monday
+NW | 2026-05-01 09:00 | 1:00  | 2026-05-02 11:00 | May Day, then Saturday
+NW | 2026-12-24 16:00 | 2:00  | 2026-12-28 09:00 | Boxing Day takes the Saturday
+NW | 2026-03-28 13:30 | 1:00  | 2026-03-30 08:30 | Saturday before summer time
+NW | 2026-10-24 13:00 | 2:00  | 2026-10-26 09:00 | Saturday before winter time
+NW | 2026-05-14 09:00 | 1:00  | 2026-05-15 09:00 | Ascension
+NW | 2026-05-22 16:00 | 6:00  | 2026-05-26 09:00 | Friday, Saturday, Whit Monday
+NW | 2026-02-02 07:00 | 4:00  | 2026-02-02 12:00 | from before opening
+NW | 2026-02-02 07:00 | 4:01  | 2026-02-02 13:01 | and over lunch
+NY | 2026-03-06 16:00 | 2:00  | 2026-03-09 10:00 | American summer time starts 8 March
+NY | 2026-10-30 16:30 | 1:00  | 2026-11-02 09:30 | and ends 1 November
+NY | 2026-03-09 09:00 | 8:00  | 2026-03-09 17:00 | the first summer-time day
+NY | 2026-07-03 16:00 | 2:00  | 2026-07-06 10:00 | no holiday list: 3 July counts
+"""
+
+
+def _local(text: str, calendar: BusinessCalendar) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=calendar.zone).astimezone(UTC)
+
+
+def _duration(text: str) -> timedelta:
+    hours, minutes = text.split(":")
+    return timedelta(hours=int(hours), minutes=int(minutes))
+
+
+def _add_cases():
+    for line in ADD_CASES.strip().splitlines():
+        name, start, duration, due, why = (part.strip() for part in line.split("|"))
+        yield pytest.param(name, start, duration, due, id=f"{name} {start} +{duration}: {why}")
+
+
+@pytest.mark.parametrize(("name", "start", "duration", "due"), list(_add_cases()))
+def test_hand_checked_due_times(name, start, duration, due):
+    calendar = CALENDARS[name]
+    assert add(calendar, _local(start, calendar), _duration(duration)) == _local(due, calendar)
+
+
+@pytest.mark.parametrize(("name", "start", "duration", "due"), list(_add_cases()))
+def test_hand_checked_business_time_between_start_and_due(name, start, duration, due):
+    calendar = CALENDARS[name]
+    assert between(calendar, _local(start, calendar), _local(due, calendar)) == _duration(duration)
+
+
+@pytest.mark.parametrize(
+    ("name", "end", "duration", "start", "why"),
+    [
+        ("BY", "2026-02-02 10:00", "1:00", "2026-02-02 09:00", "within the morning"),
+        ("BY", "2026-02-02 10:00", "2:00", "2026-01-30 16:00", "back over the weekend"),
+        ("BY", "2026-04-07 10:00", "2:00", "2026-04-02 16:00", "back over Easter"),
+        ("BY", "2026-01-07 09:30", "1:00", "2026-01-05 16:30", "back over Epiphany"),
+        ("BY", "2026-02-09 09:01", "0:02", "2026-02-06 16:59", "a minute each side"),
+        ("NW", "2026-02-02 13:30", "1:00", "2026-02-02 11:30", "back over lunch"),
+        ("NW", "2026-02-09 09:00", "2:00", "2026-02-07 13:00", "back to Saturday"),
+        ("NW", "2026-12-28 09:00", "2:00", "2026-12-24 16:00", "back over Christmas"),
+    ],
+)
+def test_hand_checked_subtraction(name, end, duration, start, why):
+    calendar = CALENDARS[name]
+    assert subtract(calendar, _local(end, calendar), _duration(duration)) == _local(
+        start, calendar
+    ), why
+
+
+@pytest.mark.parametrize(
+    ("start", "hours", "due", "why"),
+    [
+        (berlin(2026, 3, 28, 12), 24, berlin(2026, 3, 29, 13), "a wall-clock hour is skipped"),
+        (berlin(2026, 10, 24, 12), 24, berlin(2026, 10, 25, 11), "a wall-clock hour repeats"),
+        (berlin(2026, 1, 1, 0), 72, berlin(2026, 1, 4, 0), "holidays do not matter"),
+        (berlin(2026, 12, 24, 18), 1.5, berlin(2026, 12, 24, 19, 30), "Christmas Eve evening"),
+    ],
+)
+def test_round_the_clock_is_elapsed_time(start, hours, due, why):
+    assert add(None, start, timedelta(hours=hours)) == due, why
