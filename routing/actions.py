@@ -173,6 +173,18 @@ def calendar_json(row: BusinessCalendarRow) -> dict:
     }
 
 
+async def _check_escalation_targets(tx: Transaction, escalation: dict) -> None:
+    for level, steps in escalation.items():
+        for step in steps:
+            if step.get("action") == "reassign":
+                if not step.get("queue_id") and "user_id" not in step:
+                    raise RoutingConfigError(
+                        f"escalation.{level}", "reassign needs a queue_id, a user_id or both"
+                    )
+                await _exists(tx, Queue, step.get("queue_id"), f"escalation.{level}", "queue")
+                await _exists(tx, User, step.get("user_id"), f"escalation.{level}", "user")
+
+
 def _check_escalation(escalation: dict) -> None:
     if not isinstance(escalation, dict) or set(escalation) - {"warning", "breach"}:
         raise RoutingConfigError("escalation", "escalation has the levels warning and breach")
@@ -208,6 +220,7 @@ async def create_sla_policy(
         else {"warning": [{"action": "notify"}], "breach": [{"action": "notify"}]}
     )
     _check_escalation(escalation)
+    await _check_escalation_targets(tx, escalation)
     calendar = None
     if calendar_id is not None:
         calendar_row = await tx.session.get(BusinessCalendarRow, calendar_id)

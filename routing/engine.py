@@ -73,9 +73,9 @@ async def route(
         return Routed(ticket.queue_id)
     config = await current(tx)
     customer = tx.memo.get(("customer", ticket.customer_id))
-    if customer is None:
-        row = (await connection.execute(_CUSTOMER, {"id": ticket.customer_id})).one()
-        customer = row._asdict()
+    if customer is None:  # not resolved in this transaction: look it up
+        found = (await connection.execute(_CUSTOMER, {"id": ticket.customer_id})).one()
+        customer = found._asdict()
     facts = Facts(
         channel=inbound.channel,
         account=inbound.to,
@@ -158,7 +158,7 @@ async def _assignee(
         connection = await tx.session.connection()
         active = await connection.scalar(select(User.active).where(User.id == decision.assignee_id))
         if active:
-            return decision.assignee_id, f"rule {decision.matched[-1]!r} names the agent"
+            return decision.assignee_id, "a rule names the agent"
         log.warning("a routing rule names user %s, who is not active", decision.assignee_id)
     if queue_id is None:
         return None, "no queue"

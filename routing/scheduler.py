@@ -22,14 +22,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from routing.config import current
 from routing.models import QueueMember, SlaClock, SlaEvent
 from tickets.automation import apply_changes
-from tickets.models import PRIORITIES, Ticket
-from tresen.models import Notification
+from tickets.models import PRIORITIES, Queue, Ticket
+from tresen.models import Notification, User
 from tresen.runtime import Runtime, Transaction
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
 IDLE = 0.5  # seconds between looks when nothing is due sooner
+RETRY_AFTER = timedelta(minutes=1)
 TARGET_NAMES = {
     "first_response": "first response",
     "next_response": "next response",
@@ -62,7 +63,21 @@ async def fire_due(runtime: Runtime, *, limit: int = BATCH) -> list[Fired]:
             query = query.with_for_update(skip_locked=True)
         clocks = (await connection.execute(query)).mappings().all()
         for clock in clocks:
-            fired.extend(await _fire(tx, clock, now))
+            events_before = len(tx.events)
+            try:
+                async with tx.session.begin_nested():
+                    fired.extend(await _fire(tx, clock, now))
+            except Exception:
+                # One clock that cannot fire must not hold up the others: try it again later.
+                log.exception(
+                    "SLA clock %s of ticket %s failed to fire", clock["id"], clock["ticket_id"]
+                )
+                del tx.events[events_before:]
+                await connection.execute(
+                    update(SlaClock)
+                    .where(SlaClock.id == clock["id"])
+                    .values(next_fire_at=now + RETRY_AFTER)
+                )
     return fired
 
 
@@ -155,9 +170,20 @@ async def escalate(tx: Transaction, clock, fired: Fired) -> list[str]:
         elif action == "reassign":
             changes = {}
             if step.get("queue_id"):
-                changes["queue_id"] = int(step["queue_id"])
-            if "user_id" in step:
-                changes["assignee_id"] = int(step["user_id"]) if step["user_id"] else None
+                if await connection.scalar(select(Queue.id).where(Queue.id == step["queue_id"])):
+                    changes["queue_id"] = int(step["queue_id"])
+                else:
+                    log.warning("escalation names queue %s, which does not exist", step["queue_id"])
+            if step.get("user_id"):
+                active = await connection.scalar(
+                    select(User.active).where(User.id == step["user_id"])
+                )
+                if active:
+                    changes["assignee_id"] = int(step["user_id"])
+                else:
+                    log.warning("escalation names user %s, who is not active", step["user_id"])
+            elif "user_id" in step:
+                changes["assignee_id"] = None  # back to the queue
             if changes and await apply_changes(tx, fired.ticket_id, changes):
                 done.append("reassigned " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         else:

@@ -6,6 +6,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from customers.models import Customer
 from routing.actions import create_rule, create_sla_policy, set_agent_profile, set_queue_routing
 from routing.assign import set_presence
 from routing.models import RoutingDecision, TicketSla
@@ -278,3 +279,34 @@ async def test_concurrent_round_robin_never_doubles_up(runtime):
             ).all()
         )
     assert sorted(counts.values()) == [10] * 5
+
+
+async def test_routing_a_ticket_whose_customer_this_transaction_did_not_resolve(runtime):
+    """The engine looks the customer up itself when the inbox did not hand it over."""
+    from customers.actions import create_customer
+    from routing.engine import route
+    from tickets.actions import TicketRef, open_ticket
+
+    async with runtime.transaction() as tx:
+        queue = await create_queue(tx, name="VIP")
+        await create_rule(
+            tx,
+            name="premium customers",
+            conditions=[{"field": "tier", "operator": "is", "value": "premium"}],
+            actions={"queue_id": queue.id, "tags": ["vip"]},
+        )
+        customer = await create_customer(tx, name="Gold Kunde", tier="premium")
+        ticket = await open_ticket(tx, customer_id=customer.id, subject="Hallo", channel="email")
+    async with runtime.transaction() as tx:
+        routed = await route(
+            tx,
+            inbound=inbound("<vip@example.com>", text="Bitte rufen Sie mich heute noch zurück."),
+            ticket=TicketRef(ticket.id, ticket.number, "new", customer_id=customer.id),
+            message_id=None,
+            opened=True,
+        )
+    assert routed.queue_id == queue.id
+    stored = await ticket_of(runtime, ticket.id)
+    assert stored.queue_id == queue.id and stored.tags == ["vip"]
+    async with runtime.read() as session:
+        assert (await session.get(Customer, customer.id)).language == "de"

@@ -238,3 +238,31 @@ async def test_two_workers_fire_each_warning_and_breach_exactly_once(clocked, se
     )
     async with runtime.read() as session:
         assert await session.scalar(select(func.count()).select_from(SlaEvent)) == 80
+
+
+async def test_a_clock_that_fails_to_fire_holds_up_no_other_and_is_tried_again(
+    clocked, monkeypatch
+):
+    from routing import scheduler
+
+    runtime = clocked
+    await office_policy(runtime, first_response=60)
+    first = await receive(runtime, mail("<f1@example.com>", sender="a@x.de"))
+    second = await receive(runtime, mail("<f2@example.com>", sender="b@x.de"))
+    real = scheduler.escalate
+
+    async def broken(tx, clock, fired):
+        if fired.ticket_id == first.ticket_id:
+            raise RuntimeError("mail server on fire")
+        return await real(tx, clock, fired)
+
+    monkeypatch.setattr(scheduler, "escalate", broken)
+    runtime.clock.advance(berlin(2026, 12, 28, 9, 15) - runtime.clock.now())
+    fired = await fire_due(runtime)
+    assert [(f.ticket_id, f.kind) for f in fired] == [(second.ticket_id, "warning")]
+    assert await events(runtime) == [(second.ticket_id, "first_response", "warning")]
+    monkeypatch.setattr(scheduler, "escalate", real)
+    assert await fire_due(runtime) == []  # not before its retry time
+    runtime.clock.advance(timedelta(minutes=1))
+    fired = await fire_due(runtime)
+    assert [(f.ticket_id, f.kind) for f in fired] == [(first.ticket_id, "warning")]
