@@ -5,7 +5,7 @@ not what is open. On PostgreSQL the due rows are claimed with
 `FOR UPDATE SKIP LOCKED`, so with several workers each clock is handled by one;
 the unique `sla_events` row is the last guard (a second insert changes nothing).
 Escalation per level (warning, breach), from the policy: notify the assignee and
-the queue's supervisors (in the console), raise the
+the queue's supervisors (in the console and by email), raise the
 priority one step, reassign to a queue or an agent.
 """
 
@@ -218,6 +218,7 @@ async def _notify(tx: Transaction, fired: Fired, ticket) -> int:
             "kind": f"sla.{fired.kind}",
             "text": text,
             "created_at": tx.now(),
+            "email_status": "pending",  # and by mail (routing.notify_mail)
         }
         for user_id in sorted(people)
     ]

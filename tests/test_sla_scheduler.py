@@ -266,3 +266,30 @@ async def test_a_clock_that_fails_to_fire_holds_up_no_other_and_is_tried_again(
     runtime.clock.advance(timedelta(minutes=1))
     fired = await fire_due(runtime)
     assert [(f.ticket_id, f.kind) for f in fired] == [(first.ticket_id, "warning")]
+
+
+async def test_escalation_notices_go_by_mail_once(clocked, smtp_server):
+    from channels.email.accounts import create_account
+    from routing.notify_mail import send_pending
+
+    runtime = clocked
+    agent = await create_user(runtime, email="anna@example.com", name="Anna", role="agent")
+    async with runtime.transaction() as tx:
+        await create_account(tx, address="support@tresen.test", smtp_url=smtp_server.url())
+    await office_policy(runtime, first_response=60)
+    result = await receive(runtime, mail("<m1@example.com>"))
+    async with runtime.transaction() as tx:
+        ticket = await tx.session.get(Ticket, result.ticket_id)
+        await update_ticket(tx, ticket, {"assignee_id": agent.id}, Actor(user_id=agent.id))
+    runtime.clock.advance(berlin(2026, 12, 28, 9, 15) - runtime.clock.now())
+    await fire_due(runtime)
+    assert await send_pending(runtime) == 1
+    assert await send_pending(runtime) == 0  # sent once
+    [sent] = smtp_server.messages()
+    assert sent["To"] == "anna@example.com"
+    assert f"Ticket #{ticket.number}" in sent["Subject"] and "[#" not in sent["Subject"]
+    assert sent["Auto-Submitted"] == "auto-replied"
+    assert f"/tickets/{ticket.id}" in sent.get_body(("plain",)).get_content()
+    async with runtime.read() as session:
+        [notice] = list(await session.scalars(select(Notification)))
+    assert notice.email_status == "sent"

@@ -35,6 +35,7 @@ WORKER_MODULES = (
     "channels.email.receive",
     "routing.scheduler",
     "routing.config",
+    "routing.notify_mail",
 )
 PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin", "agent_ui.desk", "agent_ui.admin_routing")
 

@@ -19,7 +19,10 @@ def new_external_id(message_id: int, sender: str | None) -> str:
 
 
 def subject_with_number(subject: str, number: int) -> str:
-    """The subject carrying the ticket number, so an answer finds its ticket again."""
+    """The subject carrying the ticket number, so an answer finds its ticket again
+    (none for mail that is not part of a ticket's conversation, number 0)."""
+    if not number:
+        return " ".join((subject or "").split())
     tag = f"[#{number}]"
     subject = " ".join((subject or "").split())
     return subject if tag in subject else f"{subject} {tag}".strip()
