@@ -29,7 +29,8 @@ async def _presence_context(request: Request, user) -> dict:
 
 
 async def presence(request: Request) -> Response:
-    """GET: the header's presence switch; POST: change it (htmx or a plain form)."""
+    """GET: the header's presence switch (fetched by each page); POST: change it, back to
+    the page it was changed on."""
     user = await auth.require_staff(request)
     if request.method == "POST":
         form = await auth.verified_form(request)
@@ -38,8 +39,10 @@ async def presence(request: Request) -> Response:
             raise HTTPException(400, f"presence {chosen!r} is not one of {', '.join(PRESENCE)}")
         async with request.app.state.runtime.transaction() as tx:
             await set_presence(tx, user.id, chosen)
-        if "hx-request" not in request.headers:
-            return RedirectResponse(request.headers.get("referer") or "/", status_code=303)
+        back = request.headers.get("referer") or "/"
+        if not back.startswith(str(request.base_url)):
+            back = "/"  # only back into the console
+        return RedirectResponse(back, status_code=303)
     return templates.TemplateResponse(
         request, "_presence.html", await _presence_context(request, user)
     )

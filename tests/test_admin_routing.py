@@ -52,7 +52,7 @@ async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
     async with open_browser() as browser:
         page = await sign_in_page(browser, server.url, "ada@example.com", "admin-password")
         # Go online: only present agents get new work.
-        async with page.expect_response(lambda r: r.url.endswith("/presence") and r.ok):
+        async with page.expect_navigation():  # the form is sent, and the page comes back
             await page.get_by_label("Presence").select_option("online")
         await expect(page.get_by_label("Presence")).to_have_value("online")
         await page.get_by_role("link", name="Routing").click()
@@ -124,3 +124,24 @@ async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
         await expect(sla.locator("[data-target=resolution]")).to_contain_text("paused")
         await page.screenshot(path=ARTIFACTS / "ticket-sla.png", full_page=True)
         assert page.errors == []
+
+
+async def test_an_agent_sets_their_presence_with_a_form(runtime, client, agent):
+    from routing.models import AgentProfile
+
+    await sign_in(client)
+    page = await client.get("/presence")
+    assert 'value="offline" selected' in page.text
+    token = csrf_of((await client.get("/")).text)
+    done = await client.post(
+        "/presence",
+        data={"csrf_token": token, "presence": "online"},
+        headers={"referer": "https://elsewhere.example/"},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    async with runtime.read() as session:
+        assert (await session.get(AgentProfile, agent.id)).presence == "online"
+    bad = await client.post("/presence", data={"csrf_token": token, "presence": "asleep"})
+    assert bad.status_code == 400 and "asleep" in bad.text
+    forged = await client.post("/presence", data={"presence": "away"})
+    assert forged.status_code == 403

@@ -5,3 +5,12 @@ document.addEventListener("htmx:wsOpen", function (event) {
 document.addEventListener("htmx:wsClose", function (event) {
   event.detail.elt.setAttribute("data-live", "reconnecting");
 });
+
+// A select marked data-autosubmit sends its form when changed (e.g. the presence switch);
+// delegated from the document, so it works for forms htmx swaps in later too.
+document.addEventListener("change", function (event) {
+  var select = event.target;
+  if (select.matches && select.matches("select[data-autosubmit]") && select.form) {
+    select.form.requestSubmit();
+  }
+});
