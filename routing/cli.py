@@ -1,14 +1,18 @@
-"""`tresen routing train | evaluate`: the intent classifier from a CSV of labelled texts."""
+"""`tresen routing train | evaluate`: the intent classifier, from a CSV or past tickets."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from routing import intent
+from tickets.models import Message, Queue, Ticket, TicketTag
 
 COMMAND = "routing"
 
@@ -21,7 +25,14 @@ def add_commands(commands) -> None:
         ("evaluate", "print accuracy, macro-F1 and per-message latency on a CSV"),
     ):
         action = actions.add_parser(name, help=text)
-        action.add_argument("--csv", required=True, type=Path, help="a CSV file with a header row")
+        source = action.add_mutually_exclusive_group(required=True)
+        source.add_argument("--csv", type=Path, help="a CSV file with a header row")
+        source.add_argument(
+            "--from-tickets",
+            metavar="LABEL",
+            help="learn from past tickets instead: their first message, labelled by their "
+            "queue (queue) or by their tag that starts with a prefix (tag:PREFIX)",
+        )
         action.add_argument("--text-column", default="text")
         action.add_argument("--label-column", default="category")
         action.add_argument(
@@ -47,7 +58,52 @@ def add_commands(commands) -> None:
 
 
 class CsvError(ValueError):
-    pass
+    """Training data that cannot be used; the message names the file, line or value."""
+
+
+def parse_label(spec: str) -> tuple[str, str]:
+    if spec == "queue":
+        return ("queue", "")
+    if spec.startswith("tag:") and len(spec) > 4:
+        return ("tag", spec[4:].lower())
+    raise CsvError(f"--from-tickets {spec!r} is not queue or tag:PREFIX")
+
+
+async def ticket_rows(runtime, label: tuple[str, str]) -> list[tuple[str, str]]:
+    """(subject and first customer message, label) of every ticket that has a label."""
+    kind, prefix = label
+    first = (
+        select(Message.ticket_id, func.min(Message.id).label("message_id"))
+        .where(Message.direction == "inbound")
+        .group_by(Message.ticket_id)
+        .subquery()
+    )
+    text = func.coalesce(Message.visible_text, Message.text)
+    if kind == "queue":
+        query = select(Ticket.subject, text, Queue.name).join(Queue, Queue.id == Ticket.queue_id)
+    else:
+        query = (
+            select(Ticket.subject, text, TicketTag.tag)
+            .join(TicketTag, TicketTag.ticket_id == Ticket.id)
+            .where(TicketTag.tag.startswith(prefix, autoescape=True))
+        )
+    query = (
+        query.join(first, first.c.ticket_id == Ticket.id)
+        .join(Message, Message.id == first.c.message_id)
+        .order_by(Ticket.id)
+    )
+    async with runtime.read() as session:
+        rows = (await session.execute(query)).all()
+    seen, result = set(), []
+    for subject, body, name in rows:
+        key = (subject, body)
+        if key in seen:
+            continue  # a ticket with two matching tags counts once
+        seen.add(key)
+        result.append(
+            (f"{subject}\n{body or ''}".strip(), name[len(prefix) :] if kind == "tag" else name)
+        )
+    return result
 
 
 def read_rows(path: Path, text_column: str, label_column: str) -> list[tuple[str, str]]:
@@ -88,7 +144,13 @@ def run(args, settings, with_runtime) -> int:
         print(f"tresen: error: --holdout {args.holdout} is not between 0 and 1", file=sys.stderr)
         return 2
     try:
-        rows = read_rows(args.csv, args.text_column, args.label_column)
+        if args.csv is not None:
+            rows = read_rows(args.csv, args.text_column, args.label_column)
+        else:
+            label = parse_label(args.from_tickets)
+            rows = asyncio.run(with_runtime(settings, lambda rt: ticket_rows(rt, label)))
+            if not rows:
+                raise CsvError(f"no ticket has a label by {args.from_tickets!r}")
     except CsvError as error:
         print(f"tresen: error: {error}", file=sys.stderr)
         return 2

@@ -186,3 +186,72 @@ def test_sentence_embeddings_train_and_predict_offline(env, small_csv, tmp_path,
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     loaded = intent.load(tmp_path / "emb")
     assert loaded.predict("Someone stole my card yesterday").label == "lost_or_stolen_card"
+
+
+async def test_training_from_past_tickets_labelled_by_queue_or_tag(runtime, settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tickets.actions import Actor, update_ticket
+
+    examples = {}
+    for row in csv.DictReader(open(BANKING)):
+        if row["category"] in ("card_arrival", "exchange_rate"):
+            examples.setdefault(row["category"], []).append(row["text"])
+    async with runtime.transaction() as tx:
+        queues = {
+            "card_arrival": (await create_queue(tx, name="Cards")).id,
+            "exchange_rate": (await create_queue(tx, name="FX")).id,
+        }
+    for category, texts in examples.items():
+        for number, text in enumerate(texts[:25]):
+            result = await receive(
+                runtime,
+                InboundMessage.model_validate(
+                    {
+                        "channel": "email",
+                        "external_id": f"<{category}-{number}@x>",
+                        "from": {"kind": "email", "value": f"{category}{number}@x.de"},
+                        "subject": "Frage",
+                        "text": text,
+                    }
+                ),
+            )
+            async with runtime.transaction() as tx:
+                ticket = await tx.session.get(Ticket, result.ticket_id)
+                await update_ticket(
+                    tx,
+                    ticket,
+                    {"queue_id": queues[category], "tags": [f"intent-{category}", "other"]},
+                    Actor(),
+                )
+    env = {
+        **os.environ,
+        "TRESEN_DATABASE_URL": settings.database_url.replace("+asyncpg", ""),
+        "TRESEN_DATA_DIR": str(tmp_path),
+        "TRESEN_SECRET_KEY": "x",
+    }
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "tresen", "routing", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    trained = cli("train", "--from-tickets", "queue", "--no-embeddings")
+    assert trained.returncode == 0, trained.stderr
+    assert "trained on 50 rows, 2 categories" in trained.stdout
+    assert intent.load(tmp_path / "intent-model").labels == ["Cards", "FX"]
+    trained = cli("train", "--from-tickets", "tag:intent-", "--no-embeddings")
+    assert trained.returncode == 0, trained.stderr
+    assert intent.load(tmp_path / "intent-model").labels == ["card_arrival", "exchange_rate"]
+    evaluated = cli("evaluate", "--from-tickets", "tag:intent-")
+    assert evaluated.returncode == 0 and "evaluated on 50 rows" in evaluated.stdout
+    bad = cli("train", "--from-tickets", "colour")
+    assert bad.returncode == 2 and "queue or tag:PREFIX" in bad.stderr
+    nothing = cli("train", "--from-tickets", "tag:nope-")
+    assert nothing.returncode == 2 and "no ticket has a label" in nothing.stderr
