@@ -118,6 +118,13 @@ async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
         await expect(sla).to_contain_text("SLA: Gold")
         await expect(sla.locator("[data-target=first_response]")).to_contain_text("running")
         await expect(sla.locator("[data-target=first_response]")).to_contain_text("left")
+        # Between updates the page counts down by itself.
+        left = sla.locator("[data-target=first_response] .sla-left")
+        await left.evaluate(
+            "e => e.setAttribute('data-due', new Date(Date.now() - 125000).toISOString())"
+        )
+        await page.evaluate("slaTick()")
+        await expect(left).to_have_text("overdue by 2 min")
         # Pending pauses the clocks, live on the page.
         await page.get_by_label("State").select_option("pending")
         await page.get_by_role("button", name="Save").first.click()

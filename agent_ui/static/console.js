@@ -14,3 +14,24 @@ document.addEventListener("change", function (event) {
     select.form.requestSubmit();
   }
 });
+
+// SLA clocks count down between updates from the server (the text of templating.duration).
+function slaText(seconds) {
+  var late = seconds < 0;
+  var minutes = Math.floor(Math.abs(seconds) / 60);
+  var days = Math.floor(minutes / 1440);
+  var hours = Math.floor((minutes % 1440) / 60);
+  var rest = minutes % 60;
+  var parts = [];
+  if (days) parts.push(days + " d");
+  if (hours) parts.push(hours + " h");
+  if (rest || !parts.length) parts.push(rest + " min");
+  return late ? "overdue by " + parts.join(" ") : parts.join(" ") + " left";
+}
+function slaTick() {
+  document.querySelectorAll(".sla-left[data-due]").forEach(function (element) {
+    var due = Date.parse(element.getAttribute("data-due"));
+    if (!isNaN(due)) element.textContent = slaText((due - Date.now()) / 1000);
+  });
+}
+setInterval(slaTick, 20000);
