@@ -34,7 +34,11 @@ NUMBER_OPERATORS = ("at_least", "at_most")
 
 async def _page(request: Request, *, error=None, preview=None, form=None, status_code=200):
     async with request.app.state.runtime.read() as session:
-        rules = list(await session.scalars(select(RoutingRule).order_by(RoutingRule.position)))
+        rules = list(
+            await session.scalars(
+                select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
+            )
+        )
         queues = await queries.list_queues(session)
         routing = {row.queue_id: row for row in await session.scalars(select(QueueRouting))}
         members = {}
@@ -162,7 +166,9 @@ async def change_rule(request: Request) -> Response:
             await actions.update_rule(tx, rule, {"active": what == "on"})
         elif what in ("up", "down"):
             ordered = list(
-                await tx.session.scalars(select(RoutingRule).order_by(RoutingRule.position))
+                await tx.session.scalars(
+                    select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
+                )
             )
             index = ordered.index(rule)
             other = index - 1 if what == "up" else index + 1

@@ -123,7 +123,9 @@ async def _rule(session, rule_id: int) -> RoutingRule:
 @router.route("GET", "/routing/rules", summary="Routing rules, in the order they apply")
 async def list_rules(request: Request, user):
     async with request.app.state.runtime.read() as session:
-        rows = await session.scalars(select(RoutingRule).order_by(RoutingRule.position))
+        rows = await session.scalars(
+            select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
+        )
         return {"items": [actions.rule_json(row) for row in rows], "next": None}
 
 

@@ -130,7 +130,7 @@ async def current(tx: Transaction) -> Config:
 async def _load(tx: Transaction) -> Config:
     session = tx.session
     rule_rows = await session.scalars(
-        select(RoutingRule).where(RoutingRule.active).order_by(RoutingRule.position)
+        select(RoutingRule).where(RoutingRule.active).order_by(RoutingRule.position, RoutingRule.id)
     )
     calendars = {row.id: row for row in await session.scalars(select(BusinessCalendarRow))}
     built_calendars = {}

@@ -173,7 +173,7 @@ async def preview(
         business_hours=business_hours,
     )
     rows = await session.scalars(
-        select(RoutingRule).where(RoutingRule.active).order_by(RoutingRule.position)
+        select(RoutingRule).where(RoutingRule.active).order_by(RoutingRule.position, RoutingRule.id)
     )
     decision = evaluate([rule_from_row(row) for row in rows], facts)
     return {

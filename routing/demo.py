@@ -1,0 +1,89 @@
+"""Demo routing: office hours in Munich, an SLA policy, rules, queue modes, agents online."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+
+from routing.actions import create_calendar, create_rule, create_sla_policy, set_queue_routing
+from routing.assign import set_presence
+from routing.clocks import recompute
+from routing.models import TicketSla
+from tickets.models import Queue, Ticket
+from tresen.models import User
+from tresen.runtime import Runtime
+
+
+async def seed(runtime: Runtime) -> None:
+    async with runtime.transaction() as tx:
+        users = {user.email: user.id for user in await tx.session.scalars(select(User))}
+        queues = {queue.name: queue.id for queue in await tx.session.scalars(select(Queue))}
+        calendar = await create_calendar(
+            tx,
+            name="Munich office",
+            weekly={str(day): [["08:00", "18:00"]] for day in range(5)},
+            country="DE",
+            subdivision="BY",
+            is_default=True,
+        )
+        policy = await create_sla_policy(
+            tx,
+            name="Standard",
+            calendar_id=calendar.id,
+            targets={
+                "urgent": {"first_response": 30, "next_response": 60, "resolution": 240},
+                "high": {"first_response": 60, "next_response": 120, "resolution": 480},
+                "normal": {"first_response": 240, "next_response": 480, "resolution": 1440},
+                "low": {"first_response": 480, "next_response": 960, "resolution": 2880},
+            },
+            warn_before_minutes=30,
+            escalation={
+                "warning": [{"action": "notify"}],
+                "breach": [{"action": "notify"}, {"action": "raise_priority"}],
+            },
+        )
+        agents = [users["agent@demo.tresen.test"], users["lena@demo.tresen.test"]]
+        supervisor = users["supervisor@demo.tresen.test"]
+        for name, mode in (("Support", "round_robin"), ("Billing", "least_loaded")):
+            await set_queue_routing(
+                tx,
+                queues[name],
+                mode=mode,
+                sla_policy_id=policy.id,
+                members=[{"user_id": agent, "role": "agent"} for agent in agents]
+                + [{"user_id": supervisor, "role": "supervisor"}],
+            )
+        await create_rule(
+            tx,
+            name="Invoices to Billing",
+            conditions=[
+                {"field": "text", "operator": "contains", "value": ["rechnung", "invoice"]}
+            ],
+            actions={"queue_id": queues["Billing"], "tags": ["billing"]},
+        )
+        await create_rule(
+            tx,
+            name="Urgent words",
+            conditions=[
+                {"field": "subject", "operator": "matches", "value": r"dringend|urgent|asap"}
+            ],
+            actions={"priority": "urgent"},
+        )
+        await create_rule(
+            tx,
+            name="Everything else to Support",
+            conditions=[],
+            actions={"sla_policy_id": policy.id},
+        )
+        for agent in agents:
+            await set_presence(tx, agent, "online")
+        # The demo's open tickets come from before routing: put them under the policy too.
+        open_ids = list(
+            await tx.session.scalars(
+                select(Ticket.id).where(Ticket.state.in_(("new", "open", "pending", "on_hold")))
+            )
+        )
+        if open_ids:
+            await tx.session.execute(
+                insert(TicketSla), [{"ticket_id": i, "policy_id": policy.id} for i in open_ids]
+            )
+            await recompute(tx, open_ids)

@@ -1,0 +1,48 @@
+"""The demo data (`tresen demo`): loads once, with routing and SLAs in place."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from routing.models import AgentProfile, RoutingRule, SlaClock
+from tickets.inbox import receive
+from tickets.models import Ticket
+from tresen.cli import _seed_demo
+from tresen.inbound import InboundMessage
+
+
+async def test_demo_data_loads_once_with_routing_and_slas(runtime):
+    assert await _seed_demo(runtime) is True
+    assert await _seed_demo(runtime) is False  # kept as it is the second time
+    async with runtime.read() as session:
+        assert await session.scalar(select(func.count()).select_from(RoutingRule)) == 3
+        online = await session.scalar(
+            select(func.count()).select_from(AgentProfile).where(AgentProfile.presence == "online")
+        )
+        assert online == 2
+        open_tickets = await session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.state.in_(("new", "open")))
+        )
+        with_clocks = await session.scalar(select(func.count(func.distinct(SlaClock.ticket_id))))
+    assert open_tickets and with_clocks >= open_tickets
+    # A new invoice question goes to Billing, to an agent who is online, under the SLA.
+    result = await receive(
+        runtime,
+        InboundMessage.model_validate(
+            {
+                "channel": "email",
+                "external_id": "<demo-new@example.com>",
+                "from": {"kind": "email", "value": "neu@example.com"},
+                "subject": "Dringend: Rechnung",
+                "text": "Die Rechnung ist falsch, bitte korrigieren.",
+            }
+        ),
+    )
+    async with runtime.read() as session:
+        ticket = await session.get(Ticket, result.ticket_id)
+        clocks = await session.scalar(
+            select(func.count()).select_from(SlaClock).where(SlaClock.ticket_id == ticket.id)
+        )
+    assert ticket.queue.name == "Billing" and ticket.priority == "urgent"
+    assert ticket.assignee is not None and ticket.tags == ["billing"]
+    assert clocks == 2
