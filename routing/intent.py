@@ -156,7 +156,7 @@ class IntentModel:
 
     def _prepare(self) -> None:
         """Unpack the trained pipeline into arrays: scikit-learn's general path costs
-        ~8 ms a message in validation and per-class calls; these products take ~0.1 ms."""
+        ~8 ms a message in validation and per-class calls; these take ~0.3 ms."""
         calibrated = self.classifier.calibrated_classifiers_[0]
         weights = calibrated.estimator.coef_.astype(np.float64)
         self._blocks = []
@@ -164,7 +164,12 @@ class IntentModel:
         for _, vectorizer in self.vectorizer.transformer_list:
             width = len(vectorizer.vocabulary_)
             self._blocks.append(
-                (vectorizer, np.ascontiguousarray(weights[:, start : start + width].T))
+                (
+                    vectorizer.build_analyzer(),
+                    vectorizer.vocabulary_,
+                    vectorizer.idf_,
+                    np.ascontiguousarray(weights[:, start : start + width].T),
+                )
             )
             start += width
         self._embedding_weights = np.ascontiguousarray(weights[:, start:].T) * EMBEDDING_WEIGHT
@@ -177,8 +182,8 @@ class IntentModel:
         if not hasattr(self, "_blocks"):
             self._prepare()
         scores = np.tile(self._intercept, (len(texts), 1))
-        for vectorizer, block in self._blocks:
-            scores += vectorizer.transform(texts) @ block
+        for row, text in enumerate(texts):
+            scores[row] += self._ngram_scores(text)
         if self.encoder is not None:
             scores += self.encoder.encode(texts) @ self._embedding_weights
         # Sigmoid calibration per class, then normalized (as CalibratedClassifierCV does).
@@ -186,6 +191,26 @@ class IntentModel:
         totals = probabilities.sum(axis=1, keepdims=True)
         uniform = np.full_like(probabilities, 1.0 / probabilities.shape[1])
         return np.where(totals > 0, probabilities / np.where(totals > 0, totals, 1), uniform)
+
+    def _ngram_scores(self, text: str) -> np.ndarray:
+        """The n-gram part of the SVM's scores for one text: TF-IDF as scikit-learn
+        computes it (sublinear tf, idf, l2 norm) over the n-grams the text has,
+        gathered straight from the weights (no sparse matrix, no input validation)."""
+        total = np.zeros(len(self._intercept))
+        for analyzer, vocabulary, idf, block in self._blocks:
+            counts: dict[int, int] = {}
+            for term in analyzer(text):
+                index = vocabulary.get(term)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            if not counts:
+                continue
+            indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+            values = np.log(np.fromiter(counts.values(), dtype=np.float64)) + 1.0
+            values *= idf[indices]
+            values /= np.sqrt(values @ values)
+            total += values @ block[indices]
+        return total
 
     def predict_many(self, texts: list[str]) -> list[Prediction]:
         probabilities = self.probabilities(texts)
