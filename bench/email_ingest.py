@@ -15,20 +15,15 @@ import argparse
 import asyncio
 import re
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.common import database_urls, migrated_runtime
 from channels.email import fetch
 from channels.email.accounts import create_account
 from tests.support import SHARED, Dovecot
 from tickets.models import InboundRecord, Ticket
-from tresen import rooms
-from tresen.migrate import upgrade
-from tresen.runtime import Runtime
-from tresen.settings import Settings
 
 MAIL = SHARED / "data" / "mail"
 _MESSAGE_ID = re.compile(rb"^Message-ID:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*\r?\n", re.I | re.M)
@@ -71,17 +66,11 @@ async def fill(dovecot: Dovecot, count: int) -> int:
 
 
 async def run(database_url: str, count: int) -> dict:
-    rooms.load_models()
     dovecot = Dovecot()
     dovecot.start()
     try:
         size = await fill(dovecot, count)
-        settings = Settings(
-            data_dir=Path(tempfile.mkdtemp()), database_url=database_url, secret_key="bench"
-        )
-        runtime = Runtime.create(settings)
-        await upgrade(runtime.engine)
-        await runtime.start()
+        runtime = await migrated_runtime(database_url)
         async with runtime.transaction() as tx:
             account = await create_account(
                 tx, address="support@tresen.test", imap_url=dovecot.url()
@@ -124,20 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
     args = parser.parse_args(argv)
-    cluster = None
-    if args.postgres:
-        from tests.support import PostgresCluster
-
-        cluster = PostgresCluster()
-        cluster.start()
-        url = cluster.url()
-    else:
-        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    try:
+    with database_urls(args.postgres) as (url,):
         figures = asyncio.run(run(url, args.messages))
-    finally:
-        if cluster:
-            cluster.stop()
     print(
         f"engine={url.split('+', 1)[0]} messages={figures['messages']} "
         f"({figures['megabytes']:.1f} MB of real mail from {MAIL})"

@@ -15,19 +15,15 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.common import database_urls, migrated_runtime
 from tickets.inbox import receive
 from tickets.models import Message, Ticket
-from tresen import rooms
 from tresen.inbound import InboundMessage
-from tresen.migrate import upgrade
-from tresen.runtime import Runtime
-from tresen.settings import Settings, normalize_database_url
+from tresen.settings import normalize_database_url
 
 WORDS = (
     "Rechnung Lieferung Passwort Konto Zahlung Bestellung Rücksendung Drucker Zugang "
@@ -71,13 +67,7 @@ def generate(count: int, customers: int, reply_share: float, seed: int = 7):
 
 
 async def run(database_url: str, count: int, customers: int, reply_share: float) -> dict:
-    rooms.load_models()
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp()), database_url=database_url, secret_key="bench"
-    )
-    runtime = Runtime.create(settings)
-    await upgrade(runtime.engine)
-    await runtime.start()
+    runtime = await migrated_runtime(database_url)
     number_of_thread: dict[int, int] = {}
     ticket_of_thread: dict[int, int] = {}
     latencies, misthreaded = [], 0
@@ -130,22 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    cluster = None
-    if args.postgres:
-        from tests.support import PostgresCluster
-
-        cluster = PostgresCluster()
-        cluster.start()
-        url = cluster.url()
-    elif args.database_url:
-        url = normalize_database_url(args.database_url)
-    else:
-        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    try:
+    with database_urls(args.postgres) as (url,):
+        url = normalize_database_url(args.database_url) if args.database_url else url
         figures = asyncio.run(run(url, args.messages, args.customers, args.reply_share))
-    finally:
-        if cluster:
-            cluster.stop()
     engine = url.split("+", 1)[0]
     print(
         f"engine={engine} messages={figures['messages']} customers={args.customers} "

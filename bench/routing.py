@@ -22,6 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.common import database_urls, migrated_runtime
 from bench.ingest import WORDS
 from routing import intent
 from routing.actions import create_rule, create_sla_policy, set_queue_routing
@@ -31,11 +32,8 @@ from routing.language import detect
 from routing.rules import Condition, Facts, Rule, evaluate
 from tickets.inbox import receive
 from tickets.queues import create_queue
-from tresen import rooms
 from tresen.accounts import create_user
 from tresen.inbound import InboundMessage
-from tresen.migrate import upgrade
-from tresen.runtime import Runtime
 from tresen.settings import Settings
 
 RULES = 50
@@ -120,13 +118,7 @@ def pure(count: int, model_dir: Path | None) -> dict:
 
 
 async def inbox(database_url: str, count: int, configured: bool) -> dict:
-    rooms.load_models()
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp()), database_url=database_url, secret_key="b"
-    )
-    runtime = Runtime.create(settings)
-    await upgrade(runtime.engine)
-    await runtime.start()
+    runtime = await migrated_runtime(database_url)
     if configured:
         agents = [
             await create_user(runtime, email=f"a{n}@bench.example", name=f"A{n}", role="agent")
@@ -160,14 +152,6 @@ async def inbox(database_url: str, count: int, configured: bool) -> dict:
     return {"p50_ms": p50, "p99_ms": p99, "cpu_ms": cpu / count * 1000}
 
 
-async def _create_database(url: str, name: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
-    await connection.execute(f"CREATE DATABASE {name}")
-    await connection.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -180,30 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{', intent model' if args.intent_model else ''}): "
         f"p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms"
     )
-    cluster = None
-    if args.postgres:
-        from tests.support import PostgresCluster
-
-        cluster = PostgresCluster()
-        cluster.start()
-    try:
-        for configured in (False, True):
-            url = (
-                cluster.url(f"bench{int(configured)}")
-                if cluster
-                else f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-            )
-            if cluster:
-                asyncio.run(_create_database(cluster.url(), f"bench{int(configured)}"))
+    with database_urls(args.postgres, ("plain", "routed")) as urls:
+        for configured, url in zip((False, True), urls, strict=True):
             result = asyncio.run(inbox(url, args.messages, configured))
             label = "rules, round robin, SLA" if configured else "no routing configured"
             print(
                 f"inbox, {label}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
                 f"CPU {result['cpu_ms']:.2f} ms per message"
             )
-    finally:
-        if cluster:
-            cluster.stop()
     return 0
 
 

@@ -16,21 +16,17 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from bench.common import database_urls, migrated_runtime
 from customers.models import Customer
 from routing import scheduler
 from routing.models import SlaClock, SlaEvent, SlaPolicyRow, TicketSla
 from tickets.models import Ticket
-from tresen import rooms
-from tresen.migrate import upgrade
 from tresen.runtime import Runtime
-from tresen.settings import Settings
 
 CHUNK = 5000
 
@@ -129,13 +125,7 @@ async def populate(runtime: Runtime, open_tickets: int, due: int, window: float)
 
 
 async def run(database_url: str, open_tickets: int, due: int, window: float) -> dict:
-    rooms.load_models()
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp()), database_url=database_url, secret_key="bench"
-    )
-    runtime = Runtime.create(settings)
-    await upgrade(runtime.engine)
-    await runtime.start()
+    runtime = await migrated_runtime(database_url)
     ticks = []
     real_fire_due, real_next_due = scheduler.fire_due, scheduler.next_due
 
@@ -191,20 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=20.0, help="seconds")
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args(argv)
-    cluster = None
-    if args.postgres:
-        from tests.support import PostgresCluster
-
-        cluster = PostgresCluster()
-        cluster.start()
-        url = cluster.url()
-    else:
-        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    try:
+    with database_urls(args.postgres) as (url,):
         figures = asyncio.run(run(url, args.open, args.due, args.window))
-    finally:
-        if cluster:
-            cluster.stop()
     print(
         f"engine={url.split('+', 1)[0]} clocks={figures['open']} "
         f"falling due={args.due} over {args.window:.0f} s"
