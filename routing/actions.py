@@ -36,6 +36,8 @@ ESCALATION_ACTIONS = ("notify", "raise_priority", "reassign")
 async def _exists(tx: Transaction, model, ident, field: str, what: str) -> None:
     if ident is None:
         return
+    if isinstance(ident, bool) or not isinstance(ident, int):
+        raise RoutingConfigError(field, f"{what} id {ident!r} is not a whole number")
     found = await tx.session.scalar(
         select(func.count())
         .select_from(model)
@@ -62,6 +64,8 @@ async def check_rule(tx: Transaction, name: str, conditions, actions) -> Rule:
     tags = acts.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
         raise RoutingConfigError("actions.tags", "tags must be a list of words")
+    if "stop" in acts and not isinstance(acts["stop"], bool):
+        raise RoutingConfigError("actions.stop", "stop is true or false")
     if "auto_reply" in acts and not (isinstance(acts["auto_reply"], str) and acts["auto_reply"]):
         raise RoutingConfigError("actions.auto_reply", "auto_reply must be the reply's text")
     return rule

@@ -58,7 +58,11 @@ async def route(
     settings = tx.runtime.settings
     text = inbound.visible_text or inbound.text or ""
     language = detect(f"{inbound.subject or ''}\n{text}", settings.languages)
-    predicted = intent.predict(settings, f"{inbound.subject or ''}\n{text}")
+    try:
+        predicted = intent.predict(settings, f"{inbound.subject or ''}\n{text}")
+    except Exception:  # a broken model must not stop the mail: route without an intent
+        log.exception("intent prediction failed")
+        predicted = None
     connection = await tx.session.connection()
     row = {
         "ticket_id": ticket.id,

@@ -322,8 +322,8 @@ def _model(directory: Path) -> IntentModel | None:
             return cached[1]
         try:
             model = load(directory)
-        except (IntentError, OSError, pickle.UnpicklingError) as error:
-            log.error("intent model not used: %s", error)
+        except Exception as error:  # a broken file must not stop routing
+            log.error("intent model in %s not used: %s", directory, error)
             model = None
         _loaded[directory] = (stamp, model)
         return model

@@ -26,6 +26,7 @@ FIELDS = (
     "intent_confidence",
     "business_hours",
 )
+NUMBER_FIELDS = ("intent_confidence",)
 OPERATORS = ("is", "is_not", "in", "contains", "matches", "at_least", "at_most")
 ACTIONS = ("queue_id", "priority", "tags", "sla_policy_id", "assignee_id", "auto_reply", "stop")
 
@@ -68,6 +69,12 @@ class Condition:
                 ) from None
         if self.operator == "in" and not isinstance(self.value, list | tuple | set | frozenset):
             raise RuleError(f"'in' needs a list of values, not {self.value!r}")
+        if self.operator in ("at_least", "at_most"):
+            if self.field not in NUMBER_FIELDS:
+                numbers = ", ".join(NUMBER_FIELDS)
+                raise RuleError(f"{self.operator} compares numbers: {numbers}, not {self.field}")
+            if isinstance(self.value, bool) or not isinstance(self.value, int | float):
+                raise RuleError(f"{self.operator} needs a number, not {self.value!r}")
 
     @cached_property
     def _pattern(self) -> re.Pattern:
@@ -113,7 +120,10 @@ class Rule:
                 raise RuleError(f"action {action!r} is not one of {', '.join(ACTIONS)}")
 
     def matches(self, facts: Facts) -> bool:
-        return self.active and all(condition.holds(facts) for condition in self.conditions)
+        try:
+            return self.active and all(condition.holds(facts) for condition in self.conditions)
+        except (TypeError, ValueError):
+            return False  # a rule that cannot judge these facts does not match them
 
 
 @dataclass(frozen=True)

@@ -255,3 +255,29 @@ async def test_training_from_past_tickets_labelled_by_queue_or_tag(runtime, sett
     assert bad.returncode == 2 and "queue or tag:PREFIX" in bad.stderr
     nothing = cli("train", "--from-tickets", "tag:nope-")
     assert nothing.returncode == 2 and "no ticket has a label" in nothing.stderr
+
+
+async def test_a_broken_model_file_stops_no_mail(runtime, tmp_path, caplog):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.json").write_text('{"format": 1, "embeddings": false, "labels": ["a", "b"]}')
+    (broken / "classifier.pickle").write_bytes(b"not a pickle at all")
+    runtime.settings = replace(runtime.settings, intent_model=broken)
+    result = await receive(
+        runtime,
+        InboundMessage.model_validate(
+            {
+                "channel": "email",
+                "external_id": "<broken@x>",
+                "from": {"kind": "email", "value": "kim@example.com"},
+                "subject": "Karte",
+                "text": "Meine Karte ist nicht angekommen.",
+            }
+        ),
+    )
+    async with runtime.read() as session:
+        decision = await session.scalar(
+            select(RoutingDecision).where(RoutingDecision.ticket_id == result.ticket_id)
+        )
+    assert decision.intent is None and decision.language == "de"
+    assert "intent model" in caplog.text and "not used" in caplog.text

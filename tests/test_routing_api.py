@@ -72,6 +72,21 @@ async def test_bad_rules_are_refused_naming_the_problem(client, admin_headers):
         ({"name": "x", "actions": {"priority": "asap"}}, "priority 'asap'"),
         ({"name": "x", "actions": {"launch": True}}, "action 'launch'"),
         ({"name": "x", "actions": {"tags": "billing"}}, "tags must be a list"),
+        ({"name": "x", "actions": {"queue_id": "two"}}, "queue id 'two' is not a whole number"),
+        (
+            {
+                "name": "x",
+                "conditions": [
+                    {"field": "intent_confidence", "operator": "at_least", "value": "hi"}
+                ],
+            },
+            "needs a number",
+        ),
+        (
+            {"name": "x", "conditions": [{"field": "subject", "operator": "at_most", "value": 3}]},
+            "compares numbers",
+        ),
+        ({"name": "x", "actions": {"stop": "yes"}}, "stop is true or false"),
     ]
     for body, reason in cases:
         answer = await client.post("/api/v1/routing/rules", json=body, headers=admin_headers)
