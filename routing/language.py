@@ -27,7 +27,9 @@ def _detector(languages: tuple[str, ...]):
             chosen.append(IsoCode639_1.from_str(code))
         except ValueError:
             log.warning("language %r is not one lingua knows; left out", code)
-
+    if len(chosen) < 2:
+        log.warning("fewer than two known languages in %s: telling German and English", languages)
+        chosen = [IsoCode639_1.DE, IsoCode639_1.EN]
     return LanguageDetectorBuilder.from_iso_codes_639_1(*chosen).with_low_accuracy_mode().build()
 
 

@@ -156,3 +156,14 @@ def test_bad_rules_are_named_when_made():
         Condition("text", "matches", "(unclosed")
     with pytest.raises(RuleError, match="'launch'"):
         Rule("x", (), {"launch": True})
+
+
+def test_language_detection_tells_the_desks_languages_apart_and_says_so_when_unsure():
+    from routing.language import detect
+
+    assert detect("Guten Tag, mein Drucker druckt seit gestern nicht mehr.") == "de"
+    assert detect("Hello, my printer stopped printing yesterday.") == "en"
+    assert detect("Bonjour, je voudrais annuler ma commande.", ("de", "en", "fr")) == "fr"
+    assert detect("ok") is None  # too little to tell
+    # Codes it does not know are left out; with fewer than two, German and English.
+    assert detect("Guten Tag, mein Drucker druckt nicht mehr.", ("xx", "zz")) == "de"
