@@ -52,6 +52,13 @@ async def seed(runtime: Runtime) -> None:
                 members=[{"user_id": agent, "role": "agent"} for agent in agents]
                 + [{"user_id": supervisor, "role": "supervisor"}],
             )
+        # In order: a later rule overrides an earlier one's queue.
+        await create_rule(
+            tx,
+            name="Everything to Support, under the Standard SLA",
+            conditions=[],
+            actions={"queue_id": queues["Support"], "sla_policy_id": policy.id},
+        )
         await create_rule(
             tx,
             name="Invoices to Billing",
@@ -67,12 +74,6 @@ async def seed(runtime: Runtime) -> None:
                 {"field": "subject", "operator": "matches", "value": r"dringend|urgent|asap"}
             ],
             actions={"priority": "urgent"},
-        )
-        await create_rule(
-            tx,
-            name="Everything else to Support",
-            conditions=[],
-            actions={"sla_policy_id": policy.id},
         )
         for agent in agents:
             await set_presence(tx, agent, "online")

@@ -46,3 +46,18 @@ async def test_demo_data_loads_once_with_routing_and_slas(runtime):
     assert ticket.queue.name == "Billing" and ticket.priority == "urgent"
     assert ticket.assignee is not None and ticket.tags == ["billing"]
     assert clocks == 2
+    other = await receive(
+        runtime,
+        InboundMessage.model_validate(
+            {
+                "channel": "email",
+                "external_id": "<demo-other@example.com>",
+                "from": {"kind": "email", "value": "frage@example.com"},
+                "subject": "Passwort vergessen",
+                "text": "Ich komme nicht mehr in mein Konto.",
+            }
+        ),
+    )
+    async with runtime.read() as session:
+        ticket = await session.get(Ticket, other.ticket_id)
+    assert ticket.queue.name == "Support" and ticket.priority == "normal"
