@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,12 +310,24 @@ def predict(settings, text: str) -> Prediction | None:
     return prediction
 
 
+_looked: dict[Path, tuple[float, float | None]] = {}  # directory -> (when, model.json's mtime)
+LOOK_EVERY = 1.0  # seconds: how soon a model trained by `tresen routing train` is used
+
+
 def _model(directory: Path) -> IntentModel | None:
-    """The model in `directory`, loaded once and again after it is retrained."""
-    meta = directory / "model.json"
-    try:
-        stamp = meta.stat().st_mtime
-    except FileNotFoundError:
+    """The model in `directory`, loaded once and again after it is retrained (the file is
+    looked at once a second at most: most desks have no model, and ask for every message)."""
+    now = time.monotonic()
+    looked = _looked.get(directory)
+    if looked is not None and now - looked[0] < LOOK_EVERY:
+        stamp = looked[1]
+    else:
+        try:
+            stamp = (directory / "model.json").stat().st_mtime
+        except FileNotFoundError:
+            stamp = None
+        _looked[directory] = (now, stamp)
+    if stamp is None:
         return None
     with _lock:
         cached = _loaded.get(directory)

@@ -15,7 +15,7 @@ from lingua import IsoCode639_1, LanguageDetectorBuilder
 log = logging.getLogger(__name__)
 
 MIN_LETTERS = 8
-DETECT_CHARS = 240  # the opening says which language; more only costs time
+DETECT_CHARS = 160  # the opening says which language; more only costs time
 MIN_CONFIDENCE = 0.5
 
 
