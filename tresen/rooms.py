@@ -10,10 +10,17 @@ MODEL_MODULES = (
     "tickets.models",
     "channels.email.models",
     "routing.models",
+    "knowledge_base.models",
 )
 # Modules that plug into other rooms when imported (e.g. timeline sources).
 HOOK_MODULES = ("tickets.timeline",)
-API_MODULES = ("customers.api", "tickets.api", "channels.email.api", "routing.api")
+API_MODULES = (
+    "customers.api",
+    "tickets.api",
+    "channels.email.api",
+    "routing.api",
+    "knowledge_base.api",
+)
 # Where channel adapters hand what they received (channels may not import tickets).
 INBOX_MODULE = "tickets.inbox"
 # Where the inbox asks for each message's routing decision (tickets may not import
@@ -26,7 +33,7 @@ COMMIT_HOOKS = ("routing.clocks",)
 # us choose it, `new_external_id(message_id, sender)` (the outbox may not import channels).
 CHANNEL_MODULES = {"email": "channels.email.send"}
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
-CLI_MODULES = ("channels.email.cli", "routing.cli")
+CLI_MODULES = ("channels.email.cli", "routing.cli", "knowledge_base.cli")
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = (
     "tickets.inbox",

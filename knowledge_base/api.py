@@ -1,0 +1,184 @@
+"""REST API v1: knowledge base articles (staff), their versions, and import."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.requests import Request
+
+from knowledge_base.articles import article_record, create_article, restore_version, update_article
+from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
+from knowledge_base.transfer import import_articles
+from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
+
+router = ApiRouter("knowledge base")
+
+
+class ArticleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field(default="", max_length=200_000, description="Markdown")
+    language: Literal["de", "en"]
+    visibility: Literal["draft", "internal", "public"] = "draft"
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    category: str | None = Field(default=None, max_length=500, examples=["Billing/Refunds"])
+    translation_of: int | None = Field(default=None, description="an article in another language")
+    reviewed_at: datetime | None = None
+
+
+class ArticlePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    body: str | None = Field(default=None, max_length=200_000)
+    visibility: Literal["draft", "internal", "public"] | None = None
+    keywords: list[str] | None = Field(default=None, max_length=50)
+    category: str | None = Field(default=None, max_length=500)
+    reviewed_at: datetime | None = None
+
+
+class ImportBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    articles: list[dict] = Field(
+        max_length=10_000, description="records as `tresen kb export` writes them"
+    )
+
+
+async def _json(session, article: Article) -> dict:
+    return {
+        "id": article.id,
+        **await article_record(session, article),
+        "html": article.html,
+        "version": article.version,
+        "updated_at": article.updated_at.isoformat(),
+    }
+
+
+async def _load(session, article_id: int) -> Article:
+    article = await session.get(Article, article_id)
+    if article is None:
+        raise not_found("article", article_id)
+    return article
+
+
+@router.route(
+    "GET",
+    "/kb/articles",
+    summary="Articles, newest first",
+    query={
+        "lang": "de or en",
+        "visibility": "draft, internal or public",
+        "cursor": "id",
+        "limit": "1-200",
+    },
+)
+async def list_articles(request: Request, user):
+    query = select(Article).order_by(Article.id.desc())
+    for name, column, choices in (
+        ("lang", Article.language, LANGUAGES),
+        ("visibility", Article.visibility, VISIBILITIES),
+    ):
+        value = request.query_params.get(name)
+        if value:
+            if value not in choices:
+                raise ApiError(400, f"{name} {value!r} is not one of {', '.join(choices)}", name)
+            query = query.where(column == value)
+    cursor = query_int(request, "cursor")
+    if cursor is not None:
+        query = query.where(Article.id < cursor)
+    limit = query_limit(request)
+    async with request.app.state.runtime.read() as session:
+        articles = list(await session.scalars(query.limit(limit + 1)))
+        items = [await _json(session, article) for article in articles[:limit]]
+    return {"items": items, "next": str(articles[limit - 1].id) if len(articles) > limit else None}
+
+
+@router.route(
+    "POST", "/kb/articles", summary="Write an article", role="agent", body=ArticleCreate, status=201
+)
+async def add_article(request: Request, user, body: ArticleCreate):
+    async with request.app.state.runtime.transaction() as tx:
+        values = body.model_dump(exclude={"translation_of"})
+        if body.translation_of is not None:
+            original = await _load(tx.session, body.translation_of)
+            values["translation_group"] = original.translation_group
+        article = await create_article(tx, **values, owner_id=user.id)
+        return await _json(tx.session, article)
+
+
+@router.route("GET", "/kb/articles/{article_id:int}", summary="One article")
+async def get_article(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        return await _json(session, await _load(session, request.path_params["article_id"]))
+
+
+@router.route(
+    "PATCH",
+    "/kb/articles/{article_id:int}",
+    summary="Change an article (a new version; its address stays)",
+    body=ArticlePatch,
+)
+async def patch_article(request: Request, user, body: ArticlePatch):
+    async with request.app.state.runtime.transaction() as tx:
+        article = await _load(tx.session, request.path_params["article_id"])
+        await update_article(tx, article, body.model_dump(exclude_unset=True), editor_id=user.id)
+        return await _json(tx.session, article)
+
+
+@router.route("GET", "/kb/articles/{article_id:int}/versions", summary="An article's versions")
+async def list_versions(request: Request, user):
+    async with request.app.state.runtime.read() as session:
+        article = await _load(session, request.path_params["article_id"])
+        rows = await session.scalars(
+            select(ArticleVersion)
+            .where(ArticleVersion.article_id == article.id)
+            .order_by(ArticleVersion.version)
+        )
+        return {
+            "items": [
+                {
+                    "version": row.version,
+                    "title": row.title,
+                    "body": row.body,
+                    "visibility": row.visibility,
+                    "editor_id": row.editor_id,
+                    "at": row.at.isoformat(),
+                }
+                for row in rows
+            ],
+            "next": None,
+        }
+
+
+@router.route(
+    "POST",
+    "/kb/articles/{article_id:int}/versions/{version:int}/restore",
+    summary="Bring an earlier version back (as a new version)",
+)
+async def restore(request: Request, user):
+    async with request.app.state.runtime.transaction() as tx:
+        article = await _load(tx.session, request.path_params["article_id"])
+        await restore_version(tx, article, request.path_params["version"], editor_id=user.id)
+        return await _json(tx.session, article)
+
+
+@router.route(
+    "POST",
+    "/kb/import",
+    summary="Import articles (created, or updated by slug); rejected ones are named",
+    role="supervisor",
+    body=ImportBody,
+)
+async def import_many(request: Request, user, body: ImportBody):
+    if not body.articles:
+        raise ApiError(422, "no articles to import", "articles")
+    rows = [(f"article {n + 1}", item) for n, item in enumerate(body.articles)]
+    report = await import_articles(request.app.state.runtime, rows, owner_id=user.id)
+    return {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rejected": [{"where": where, "reason": why} for where, why in report.rejected],
+    }

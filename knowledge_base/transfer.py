@@ -1,0 +1,233 @@
+"""Import and export of articles: a folder of Markdown files with front matter, JSON, or
+CSV (`question,answer[,category,language]`).
+
+Import creates articles, or updates the one with the same slug; every row it cannot
+take is named with the reason, and the others are kept. Folder and JSON carry every
+field an article has (a round trip loses nothing); CSV carries its four columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from knowledge_base.articles import ArticleError, article_record, create_article, update_article
+from knowledge_base.models import LANGUAGES, VISIBILITIES, Article
+from tresen.runtime import Runtime
+
+CHUNK = 200  # rows per transaction
+CSV_COLUMNS = ("question", "answer", "category", "language")
+
+
+class TransferError(ValueError):
+    """A file that cannot be read at all; names it and why."""
+
+
+@dataclass
+class Report:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+
+
+def read(path: Path, *, language: str = "de", visibility: str = "public") -> list[tuple[str, dict]]:
+    """(where, record) pairs from a folder, a .json or a .csv file."""
+    if path.is_dir():
+        return _read_folder(path)
+    if not path.exists():
+        raise TransferError(f"{path}: no such file or folder")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise TransferError(f"{path}: not JSON ({error})") from None
+        items = data.get("articles") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise TransferError(f'{path}: expected a list of articles or {{"articles": [...]}}')
+        return [(f"{path.name}, article {n + 1}", item) for n, item in enumerate(items)]
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path, language, visibility)
+    raise TransferError(f"{path}: not a folder, .json or .csv")
+
+
+def _read_csv(path: Path, language: str, visibility: str) -> list[tuple[str, dict]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            reader = csv.DictReader(file)
+            missing = [c for c in ("question", "answer") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise TransferError(f"{path}: no column {missing[0]!r}")
+            rows = []
+            for row in reader:
+                rows.append(
+                    (
+                        f"{path.name}, line {reader.line_num}",
+                        {
+                            "title": row.get("question") or "",
+                            "body": row.get("answer") or "",
+                            "category": row.get("category") or None,
+                            "language": row.get("language") or language,
+                            "visibility": visibility,
+                        },
+                    )
+                )
+            return rows
+    except UnicodeDecodeError as error:
+        raise TransferError(f"{path}: not UTF-8 ({error})") from None
+    except csv.Error as error:
+        raise TransferError(f"{path}: not CSV ({error})") from None
+
+
+def _read_folder(path: Path) -> list[tuple[str, dict]]:
+    rows = []
+    for file in sorted(path.rglob("*.md")):
+        where = str(file.relative_to(path))
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            rows.append((where, {"_error": "not UTF-8"}))
+            continue
+        meta, body = {}, text
+        if text.startswith("---\n"):
+            end = text.find("\n---\n", 4)
+            if end == -1:
+                rows.append((where, {"_error": "front matter is not closed by ---"}))
+                continue
+            try:
+                meta = yaml.safe_load(text[4:end]) or {}
+            except yaml.YAMLError as error:
+                rows.append((where, {"_error": f"front matter is not YAML: {error}"}))
+                continue
+            body = text[end + 5 :]
+        if not isinstance(meta, dict):
+            rows.append((where, {"_error": "front matter is not a mapping"}))
+            continue
+        record = {**meta, "body": body}
+        record.setdefault("slug", file.stem)
+        record.setdefault("language", file.parent.name if file.parent != path else None)
+        rows.append((where, record))
+    return rows
+
+
+def _values(record: dict) -> dict:
+    """The article's fields from a record; ArticleError names what is wrong."""
+    if not isinstance(record, dict):
+        raise ArticleError("article", "an article is an object with a title")
+    if "_error" in record:
+        raise ArticleError("file", record["_error"])
+    unknown = set(record) - {
+        "slug",
+        "title",
+        "body",
+        "language",
+        "translation_group",
+        "visibility",
+        "keywords",
+        "category",
+        "reviewed_at",
+        "id",
+    }
+    if unknown:
+        raise ArticleError(sorted(unknown)[0], f"unknown field {sorted(unknown)[0]!r}")
+    values = {key: record.get(key) for key in record if key != "id"}
+    if not isinstance(values.get("title"), str) or not values["title"].strip():
+        raise ArticleError("title", "no title")
+    if values.get("language") not in LANGUAGES:
+        raise ArticleError("language", f"language {values.get('language')!r} is not de or en")
+    values.setdefault("visibility", "draft")
+    if values["visibility"] not in VISIBILITIES:
+        raise ArticleError("visibility", f"visibility {values['visibility']!r} is not known")
+    if not isinstance(values.get("body", ""), str):
+        raise ArticleError("body", "the body is text")
+    reviewed = values.get("reviewed_at")
+    if isinstance(reviewed, str):
+        try:
+            values["reviewed_at"] = datetime.fromisoformat(reviewed)
+        except ValueError:
+            raise ArticleError("reviewed_at", f"reviewed_at {reviewed!r} is not a date") from None
+        if values["reviewed_at"].tzinfo is None:
+            raise ArticleError("reviewed_at", f"reviewed_at {reviewed!r} has no timezone")
+    elif isinstance(reviewed, datetime):
+        if reviewed.tzinfo is None:  # YAML's own timestamps are UTC
+            values["reviewed_at"] = reviewed.replace(tzinfo=UTC)
+    elif reviewed is not None:
+        raise ArticleError("reviewed_at", f"reviewed_at {reviewed!r} is not a date")
+    values["keywords"] = values.get("keywords") or []
+    for key in ("slug", "translation_group", "category"):
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise ArticleError(key, f"{key} is text, not {values[key]!r}")
+    return values
+
+
+async def import_articles(
+    runtime: Runtime,
+    rows: list[tuple[str, dict]],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    owner_id: int | None = None,
+) -> Report:
+    report = Report()
+    for start in range(0, len(rows), CHUNK):
+        async with runtime.transaction() as tx:
+            for where, record in rows[start : start + CHUNK]:
+                try:
+                    values = _values(record)
+                    existing = None
+                    if values.get("slug"):
+                        existing = await tx.session.scalar(
+                            select(Article).where(Article.slug == values["slug"])
+                        )
+                    if existing is None:
+                        await create_article(tx, **values, owner_id=owner_id)
+                        report.created += 1
+                    else:
+                        changes = {
+                            key: value
+                            for key, value in values.items()
+                            if key not in ("slug", "translation_group")
+                        }
+                        if await update_article(tx, existing, changes, editor_id=owner_id):
+                            report.updated += 1
+                        else:
+                            report.unchanged += 1
+                except ArticleError as error:
+                    report.rejected.append((where, f"{error.field}: {error}"))
+        if progress:
+            progress(min(start + CHUNK, len(rows)), len(rows))
+    return report
+
+
+async def export_articles(runtime: Runtime, path: Path) -> int:
+    """Write every article to a folder, a .json or a .csv file; the number written."""
+    async with runtime.read() as session:
+        articles = list(await session.scalars(select(Article).order_by(Article.id)))
+        records = [await article_record(session, article) for article in articles]
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps({"articles": records}, ensure_ascii=False, indent=1))
+    elif path.suffix.lower() == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(CSV_COLUMNS)
+            for record in records:
+                writer.writerow(
+                    [record["title"], record["body"], record["category"] or "", record["language"]]
+                )
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            meta = {key: value for key, value in record.items() if key != "body"}
+            folder = path / record["language"]
+            folder.mkdir(exist_ok=True)
+            front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)
+            (folder / f"{record['slug']}.md").write_text(
+                f"---\n{front}---\n{record['body']}", encoding="utf-8"
+            )
+    return len(records)
