@@ -1,9 +1,10 @@
 """Import and export of articles: a folder of Markdown files with front matter, JSON, or
 CSV (`question,answer[,category,language]`).
 
-Import creates articles, or updates the one with the same slug; every row it cannot
-take is named with the reason, and the others are kept. Folder and JSON carry every
-field an article has (a round trip loses nothing); CSV carries its four columns.
+Import creates articles, or updates the one with the same slug (for CSV, which has
+none: the same question in the same language), so importing again changes nothing;
+every row it cannot take is named with the reason, and the others are kept. Folder and
+JSON carry every field an article has (a round trip loses nothing); CSV its four columns.
 """
 
 from __future__ import annotations
@@ -180,10 +181,18 @@ async def import_articles(
             for where, record in rows[start : start + CHUNK]:
                 try:
                     values = _values(record)
-                    existing = None
                     if values.get("slug"):
-                        existing = await tx.session.scalar(
-                            select(Article).where(Article.slug == values["slug"])
+                        same = Article.slug == values["slug"]
+                    else:  # CSV rows have no slug: the same question in the same language
+                        same = (Article.title == values["title"].strip()[:300]) & (
+                            Article.language == values["language"]
+                        )
+                    existing = await tx.session.scalar(select(Article).where(same).limit(1))
+                    if existing is not None and existing.language != values["language"]:
+                        raise ArticleError(
+                            "language",
+                            f"slug {existing.slug!r} is a {existing.language} article, "
+                            f"not {values['language']}",
                         )
                     if existing is None:
                         await create_article(tx, **values, owner_id=owner_id)

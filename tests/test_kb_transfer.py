@@ -80,6 +80,8 @@ async def test_csv_export_and_import_keep_question_answer_category_language(runt
         await tx.session.execute(delete(Article))
     report = await import_articles(runtime, read(tmp_path / "kb.csv", visibility="public"))
     assert report.created == 40 and not report.rejected
+    again = await import_articles(runtime, read(tmp_path / "kb.csv", visibility="public"))
+    assert (again.created, again.unchanged) == (0, 40)  # the same questions: no duplicates
     async with runtime.read() as session:
         public = await session.scalar(
             select(func.count()).select_from(Article).where(Article.visibility == "public")
@@ -103,6 +105,12 @@ async def test_bad_rows_are_named_and_the_rest_imported(runtime, tmp_path):
     )
     report = await import_articles(runtime, read(source))
     assert report.created == 1
+    moved = tmp_path / "moved.json"
+    moved.write_text(json.dumps([{"title": "Gut", "language": "en", "slug": "gut"}]))
+    clash = await import_articles(runtime, read(moved))
+    assert clash.rejected == [
+        ("moved.json, article 1", "language: slug 'gut' is a de article, not en")
+    ]
     assert [where for where, _ in report.rejected] == [
         f"bad.json, article {n}" for n in (2, 3, 4, 5, 6)
     ]
