@@ -39,12 +39,13 @@ async def _page(request: Request, *, error: str | None = None, form=None, status
     )
 
 
-def _optional_int(raw) -> int | None:
+def optional_int(raw, what: str = "id") -> int | None:
+    """A form's whole number, None when left empty; anything else is a 400 naming it."""
     raw = str(raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise HTTPException(400, f"{raw!r} is not an id")
+    if not raw.lstrip("-").isdigit():
+        raise HTTPException(400, f"{what} {raw!r} is not a whole number")
     return int(raw)
 
 
@@ -61,7 +62,7 @@ async def add_email_account(request: Request) -> Response:
         "display_name": str(form.get("display_name") or ""),
         "imap_url": str(form.get("imap_url") or "").strip() or None,
         "smtp_url": str(form.get("smtp_url") or "").strip() or None,
-        "queue_id": _optional_int(form.get("queue_id")),
+        "queue_id": optional_int(form.get("queue_id")),
         "processed_folder": str(form.get("processed_folder") or "").strip() or None,
     }
     if not values["imap_url"] and not values["smtp_url"]:
@@ -88,7 +89,7 @@ async def change_email_account(request: Request) -> Response:
         if str(form.get(name) or "").strip():  # empty: keep the stored URL (and password)
             changes[name] = str(form[name]).strip()
     if "queue_id" in form:
-        changes["queue_id"] = _optional_int(form.get("queue_id"))
+        changes["queue_id"] = optional_int(form.get("queue_id"))
     try:
         async with request.app.state.runtime.transaction() as tx:
             account = await tx.session.get(MailAccount, request.path_params["account_id"])

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent_ui.admin import optional_int
 from agent_ui.templating import templates
 from routing import actions, status
 from routing.assignment import MODES
@@ -79,15 +80,6 @@ async def _page(request: Request, *, error=None, preview=None, form=None, status
     )
 
 
-def _int(raw, what: str) -> int | None:
-    raw = str(raw or "").strip()
-    if not raw:
-        return None
-    if not raw.lstrip("-").isdigit():
-        raise HTTPException(400, f"{what} {raw!r} is not a whole number")
-    return int(raw)
-
-
 def _value(operator: str, raw: str):
     if operator in LIST_OPERATORS:
         return [item.strip() for item in raw.split(",") if item.strip()]
@@ -117,7 +109,7 @@ def rule_from_form(form) -> dict:
         )
     chosen: dict = {}
     for name in ("queue_id", "sla_policy_id", "assignee_id"):
-        value = _int(form.get(name), name)
+        value = optional_int(form.get(name), name)
         if value is not None:
             chosen[name] = value
     if form.get("priority"):
@@ -203,9 +195,11 @@ async def change_queue(request: Request) -> Response:
     await auth.require_staff(request, role="admin")
     form = await auth.verified_form(request)
     queue_id = request.path_params["queue_id"]
-    roles = {_int(raw, "agent"): "agent" for raw in form.getlist("agents")}
+    roles = {optional_int(raw, "agent"): "agent" for raw in form.getlist("agents")}
     # Both boxes ticked: a supervisor is told of escalations and gets no new work.
-    roles.update({_int(raw, "supervisor"): "supervisor" for raw in form.getlist("supervisors")})
+    roles.update(
+        {optional_int(raw, "supervisor"): "supervisor" for raw in form.getlist("supervisors")}
+    )
     members = [{"user_id": user_id, "role": role} for user_id, role in roles.items()]
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -214,7 +208,7 @@ async def change_queue(request: Request) -> Response:
                 queue_id,
                 mode=str(form.get("mode") or "manual"),
                 prefer_previous_agent=form.get("prefer_previous_agent") == "on",
-                sla_policy_id=_int(form.get("sla_policy_id"), "SLA policy"),
+                sla_policy_id=optional_int(form.get("sla_policy_id"), "SLA policy"),
                 required_skills=[
                     skill.strip()
                     for skill in str(form.get("required_skills") or "").split(",")
@@ -235,7 +229,7 @@ async def change_agent(request: Request) -> Response:
             await actions.set_agent_profile(
                 tx,
                 request.path_params["user_id"],
-                capacity=_int(form.get("capacity"), "capacity"),
+                capacity=optional_int(form.get("capacity"), "capacity"),
                 skills=[s.strip() for s in str(form.get("skills") or "").split(",") if s.strip()],
             )
     except ActionError as error:
@@ -249,7 +243,7 @@ async def add_policy(request: Request) -> Response:
     targets: dict = {}
     for priority in PRIORITIES:
         for target in ("first_response", "next_response", "resolution"):
-            minutes = _int(form.get(f"{priority}_{target}"), f"{priority} {target}")
+            minutes = optional_int(form.get(f"{priority}_{target}"), f"{priority} {target}")
             if minutes is not None:
                 targets.setdefault(priority, {})[target] = minutes
     escalation = {
@@ -262,8 +256,8 @@ async def add_policy(request: Request) -> Response:
                 tx,
                 name=str(form.get("name") or "").strip(),
                 targets=targets,
-                calendar_id=_int(form.get("calendar_id"), "calendar"),
-                warn_before_minutes=_int(form.get("warn_before_minutes"), "warning"),
+                calendar_id=optional_int(form.get("calendar_id"), "calendar"),
+                warn_before_minutes=optional_int(form.get("warn_before_minutes"), "warning"),
                 escalation=escalation,
             )
     except ActionError as error:

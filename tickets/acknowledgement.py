@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from customers.models import Customer
-from tickets.actions import TicketRef, queue_automatic_reply
+from tickets.actions import TicketRef
+from tickets.automation import queue_automatic_reply
 from tickets.models import Message, Queue
 from tresen.inbound import InboundMessage
 from tresen.runtime import Transaction

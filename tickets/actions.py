@@ -479,48 +479,6 @@ async def reply_addresses(
     return recipient, last.recipient if last else None, None
 
 
-async def queue_automatic_reply(
-    tx: Transaction,
-    ticket: TicketRef,
-    *,
-    channel: str,
-    subject: str,
-    text: str,
-    recipient: str,
-    our_address: str | None,
-    reason: str = "auto-replied",
-) -> int:
-    """An automatic message to the customer (e.g. an acknowledgement), queued for delivery.
-
-    It carries `auto_submitted`, so channels mark it as automatic (RFC 3834) and
-    it never counts as an agent's answer. Returns the message's id.
-    """
-    connection = await tx.session.connection()
-    values = _message_values(
-        tx,
-        ticket.id,
-        direction="outbound",
-        channel=channel,
-        text=text,
-        html=text_to_html(text),
-        internal=False,
-        actor=SYSTEM,
-        has_attachments=False,
-        sender=our_address,
-        recipient=recipient,
-        subject=subject,
-        auto_submitted=reason,
-    )
-    message_id = (await connection.execute(insert(Message), values)).inserted_primary_key[0]
-    await connection.execute(
-        insert(OutboxMessage),
-        _outbox_values(tx, message_id, channel, recipient, None),
-    )
-    _emit_message_created(tx, ticket.id, message_id, values)
-    tx.emit("outbox.queued", message_id=message_id, channel=channel)
-    return message_id
-
-
 async def mark_delivery_failed(
     tx: Transaction, message_ids: list[int], action: str, diagnostic: str
 ) -> None:

@@ -1,4 +1,5 @@
-"""Changes the desk makes on its own (routing, SLA escalation): Core statements, with history.
+"""What the desk does on its own (routing, SLA escalation, automatic replies): Core
+statements, with history.
 
 Staff changes go through `actions.update_ticket` on the ORM object; automatic ones
 run inside the inbox's and the scheduler's transactions, where no ORM ticket is
@@ -12,8 +13,18 @@ from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, select, update
 
-from tickets.actions import SYSTEM, _check_choice, _history_values, normalize_tags
-from tickets.models import PRIORITIES, Ticket, TicketHistory, TicketTag
+from tickets.actions import (
+    SYSTEM,
+    TicketRef,
+    _check_choice,
+    _emit_message_created,
+    _history_values,
+    _message_values,
+    _outbox_values,
+    normalize_tags,
+)
+from tickets.models import PRIORITIES, Message, OutboxMessage, Ticket, TicketHistory, TicketTag
+from tresen.html import text_to_html
 from tresen.runtime import Transaction
 
 FIELDS = ("queue_id", "priority", "assignee_id")
@@ -82,3 +93,45 @@ async def apply_changes(
         await connection.execute(insert(TicketHistory), history)
         tx.emit("ticket.updated", ticket_id=ticket_id, fields=changed)
     return changed
+
+
+async def queue_automatic_reply(
+    tx: Transaction,
+    ticket: TicketRef,
+    *,
+    channel: str,
+    subject: str,
+    text: str,
+    recipient: str,
+    our_address: str | None,
+    reason: str = "auto-replied",
+) -> int:
+    """An automatic message to the customer (e.g. an acknowledgement), queued for delivery.
+
+    It carries `auto_submitted`, so channels mark it as automatic (RFC 3834) and
+    it never counts as an agent's answer. Returns the message's id.
+    """
+    connection = await tx.session.connection()
+    values = _message_values(
+        tx,
+        ticket.id,
+        direction="outbound",
+        channel=channel,
+        text=text,
+        html=text_to_html(text),
+        internal=False,
+        actor=SYSTEM,
+        has_attachments=False,
+        sender=our_address,
+        recipient=recipient,
+        subject=subject,
+        auto_submitted=reason,
+    )
+    message_id = (await connection.execute(insert(Message), values)).inserted_primary_key[0]
+    await connection.execute(
+        insert(OutboxMessage),
+        _outbox_values(tx, message_id, channel, recipient, None),
+    )
+    _emit_message_created(tx, ticket.id, message_id, values)
+    tx.emit("outbox.queued", message_id=message_id, channel=channel)
+    return message_id
