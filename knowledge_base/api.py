@@ -10,9 +10,11 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from knowledge_base.articles import article_record, create_article, restore_version, update_article
+from knowledge_base.feedback import gaps, record_feedback
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
+from knowledge_base.search import search
 from knowledge_base.transfer import import_articles
-from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
+from tresen.api import PUBLIC, ApiError, ApiRouter, not_found, query_int, query_limit
 
 router = ApiRouter("knowledge base")
 
@@ -182,3 +184,127 @@ async def import_many(request: Request, user, body: ImportBody):
         "unchanged": report.unchanged,
         "rejected": [{"where": where, "reason": why} for where, why in report.rejected],
     }
+
+
+class SuggestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=10_000, description="a question or a message")
+    lang: Literal["de", "en"] | None = Field(default=None, description="only articles in it")
+    limit: int = Field(default=5, ge=1, le=20)
+    audience: Literal["customer", "bot", "agent"] | None = Field(
+        default=None, description="whose results: anyone without a token gets customer or bot"
+    )
+
+
+class HelpfulBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    helpful: bool
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def audience_for(user, asked: str | None) -> str:
+    """Customers and bots (no token) see public articles only, whatever they ask for."""
+    if user is None:
+        if asked == "agent":
+            raise ApiError(403, "internal articles need an agent's token", "audience")
+        return asked or "customer"
+    return asked or "agent"
+
+
+@router.route(
+    "GET",
+    "/kb/search",
+    summary="Search articles: ranked, with highlighted snippets (public ones without a token)",
+    role=PUBLIC,
+    query={
+        "q": 'words, "a phrase", a prefix*',
+        "lang": "de or en",
+        "limit": "1-50",
+        "audience": "customer, bot or agent",
+    },
+)
+async def search_articles(request: Request, user):
+    q = request.query_params.get("q", "").strip()
+    if not q:
+        raise ApiError(400, "query parameter q is missing", "q")
+    if len(q) > 1000:
+        raise ApiError(400, "query parameter q is longer than 1000 characters", "q")
+    language = request.query_params.get("lang") or None
+    if language is not None and language not in LANGUAGES:
+        raise ApiError(400, f"lang {language!r} is not one of {', '.join(LANGUAGES)}", "lang")
+    asked = request.query_params.get("audience") or None
+    if asked is not None and asked not in ("customer", "bot", "agent"):
+        raise ApiError(400, f"audience {asked!r} is not customer, bot or agent", "audience")
+    hits = await search(
+        request.app.state.runtime,
+        q,
+        language=language,
+        audience=audience_for(user, asked),
+        limit=query_limit(request, default=10, maximum=50),
+        report_gap=True,
+    )
+    return {"results": [hit.as_json() for hit in hits]}
+
+
+@router.route(
+    "POST",
+    "/kb/suggest",
+    summary="Articles that answer a free text, best first (portal and bots)",
+    role=PUBLIC,
+    body=SuggestBody,
+)
+async def suggest(request: Request, user, body: SuggestBody):
+    hits = await search(
+        request.app.state.runtime,
+        body.text,
+        language=body.lang,
+        audience=audience_for(user, body.audience),
+        limit=body.limit,
+        report_gap=True,
+    )
+    return {"suggestions": [hit.as_json() for hit in hits]}
+
+
+@router.route(
+    "POST",
+    "/kb/articles/{article_id:int}/feedback",
+    summary='"Was this helpful?": a reader\'s answer (public articles without a token)',
+    role=PUBLIC,
+    body=HelpfulBody,
+    status=201,
+)
+async def helpful(request: Request, user, body: HelpfulBody):
+    async with request.app.state.runtime.transaction() as tx:
+        article = await _load(tx.session, request.path_params["article_id"])
+        if article.visibility != "public" and user is None:
+            raise not_found("article", article.id)
+        await record_feedback(
+            tx,
+            article.id,
+            "helpful" if body.helpful else "not_helpful",
+            user_id=user.id if user else None,
+            comment=body.comment,
+        )
+    return {"recorded": "helpful" if body.helpful else "not_helpful"}
+
+
+@router.route(
+    "GET",
+    "/kb/gaps",
+    summary="Searches with no good result, most frequent first",
+    role="supervisor",
+    query={"days": "how far back (default 30)", "audience": "customer, bot or agent"},
+)
+async def search_gaps(request: Request, user):
+    days = query_int(request, "days") or 30
+    if not 1 <= days <= 3650:
+        raise ApiError(400, "query parameter days must be between 1 and 3650", "days")
+    async with request.app.state.runtime.read() as session:
+        report = await gaps(
+            session,
+            since_days=days,
+            now=request.app.state.runtime.clock.now(),
+            audience=request.query_params.get("audience") or None,
+            limit=query_limit(request, default=50, maximum=500),
+        )
+    return {"gaps": report}

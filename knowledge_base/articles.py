@@ -11,6 +11,7 @@ from datetime import datetime
 from markdown_it import MarkdownIt
 from sqlalchemy import select
 
+from knowledge_base.index import index_article
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion, Category
 from tresen.html import sanitize_html
 from tresen.runtime import ActionError, Transaction
@@ -137,6 +138,7 @@ async def create_article(
     tx.session.add(article)
     await tx.session.flush()
     _record_version(tx, article, owner_id)
+    await index_article(tx.session, article)
     tx.emit("kb.article.changed", article_id=article.id)
     return article
 
@@ -182,6 +184,8 @@ async def update_article(
         article.updated_at = tx.now()
         await tx.session.flush()
         _record_version(tx, article, editor_id)
+        if {"title", "body", "keywords", "language"} & set(changed):
+            await index_article(tx.session, article)
         tx.emit("kb.article.changed", article_id=article.id)
     return changed
 
@@ -204,6 +208,7 @@ async def restore_version(
     article.updated_at = tx.now()
     await tx.session.flush()
     _record_version(tx, article, editor_id)
+    await index_article(tx.session, article)
     tx.emit("kb.article.changed", article_id=article.id)
 
 

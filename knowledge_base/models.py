@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tresen.database import Base, UTCDateTime
@@ -50,7 +59,8 @@ class Article(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the search caches ask for the newest change to know whether they are current.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ArticleVersion(Base):
@@ -68,4 +78,56 @@ class ArticleVersion(Base):
     visibility: Mapped[str] = mapped_column(String(20))
     category_id: Mapped[int | None] = mapped_column(Integer)
     editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+FEEDBACK_KINDS = ("used", "not_relevant", "helpful", "not_helpful")
+
+
+class ArticleFeedback(Base):
+    """An agent's verdict on a suggestion (used, not relevant: on a ticket) or a reader's
+    answer to "Was this helpful?"; the suggestions learn from them."""
+
+    __tablename__ = "kb_feedback"
+    __table_args__ = (Index("ix_kb_feedback_article_kind", "article_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the tickets room's id
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SearchGap(Base):
+    """A search that found nothing good: what people looked for and did not find."""
+
+    __tablename__ = "kb_search_gaps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query: Mapped[str] = mapped_column(String(500))
+    normalized: Mapped[str] = mapped_column(String(500), index=True)  # grouped by this
+    language: Mapped[str | None] = mapped_column(String(10))
+    audience: Mapped[str] = mapped_column(String(20))  # agent, customer, bot
+    results: Mapped[int] = mapped_column(Integer)
+    best_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="SET NULL")
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ArticleEmbedding(Base):
+    """Sentence embeddings of an article (the `semantic` extra): of its title, and of its
+    title with keywords and the start of its body; `digest` tells whether they are current."""
+
+    __tablename__ = "kb_article_embeddings"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64))
+    title_vector: Mapped[bytes] = mapped_column(LargeBinary)
+    text_vector: Mapped[bytes] = mapped_column(LargeBinary)
     at: Mapped[datetime] = mapped_column(UTCDateTime)

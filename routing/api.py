@@ -10,11 +10,11 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from routing import actions, status
+from routing import actions, status, suggestions
 from routing.assign import set_presence
 from routing.models import BusinessCalendarRow, QueueRouting, RoutingRule, SlaPolicyRow
 from tickets.models import Ticket
-from tresen.api import ApiRouter, not_found
+from tresen.api import ApiRouter, not_found, query_limit
 
 router = ApiRouter("routing")
 
@@ -300,3 +300,49 @@ async def ticket_routing(request: Request, user):
             "sla": sla and {**sla, "clocks": [clock.to_json() for clock in sla["clocks"]]},
             "decisions": await status.decisions(session, ticket_id),
         }
+
+
+class VerdictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["used", "not_relevant"]
+
+
+@router.route(
+    "GET",
+    "/tickets/{ticket_id:int}/suggestions",
+    summary="Knowledge base articles that answer the ticket's conversation, best first",
+    query={"limit": "1-20"},
+)
+async def ticket_suggestions(request: Request, user):
+    ticket_id = request.path_params["ticket_id"]
+    try:
+        hits, verdicts = await suggestions.for_ticket(
+            request.app.state.runtime, ticket_id, limit=query_limit(request, 5, 20)
+        )
+    except LookupError:
+        raise not_found("ticket", ticket_id) from None
+    return {
+        "suggestions": [{**hit.as_json(), "verdict": verdicts.get(hit.article_id)} for hit in hits]
+    }
+
+
+@router.route(
+    "POST",
+    "/tickets/{ticket_id:int}/suggestions/{article_id:int}",
+    summary="An agent's verdict on a suggestion: used or not_relevant (feeds the ranking)",
+    body=VerdictBody,
+    status=201,
+)
+async def judge_suggestion(request: Request, user, body: VerdictBody):
+    ticket_id = request.path_params["ticket_id"]
+    try:
+        await suggestions.judge(
+            request.app.state.runtime,
+            ticket_id,
+            request.path_params["article_id"],
+            body.verdict,
+            user_id=user.id,
+        )
+    except LookupError:
+        raise not_found("ticket", ticket_id) from None
+    return {"verdict": body.verdict}

@@ -84,6 +84,9 @@ class ApiRouter:
         return decorate
 
 
+PUBLIC = "public"  # an operation's role when anyone may call it (the user is then None)
+
+
 async def bearer_user(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -137,8 +140,13 @@ def _endpoint(operations: dict[str, Operation]):
     async def dispatch(request: Request) -> Response:
         operation = operations[request.method]
         try:
-            user = await bearer_user(request)
-            if not user.has_role(operation.role):
+            if operation.role == PUBLIC:
+                # Anyone (customers, bots); a staff member's token still says who asks.
+                has_token = bool(request.headers.get("authorization"))
+                user = await bearer_user(request) if has_token else None
+            else:
+                user = await bearer_user(request)
+            if operation.role != PUBLIC and not user.has_role(operation.role):
                 raise ApiError(403, f"this needs the {operation.role} role")
             args = [request, user]
             if operation.body is not None:
@@ -198,7 +206,8 @@ def openapi_document(routers: list[ApiRouter]) -> dict:
                 "tags": [router.tag],
                 "operationId": f"{operation.method.lower()}_{operation.endpoint.__name__}",
                 "parameters": parameters,
-                "security": [{"bearer": []}],
+                # A public operation takes a token optionally (then it knows who asks).
+                "security": [{}, {"bearer": []}] if operation.role == PUBLIC else [{"bearer": []}],
                 "responses": {
                     str(operation.status): {"description": "success"},
                     "400": {"description": "bad request", "content": _error_content()},

@@ -23,6 +23,11 @@ NAMING = {
 WRITE_OPTION = "tresen_write"
 
 
+# Tables a migration makes by hand that no model describes (full-text indexes: an FTS5 virtual
+# table with its shadow tables on SQLite, a tsvector table on PostgreSQL).
+UNMODELLED_PREFIXES = ("kb_fts",)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -43,6 +43,7 @@ WORKER_MODULES = (
     "routing.scheduler",
     "routing.config",
     "routing.notify_mail",
+    "knowledge_base.semantic",
 )
 PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin", "agent_ui.desk", "agent_ui.admin_routing")
 

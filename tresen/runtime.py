@@ -58,6 +58,8 @@ class Runtime:
     # SQLite allows one writer; taking turns here keeps coroutines of this process
     # from waiting inside SQLite's busy handler (see tresen/sqlite_driver.py).
     write_lock: asyncio.Lock | None = None
+    # What a room keeps in memory for this runtime (e.g. the search index's vocabulary).
+    caches: dict = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -56,6 +56,9 @@ class Settings:
     intent_model: Path | None = None
     # Below this confidence the intent classifier predicts nothing.
     intent_threshold: float = 0.5
+    # Rank knowledge base suggestions with sentence embeddings when the `semantic` extra
+    # is installed (TRESEN_SEMANTIC=false: lexical ranking only).
+    semantic: bool = True
 
     @property
     def intent_model_path(self) -> Path:
@@ -123,6 +126,7 @@ class Settings:
             secure_cookies=_bool("TRESEN_SECURE_COOKIES", env.get("TRESEN_SECURE_COOKIES", "")),
             sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
             background=_bool("TRESEN_BACKGROUND", env.get("TRESEN_BACKGROUND", "true")),
+            semantic=_bool("TRESEN_SEMANTIC", env.get("TRESEN_SEMANTIC", "true")),
             smtp_port=_int("TRESEN_SMTP_PORT", env.get("TRESEN_SMTP_PORT", "0")),
             smtp_host=env.get("TRESEN_SMTP_HOST", "127.0.0.1"),
         )

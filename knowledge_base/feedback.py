@@ -1,0 +1,110 @@
+"""What agents and readers say of articles, and what people looked for and did not find."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from knowledge_base.models import FEEDBACK_KINDS, Article, ArticleFeedback, SearchGap
+from tresen.runtime import ActionError, Transaction
+
+
+async def record_feedback(
+    tx: Transaction,
+    article_id: int,
+    kind: str,
+    *,
+    ticket_id: int | None = None,
+    user_id: int | None = None,
+    comment: str | None = None,
+) -> ArticleFeedback:
+    """One verdict; on a ticket an agent's later verdict on the same article replaces theirs."""
+    if kind not in FEEDBACK_KINDS:
+        raise ActionError("verdict", f"{kind!r} is not one of {', '.join(FEEDBACK_KINDS)}")
+    if await tx.session.get(Article, article_id) is None:
+        raise ActionError("article_id", f"no article {article_id}")
+    if ticket_id is not None:
+        earlier = await tx.session.scalars(
+            select(ArticleFeedback).where(
+                ArticleFeedback.article_id == article_id,
+                ArticleFeedback.ticket_id == ticket_id,
+                ArticleFeedback.user_id == user_id,
+            )
+        )
+        for old in earlier.all():
+            await tx.session.delete(old)
+    record = ArticleFeedback(
+        article_id=article_id,
+        kind=kind,
+        ticket_id=ticket_id,
+        user_id=user_id,
+        comment=(comment or "").strip()[:2000] or None,
+        at=tx.now(),
+    )
+    tx.session.add(record)
+    tx.emit("kb.feedback", article_id=article_id, kind=kind, ticket_id=ticket_id)
+    return record
+
+
+async def not_relevant_on(session, ticket_id: int) -> tuple[int, ...]:
+    """Articles an agent has set aside for this ticket: not suggested there again."""
+    rows = await session.scalars(
+        select(ArticleFeedback.article_id).where(
+            ArticleFeedback.ticket_id == ticket_id, ArticleFeedback.kind == "not_relevant"
+        )
+    )
+    return tuple(rows.all())
+
+
+async def verdicts_on(session, ticket_id: int) -> dict[int, str]:
+    rows = await session.execute(
+        select(ArticleFeedback.article_id, ArticleFeedback.kind)
+        .where(ArticleFeedback.ticket_id == ticket_id)
+        .order_by(ArticleFeedback.id)
+    )
+    return dict(rows.all())
+
+
+async def article_feedback(session, article_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(ArticleFeedback.kind, func.count())
+        .where(ArticleFeedback.article_id == article_id)
+        .group_by(ArticleFeedback.kind)
+    )
+    counts = dict(rows.all())
+    return {kind: counts.get(kind, 0) for kind in FEEDBACK_KINDS}
+
+
+async def gaps(
+    session, *, since_days: int, now: datetime, audience: str | None = None, limit: int = 50
+) -> list[dict]:
+    """Searches with no good result, grouped by their words, the most frequent first."""
+    query = (
+        select(
+            SearchGap.normalized,
+            func.count(SearchGap.id),
+            func.max(SearchGap.at),
+            func.max(SearchGap.query),
+            func.max(SearchGap.language),
+            func.sum(SearchGap.results),
+        )
+        .where(SearchGap.at >= now - timedelta(days=since_days))
+        .group_by(SearchGap.normalized)
+        .order_by(func.count(SearchGap.id).desc(), func.max(SearchGap.at).desc())
+        .limit(limit)
+    )
+    if audience:
+        query = query.where(SearchGap.audience == audience)
+    return [
+        {
+            "query": example,
+            "searches": count,
+            "last_at": last.isoformat(),
+            "language": language,
+            "with_weak_results": int(results or 0) > 0,
+        }
+        for _normalized, count, last, example, language, results in (
+            await session.execute(query)
+        ).all()
+    ]

@@ -1,0 +1,68 @@
+"""The search index, kept in the same transaction as the article: SQLite FTS5 on the embedded
+database, a weighted tsvector with a GIN index on PostgreSQL. Both hold the analyzed text (Snowball
+stems in the article's language), so the two engines find the same articles."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from knowledge_base.analysis import analyze
+
+# Made by migration 0005; not in the models (neither engine's form is a plain table).
+SQLITE_DDL = (
+    "CREATE VIRTUAL TABLE kb_fts USING fts5(title, keywords, body, "
+    "tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5')",
+    "CREATE VIRTUAL TABLE kb_fts_vocab USING fts5vocab(kb_fts, row)",
+)
+POSTGRES_DDL = (
+    "CREATE TABLE kb_fts (article_id integer PRIMARY KEY "
+    "REFERENCES kb_articles (id) ON DELETE CASCADE, document tsvector NOT NULL)",
+    "CREATE INDEX ix_kb_fts_document ON kb_fts USING gin (document)",
+)
+TABLES = ("kb_fts", "kb_fts_vocab")  # left out of the models-to-migrations comparison
+
+
+def dialect(session) -> str:
+    return session.get_bind().dialect.name
+
+
+def fields(article) -> dict:
+    language = article.language
+    return {
+        "id": article.id,
+        "title": analyze(article.title, language),
+        "keywords": analyze(" ".join(article.keywords or []), language),
+        "body": analyze(article.body or "", language),
+    }
+
+
+async def index_article(session, article) -> None:
+    """(Re)index one article; call after its text changed, in the same transaction."""
+    values = fields(article)
+    if dialect(session) == "postgresql":
+        await session.execute(
+            text(
+                "INSERT INTO kb_fts (article_id, document) VALUES (:id, "
+                "setweight(to_tsvector('simple', :title), 'A') || "
+                "setweight(to_tsvector('simple', :keywords), 'B') || "
+                "setweight(to_tsvector('simple', :body), 'D')) "
+                "ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document"
+            ),
+            values,
+        )
+    else:
+        await session.execute(text("DELETE FROM kb_fts WHERE rowid = :id"), values)
+        await session.execute(
+            text(
+                "INSERT INTO kb_fts (rowid, title, keywords, body) "
+                "VALUES (:id, :title, :keywords, :body)"
+            ),
+            values,
+        )
+
+
+async def unindex_article(session, article_id: int) -> None:
+    if dialect(session) == "postgresql":
+        await session.execute(text("DELETE FROM kb_fts WHERE article_id = :id"), {"id": article_id})
+    else:
+        await session.execute(text("DELETE FROM kb_fts WHERE rowid = :id"), {"id": article_id})

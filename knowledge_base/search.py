@@ -1,0 +1,449 @@
+"""Search and suggestions: full text (FTS5 / PostgreSQL), German compounds and typos handled
+against the index's vocabulary, an optional sentence-embedding ranking, and what agents and
+readers said of the articles.
+
+Who asks decides what may be found: customers and bots see public articles only, agents
+internal ones too, editors also drafts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import html
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import bindparam, case, func, select, text
+
+from knowledge_base import semantic
+from knowledge_base.analysis import (
+    MIN_PART,
+    WORD,
+    Query,
+    Term,
+    parse_query,
+    split_compound,
+    stemmer,
+    words,
+)
+from knowledge_base.index import dialect
+from knowledge_base.models import Article, ArticleEmbedding, ArticleFeedback, SearchGap
+
+AUDIENCES = {
+    "customer": ("public",),
+    "bot": ("public",),
+    "agent": ("internal", "public"),
+    "editor": ("draft", "internal", "public"),
+}
+CANDIDATES = 50
+LEXICAL_WEIGHT = 0.15  # with embeddings: the share of the lexical score in the ranking
+# A cosine (multilingual-e5) below LOW says nothing, above HIGH is a sure match.
+SEMANTIC_LOW, SEMANTIC_HIGH = 0.80, 0.90
+GOOD_SCORE = 0.35  # a search whose best result scores less is reported as a gap
+FEEDBACK_WEIGHT = 0.5  # a standing of ±1 scales an article's score by 1 ± this
+SNIPPET_CHARS = 220
+_MARKUP = re.compile(r"[#*_>`|~\[\]]+|\]\([^)]*\)|^\s*[-+]\s+", re.MULTILINE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass
+class Hit:
+    article_id: int
+    title: str
+    slug: str
+    language: str
+    visibility: str
+    score: float
+    snippet: str = ""
+    lexical: float = 0.0
+    cosine: float | None = None
+    coverage: float = 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "url": f"/help/{self.slug}",
+            "snippet": self.snippet,
+            "language": self.language,
+            "visibility": self.visibility,
+        }
+
+
+@dataclass
+class _State:
+    """One process's copy of what the index knows: its vocabulary and the article vectors."""
+
+    key: tuple
+    vocabulary: dict[str, int]
+    sorted_terms: list[str]
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    languages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    visibilities: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    titles: np.ndarray | None = None
+    texts: np.ndarray | None = None
+
+    def knows_prefix(self, prefix: str) -> bool:
+        at = bisect.bisect_left(self.sorted_terms, prefix)
+        return at < len(self.sorted_terms) and self.sorted_terms[at].startswith(prefix)
+
+
+async def _state(runtime, session) -> _State:
+    key = tuple(
+        (
+            await session.execute(
+                select(
+                    select(func.count(Article.id)).scalar_subquery(),
+                    select(func.max(Article.updated_at)).scalar_subquery(),
+                    select(func.count(ArticleEmbedding.article_id)).scalar_subquery(),
+                    select(func.max(ArticleEmbedding.at)).scalar_subquery(),
+                )
+            )
+        ).one()
+    )
+    state = runtime.caches.get("kb.search")
+    if state is not None and state.key == key:
+        return state
+    if dialect(session) == "postgresql":
+        sql = "SELECT word, ndoc FROM ts_stat('SELECT document FROM kb_fts')"
+    else:
+        sql = "SELECT term, doc FROM kb_fts_vocab"
+    vocabulary = {term: df for term, df in (await session.execute(text(sql))).all()}
+    state = _State(key, vocabulary, sorted(vocabulary))
+    if key[2]:
+        rows = (
+            await session.execute(
+                select(
+                    ArticleEmbedding.article_id,
+                    ArticleEmbedding.title_vector,
+                    ArticleEmbedding.text_vector,
+                    Article.language,
+                    Article.visibility,
+                ).join(Article, Article.id == ArticleEmbedding.article_id)
+            )
+        ).all()
+        state.ids = np.array([r[0] for r in rows], dtype=np.int64)
+        state.titles = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        state.texts = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+        state.languages = np.array([r[3] for r in rows], dtype=object)
+        state.visibilities = np.array([r[4] for r in rows], dtype=object)
+    runtime.caches["kb.search"] = state
+    return state
+
+
+def _resolve(query: Query, state: _State) -> None:
+    """Split German compounds and correct typos against the vocabulary."""
+    for term in query.terms:
+        if "de" in query.languages and len(term.word) >= 2 * MIN_PART:
+            term.parts = split_compound(term.word, state.vocabulary)
+        if term.parts or any(
+            (state.knows_prefix(s) if term.prefix else s in state.vocabulary) for s in term.stems
+        ):
+            continue
+        if len(term.word) >= MIN_PART and state.sorted_terms:
+            allowed = 1 if len(term.word) < 8 else 2
+            found = process.extractOne(
+                term.stems[0],
+                state.sorted_terms,
+                scorer=Levenshtein.distance,
+                score_cutoff=allowed,
+            )
+            if found:
+                term.corrected = found[0]
+
+
+def _fts5_match(query: Query) -> str:
+    groups = []
+    for term in query.terms:
+        options = [f'"{s}"' + ("*" if term.prefix else "") for s in term.stems]
+        if term.corrected:
+            options.append(f'"{term.corrected}"')
+        if term.parts:
+            options.append("(" + " AND ".join(f'"{p}"' for p in term.parts) + ")")
+        groups.append("(" + " OR ".join(options) + ")")
+    groups += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
+    return " OR ".join(groups)
+
+
+def _tsquery(query: Query) -> str:
+    groups = []
+    for term in query.terms:
+        options = [s + (":*" if term.prefix else "") for s in term.stems]
+        if term.corrected:
+            options.append(term.corrected)
+        if term.parts:
+            options.append("(" + " & ".join(term.parts) + ")")
+        groups.append("(" + " | ".join(options) + ")")
+    groups += ["(" + " <-> ".join(phrase) + ")" for phrase in query.phrases]
+    return " | ".join(groups)
+
+
+def _lexical(session, query: Query, filters: list, limit: int) -> dict:
+    """The statement that finds and scores the candidates on this engine."""
+    where = " AND ".join(["a.visibility IN :visibilities", *filters])
+    if dialect(session) == "postgresql":
+        sql = (
+            "SELECT f.article_id, ts_rank(f.document, q, 1) AS score "
+            "FROM kb_fts f JOIN kb_articles a ON a.id = f.article_id, "
+            "to_tsquery('simple', :match) q "
+            f"WHERE f.document @@ q AND {where} ORDER BY score DESC LIMIT :limit"
+        )
+        match = _tsquery(query)
+    else:
+        sql = (
+            "SELECT kb_fts.rowid, -bm25(kb_fts, 10.0, 4.0, 1.0) AS score "
+            "FROM kb_fts JOIN kb_articles a ON a.id = kb_fts.rowid "
+            f"WHERE kb_fts MATCH :match AND {where} ORDER BY score DESC LIMIT :limit"
+        )
+        match = _fts5_match(query)
+    return {"sql": sql, "match": match, "limit": limit}
+
+
+def _coverage(query: Query, tokens: list[str]) -> float:
+    """The share of the query's words (and phrases) the article contains."""
+    present = set(tokens)
+    total = matched = 0
+    for term in query.terms:
+        total += 1
+        options = set(term.stems) | ({term.corrected} if term.corrected else set())
+        hit = bool(options & present)
+        if not hit and term.prefix:
+            hit = any(t.startswith(s) for s in term.stems for t in present)
+        if not hit and term.parts:
+            hit = all(p in present or any(t.startswith(p) for t in present) for p in term.parts)
+        matched += hit
+    joined = f" {' '.join(tokens)} "
+    for phrase in query.phrases:
+        total += 1
+        matched += f" {' '.join(phrase)} " in joined
+    return matched / total if total else 0.0
+
+
+class _Matcher:
+    """Whether an article's stem answers one of the query's words (exact or as a prefix)."""
+
+    def __init__(self, query: Query) -> None:
+        exact, prefixes = set(), []
+        for term in query.terms:
+            exact.update(term.stems, term.parts)
+            if term.corrected:
+                exact.add(term.corrected)
+            prefixes += [*term.stems, *term.parts] if term.prefix else list(term.parts)
+        for phrase in query.phrases:
+            exact.update(phrase)
+        self.exact, self.prefixes = exact, tuple(prefixes)
+
+    def __call__(self, token: str) -> bool:
+        return token in self.exact or bool(self.prefixes and token.startswith(self.prefixes))
+
+
+def snippet(query: Query, body: str, language: str) -> str:
+    """The sentence of the body that matches most of the query, its matching words marked."""
+    matches = _Matcher(query)
+    stem_words = stemmer(language)
+    plain = _MARKUP.sub(" ", body or "")
+    sentences = [s.strip() for s in _SENTENCE.split(plain) if s.strip()]
+    if not sentences:
+        return ""
+    best, best_count = sentences[0], 0
+    for sentence in sentences:
+        count = sum(1 for s in set(stem_words.stemWords(words(sentence))) if matches(s))
+        if count > best_count:
+            best, best_count = sentence, count
+    found = [m for m in WORD.finditer(best) if matches(stem_words.stemWord(m[0].lower()))]
+    if len(best) > SNIPPET_CHARS:
+        start = max(0, (found[0].start() if found else 0) - 60)
+        best = best[start : start + SNIPPET_CHARS]
+        found = [m for m in WORD.finditer(best) if matches(stem_words.stemWord(m[0].lower()))]
+        best = ("… " if start else "") + best + " …"
+        shift = 2 if start else 0
+    else:
+        shift = 0
+    out, last = [], 0
+    for m in found:
+        out += [html.escape(best[last : m.start() + shift]), f"<mark>{html.escape(m[0])}</mark>"]
+        last = m.end() + shift
+    out.append(html.escape(best[last:]))
+    return "".join(out)
+
+
+def _semantic_confidence(cosine: float) -> float:
+    return min(1.0, max(0.0, (cosine - SEMANTIC_LOW) / (SEMANTIC_HIGH - SEMANTIC_LOW)))
+
+
+async def _feedback(session, ids: list[int]) -> dict[int, float]:
+    """Each article's standing from what agents and readers said of it, -1 … 1."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(
+            ArticleFeedback.article_id,
+            func.sum(
+                case(
+                    (ArticleFeedback.kind == "used", 1.0),
+                    (ArticleFeedback.kind == "helpful", 0.5),
+                    (ArticleFeedback.kind == "not_relevant", -1.0),
+                    else_=-0.5,
+                )
+            ),
+        )
+        .where(ArticleFeedback.article_id.in_(ids))
+        .group_by(ArticleFeedback.article_id)
+    )
+    return {article_id: math.tanh(float(total) / 5) for article_id, total in rows.all()}
+
+
+def normalized(text_: str) -> str:
+    return " ".join(words(text_))[:500]
+
+
+async def search(
+    runtime,
+    text_: str,
+    *,
+    language: str | None = None,
+    audience: str = "customer",
+    limit: int = 5,
+    exclude: tuple[int, ...] = (),
+    use_semantic: bool = True,
+    report_gap: bool = False,
+) -> list[Hit]:
+    """The best articles for a question or a conversation, best first."""
+    languages = (language,) if language else ("de", "en")
+    query = parse_query(text_, languages)
+    visibilities = AUDIENCES[audience]
+    use_semantic = (
+        use_semantic and runtime.settings.semantic and semantic.available() and bool(text_.strip())
+    )
+    vector_task = None
+    if use_semantic:
+        vector_task = asyncio.create_task(asyncio.to_thread(semantic.encode_query, text_))
+    try:
+        async with runtime.read() as session:
+            state = await _state(runtime, session)
+            lexical: dict[int, float] = {}
+            if not query.empty:
+                _resolve(query, state)
+                filters = []
+                params = {"visibilities": visibilities}
+                if language:
+                    filters.append("a.language = :language")
+                    params["language"] = language
+                if exclude:
+                    filters.append("a.id NOT IN :exclude")
+                    params["exclude"] = tuple(exclude)
+                spec = _lexical(session, query, filters, CANDIDATES)
+                statement = text(spec["sql"]).bindparams(
+                    *[
+                        bindparam(n, expanding=True)
+                        for n in ("visibilities", "exclude")
+                        if n in params
+                    ]
+                )
+                rows = await session.execute(
+                    statement, {**params, "match": spec["match"], "limit": spec["limit"]}
+                )
+                lexical = {int(i): float(s) for i, s in rows.all()}
+            cosines: dict[int, float] = {}
+            if vector_task is not None and state.titles is not None:
+                vector = await vector_task
+                vector_task = None
+                mask = np.isin(state.visibilities, visibilities)
+                if language:
+                    mask &= state.languages == language
+                if exclude:
+                    mask &= ~np.isin(state.ids, list(exclude))
+                if mask.any():
+                    sims = np.maximum(state.titles[mask] @ vector, state.texts[mask] @ vector)
+                    ids = state.ids[mask]
+                    top = np.argsort(-sims)[:CANDIDATES]
+                    cosines = {int(ids[i]): float(sims[i]) for i in top}
+                    for article_id in lexical:  # lexical finds without a top cosine
+                        if article_id not in cosines:
+                            where = np.nonzero(ids == article_id)[0]
+                            if where.size:
+                                cosines[article_id] = float(sims[where[0]])
+            candidates = list(dict.fromkeys([*lexical, *cosines]))
+            standing = await _feedback(session, candidates)
+            ranked = _rank(candidates, lexical, cosines, standing)[:limit]
+            articles = {
+                a.id: a
+                for a in (
+                    await session.scalars(
+                        select(Article).where(Article.id.in_([i for i, _ in ranked]))
+                    )
+                ).all()
+            }
+    finally:
+        if vector_task is not None:
+            vector_task.cancel()
+    hits = []
+    for article_id, rank in ranked:
+        article = articles[article_id]
+        tokens = stemmer(article.language).stemWords(
+            words(f"{article.title} {' '.join(article.keywords or [])} {article.body}")
+        )
+        coverage = _coverage(query, tokens)
+        cosine = cosines.get(article_id)
+        confidence = max(coverage, _semantic_confidence(cosine) if cosine is not None else 0.0)
+        hits.append(
+            Hit(
+                article_id,
+                article.title,
+                article.slug,
+                article.language,
+                article.visibility,
+                score=max(0.0, min(1.0, rank)) * confidence,
+                snippet=snippet(query, article.body, article.language)
+                or html.escape(article.body[:SNIPPET_CHARS]),
+                lexical=lexical.get(article_id, 0.0),
+                cosine=cosine,
+                coverage=coverage,
+            )
+        )
+    hits.sort(key=lambda h: -h.score)
+    if report_gap and (not hits or hits[0].score < GOOD_SCORE):
+        await _report_gap(runtime, text_, language, audience, hits)
+    return hits
+
+
+def _rank(candidates, lexical, cosines, standing) -> list[tuple[int, float]]:
+    top_lexical = max(lexical.values(), default=0.0) or 1.0
+    if cosines:
+        low, high = min(cosines.values()), max(cosines.values())
+        spread = (high - low) or 1.0
+    scored = []
+    for article_id in candidates:
+        lexical_part = lexical.get(article_id, 0.0) / top_lexical
+        if cosines:
+            semantic_part = (cosines.get(article_id, low) - low) / spread
+            score = LEXICAL_WEIGHT * lexical_part + (1 - LEXICAL_WEIGHT) * semantic_part
+        else:
+            score = lexical_part
+        scored.append((article_id, score * (1 + FEEDBACK_WEIGHT * standing.get(article_id, 0.0))))
+    scored.sort(key=lambda pair: -pair[1])
+    return scored
+
+
+async def _report_gap(runtime, text_: str, language, audience: str, hits: list[Hit]) -> None:
+    async with runtime.transaction() as tx:
+        tx.session.add(
+            SearchGap(
+                query=text_[:500],
+                normalized=normalized(text_),
+                language=language,
+                audience=audience,
+                results=len(hits),
+                best_article_id=hits[0].article_id if hits else None,
+                at=tx.now(),
+            )
+        )
+
+
+__all__ = ["AUDIENCES", "Hit", "Term", "search", "snippet"]

