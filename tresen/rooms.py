@@ -45,7 +45,14 @@ WORKER_MODULES = (
     "routing.notify_mail",
     "knowledge_base.semantic",
 )
-PAGE_MODULES = ("agent_ui.routes", "agent_ui.admin", "agent_ui.desk", "agent_ui.admin_routing")
+PAGE_MODULES = (
+    "agent_ui.routes",
+    "agent_ui.admin",
+    "agent_ui.desk",
+    "agent_ui.admin_routing",
+    "agent_ui.knowledge",
+    "portal.help",
+)
 
 
 def load_models() -> None:

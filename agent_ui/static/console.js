@@ -35,3 +35,18 @@ function slaTick() {
   });
 }
 setInterval(slaTick, 20000);
+
+// A suggested article's Insert buttons put its text (or link) into the reply at the cursor;
+// the same click tells the server the article was used (hx-post on the button).
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("[data-insert]");
+  var reply = document.getElementById("reply-text");
+  if (!button || !reply) return;
+  var text = button.getAttribute("data-insert");
+  var start = reply.selectionStart || 0, end = reply.selectionEnd || 0;
+  var before = reply.value.slice(0, start), after = reply.value.slice(end);
+  var glue = before && !before.endsWith("\n") ? "\n\n" : "";
+  reply.value = before + glue + text + after;
+  reply.focus();
+  reply.selectionStart = reply.selectionEnd = (before + glue + text).length;
+});

@@ -1,0 +1,227 @@
+"""The knowledge base in the console: a ticket's suggestions (insert, not relevant) and the
+articles' list and editor (Markdown, visibility, translations, versions with restore)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from agent_ui.templating import templates
+from knowledge_base.articles import (
+    article_record,
+    create_article,
+    render,
+    restore_version,
+    update_article,
+)
+from knowledge_base.feedback import article_feedback
+from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
+from knowledge_base.search import search
+from routing import suggestions
+from tresen import auth
+from tresen.runtime import ActionError
+
+
+async def _panel(request: Request, ticket_id: int) -> Response:
+    try:
+        hits, verdicts = await suggestions.for_ticket(request.app.state.runtime, ticket_id)
+    except LookupError:
+        raise HTTPException(404, "ticket not found") from None
+    async with request.app.state.runtime.read() as session:
+        bodies = dict(
+            (
+                await session.execute(
+                    select(Article.id, Article.body).where(
+                        Article.id.in_([h.article_id for h in hits])
+                    )
+                )
+            ).all()
+        )
+    return templates.TemplateResponse(
+        request,
+        "_suggestions.html",
+        {
+            "ticket_id": ticket_id,
+            "hits": hits,
+            "bodies": bodies,
+            "verdicts": verdicts,
+            "base_url": request.app.state.runtime.settings.base_url,
+        },
+    )
+
+
+async def ticket_suggestions(request: Request) -> Response:
+    """GET: the panel; POST: an agent's verdict (used, not_relevant), then the panel again."""
+    user = await auth.require_staff(request)
+    ticket_id = request.path_params["ticket_id"]
+    if request.method == "POST":
+        form = await auth.verified_form(request)
+        try:
+            await suggestions.judge(
+                request.app.state.runtime,
+                ticket_id,
+                int(request.path_params["article_id"]),
+                str(form.get("verdict") or ""),
+                user_id=user.id,
+            )
+        except LookupError:
+            raise HTTPException(404, "ticket not found") from None
+        except ActionError as error:
+            raise HTTPException(422, str(error)) from None
+    return await _panel(request, ticket_id)
+
+
+async def articles_page(request: Request) -> Response:
+    await auth.require_staff(request)
+    q = request.query_params.get("q", "").strip()[:300]
+    language = request.query_params.get("lang") or None
+    language = language if language in LANGUAGES else None
+    async with request.app.state.runtime.read() as session:
+        total = await session.scalar(select(func.count(Article.id)))
+    if q:
+        hits = await search(
+            request.app.state.runtime, q, language=language, audience="editor", limit=50
+        )
+        rows = [
+            {"id": h.article_id, "title": h.title, "language": h.language,
+             "visibility": h.visibility, "snippet": h.snippet}
+            for h in hits
+        ]  # fmt: skip
+    else:
+        query = select(Article).order_by(Article.updated_at.desc()).limit(100)
+        if language:
+            query = query.where(Article.language == language)
+        async with request.app.state.runtime.read() as session:
+            rows = [
+                {"id": a.id, "title": a.title, "language": a.language,
+                 "visibility": a.visibility, "snippet": ""}
+                for a in (await session.scalars(query)).all()
+            ]  # fmt: skip
+    return templates.TemplateResponse(
+        request,
+        "kb_articles.html",
+        {"rows": rows, "q": q, "lang": language or "", "total": total, "languages": LANGUAGES},
+    )
+
+
+def _form_values(form) -> dict:
+    keywords = [k.strip() for k in str(form.get("keywords") or "").split(",") if k.strip()]
+    return {
+        "title": str(form.get("title") or "").strip(),
+        "body": str(form.get("body") or ""),
+        "visibility": str(form.get("visibility") or "draft"),
+        "keywords": keywords,
+        "category": str(form.get("category") or "").strip() or None,
+    }
+
+
+async def _editor(request: Request, article: Article | None, values: dict, error=None, status=200):
+    versions, feedback, translations = [], {}, []
+    if article is not None:
+        async with request.app.state.runtime.read() as session:
+            versions = list(
+                await session.scalars(
+                    select(ArticleVersion)
+                    .where(ArticleVersion.article_id == article.id)
+                    .order_by(ArticleVersion.version.desc())
+                )
+            )
+            feedback = await article_feedback(session, article.id)
+            translations = list(
+                await session.scalars(
+                    select(Article).where(
+                        Article.translation_group == article.translation_group,
+                        Article.id != article.id,
+                    )
+                )
+            )
+    return templates.TemplateResponse(
+        request,
+        "kb_article.html",
+        {
+            "article": article,
+            "values": values,
+            "preview": render(values.get("body") or ""),
+            "versions": versions,
+            "feedback": feedback,
+            "translations": translations,
+            "visibilities": VISIBILITIES,
+            "languages": LANGUAGES,
+            "error": error,
+            "translation_of": request.query_params.get("translation_of", ""),
+        },
+        status_code=status,
+    )
+
+
+async def new_article(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    if request.method == "GET":
+        language = request.query_params.get("lang")
+        values = {"language": language if language in LANGUAGES else "de", "visibility": "draft"}
+        return await _editor(request, None, values)
+    form = await auth.verified_form(request)
+    values = _form_values(form)
+    values["language"] = str(form.get("language") or "")
+    group = None
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            source_id = str(form.get("translation_of") or "")
+            if source_id.isdigit():
+                source = await tx.session.get(Article, int(source_id))
+                group = source.translation_group if source else None
+            article = await create_article(tx, **values, translation_group=group, owner_id=user.id)
+            article_id = article.id
+    except ActionError as error:
+        return await _editor(request, None, values, error=str(error), status=422)
+    return RedirectResponse(f"/kb/{article_id}", status_code=303)
+
+
+async def edit_article(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    article_id = request.path_params["article_id"]
+    if request.method == "POST":
+        form = await auth.verified_form(request)
+        values = _form_values(form)
+        try:
+            async with request.app.state.runtime.transaction() as tx:
+                article = await tx.session.get(Article, article_id)
+                if article is None:
+                    raise HTTPException(404, "article not found")
+                if form.get("restore"):
+                    await restore_version(
+                        tx, article, int(str(form.get("restore"))), editor_id=user.id
+                    )
+                else:
+                    await update_article(tx, article, values, editor_id=user.id)
+        except ActionError as error:
+            async with request.app.state.runtime.read() as session:
+                article = await session.get(Article, article_id)
+            return await _editor(request, article, values, error=str(error), status=422)
+        return RedirectResponse(f"/kb/{article_id}", status_code=303)
+    async with request.app.state.runtime.read() as session:
+        article = await session.get(Article, article_id)
+        if article is None:
+            raise HTTPException(404, "article not found")
+        values = await article_record(session, article)
+    return await _editor(request, article, values)
+
+
+routes = [
+    Route(
+        "/tickets/{ticket_id:int}/suggestions",
+        ticket_suggestions,
+        methods=["GET"],
+    ),
+    Route(
+        "/tickets/{ticket_id:int}/suggestions/{article_id:int}",
+        ticket_suggestions,
+        methods=["POST"],
+    ),
+    Route("/kb", articles_page),
+    Route("/kb/new", new_article, methods=["GET", "POST"]),
+    Route("/kb/{article_id:int}", edit_article, methods=["GET", "POST"]),
+]

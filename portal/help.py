@@ -1,0 +1,97 @@
+"""The public help centre: search the public articles, read one, say whether it helped.
+
+Only public articles exist here: internal and draft ones answer 404, as if they did not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from knowledge_base.feedback import record_feedback
+from knowledge_base.models import LANGUAGES, Article
+from knowledge_base.search import search
+from tresen.auth import CSRF_FIELD, csrf_token, verified_form
+
+templates = Jinja2Templates(
+    directory=Path(__file__).parent / "templates",
+    context_processors=[
+        lambda request: {"csrf_token": csrf_token(request), "csrf_field": CSRF_FIELD}
+    ],
+)
+
+
+def _language(request: Request) -> str | None:
+    language = request.query_params.get("lang") or None
+    return language if language in LANGUAGES else None
+
+
+async def help_home(request: Request) -> Response:
+    q = request.query_params.get("q", "").strip()[:300]
+    language = _language(request)
+    hits = []
+    if q:
+        hits = await search(
+            request.app.state.runtime,
+            q,
+            language=language,
+            audience="customer",
+            limit=10,
+            report_gap=True,
+        )
+    return templates.TemplateResponse(
+        request, "help.html", {"q": q, "lang": language or "", "hits": hits}
+    )
+
+
+async def help_article(request: Request) -> Response:
+    async with request.app.state.runtime.read() as session:
+        article = await session.scalar(
+            select(Article).where(
+                Article.slug == request.path_params["slug"], Article.visibility == "public"
+            )
+        )
+        if article is None:
+            raise HTTPException(404, "no such article")
+        translations = list(
+            await session.scalars(
+                select(Article).where(
+                    Article.translation_group == article.translation_group,
+                    Article.id != article.id,
+                    Article.visibility == "public",
+                )
+            )
+        )
+    if request.method == "POST":
+        form = await verified_form(request)
+        answer = str(form.get("helpful") or "")
+        if answer not in ("yes", "no"):
+            raise HTTPException(400, f"helpful={answer!r} is not yes or no")
+        async with request.app.state.runtime.transaction() as tx:
+            await record_feedback(
+                tx,
+                article.id,
+                "helpful" if answer == "yes" else "not_helpful",
+                comment=str(form.get("comment") or "") or None,
+            )
+        return RedirectResponse(f"/help/{article.slug}?thanks=1", status_code=303)
+    return templates.TemplateResponse(
+        request,
+        "help_article.html",
+        {
+            "article": article,
+            "translations": translations,
+            "thanks": request.query_params.get("thanks") == "1",
+        },
+    )
+
+
+routes = [
+    Route("/help", help_home),
+    Route("/help/{slug:str}", help_article, methods=["GET", "POST"]),
+]
