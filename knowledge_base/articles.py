@@ -184,7 +184,7 @@ async def update_article(
         article.updated_at = tx.now()
         await tx.session.flush()
         _record_version(tx, article, editor_id)
-        if {"title", "body", "keywords", "language"} & set(changed):
+        if {"title", "body", "keywords", "language", "visibility"} & set(changed):
             await index_article(tx.session, article)
         tx.emit("kb.article.changed", article_id=article.id)
     return changed

@@ -10,7 +10,7 @@ from knowledge_base.analysis import analyze
 
 # Made by migration 0005; not in the models (neither engine's form is a plain table).
 SQLITE_DDL = (
-    "CREATE VIRTUAL TABLE kb_fts USING fts5(title, keywords, body, "
+    "CREATE VIRTUAL TABLE kb_fts USING fts5(title, keywords, body, scope, "
     "tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5')",
     "CREATE VIRTUAL TABLE kb_fts_vocab USING fts5vocab(kb_fts, row)",
 )
@@ -33,6 +33,8 @@ def fields(article) -> dict:
         "title": analyze(article.title, language),
         "keywords": analyze(" ".join(article.keywords or []), language),
         "body": analyze(article.body or "", language),
+        # Who may find it, as words FTS5 filters on inside the index (no join per match).
+        "scope": f"lang{language} vis{article.visibility}",
     }
 
 
@@ -54,8 +56,8 @@ async def index_article(session, article) -> None:
         await session.execute(text("DELETE FROM kb_fts WHERE rowid = :id"), values)
         await session.execute(
             text(
-                "INSERT INTO kb_fts (rowid, title, keywords, body) "
-                "VALUES (:id, :title, :keywords, :body)"
+                "INSERT INTO kb_fts (rowid, title, keywords, body, scope) "
+                "VALUES (:id, :title, :keywords, :body, :scope)"
             ),
             values,
         )

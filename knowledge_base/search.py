@@ -41,6 +41,9 @@ AUDIENCES = {
     "editor": ("draft", "internal", "public"),
 }
 CANDIDATES = 50
+MAX_TERMS = 12  # a long text is searched by its most telling (rarest) words
+COMMON = 0.25  # words in more of the articles than this say little (unless all are such)
+SCOPE_WORDS = {f"vis{v}" for v in ("draft", "internal", "public")} | {"langde", "langen"}
 LEXICAL_WEIGHT = 0.15  # with embeddings: the share of the lexical score in the ranking
 # A cosine (multilingual-e5) below LOW says nothing, above HIGH is a sure match.
 SEMANTIC_LOW, SEMANTIC_HIGH = 0.80, 0.90
@@ -114,7 +117,9 @@ async def _state(runtime, session) -> _State:
         sql = "SELECT word, ndoc FROM ts_stat('SELECT document FROM kb_fts')"
     else:
         sql = "SELECT term, doc FROM kb_fts_vocab"
-    vocabulary = {term: df for term, df in (await session.execute(text(sql))).all()}
+    vocabulary = {
+        term: df for term, df in (await session.execute(text(sql))).all() if term not in SCOPE_WORDS
+    }
     state = _State(key, vocabulary, sorted(vocabulary))
     if key[2]:
         rows = (
@@ -138,7 +143,23 @@ async def _state(runtime, session) -> _State:
 
 
 def _resolve(query: Query, state: _State) -> None:
-    """Split German compounds and correct typos against the vocabulary."""
+    """Keep the rarest words of a long text; split German compounds and correct typos
+    against the vocabulary."""
+    documents = state.key[0] or 1
+    common = [
+        t
+        for t in query.terms
+        if min(state.vocabulary.get(s, 0) for s in t.stems) > COMMON * documents
+    ]
+    if common and len(common) < len(query.terms) and documents >= 100:
+        query.terms = [t for t in query.terms if t not in common]  # words nearly every article has
+    if len(query.terms) > MAX_TERMS:
+        rarity = sorted(
+            query.terms,
+            key=lambda t: min((state.vocabulary.get(s, 0) for s in t.stems), default=0),
+        )
+        kept = {id(t) for t in rarity[:MAX_TERMS]}
+        query.terms = [t for t in query.terms if id(t) in kept]
     for term in query.terms:
         if "de" in query.languages and len(term.word) >= 2 * MIN_PART:
             term.parts = split_compound(term.word, state.vocabulary)
@@ -184,25 +205,43 @@ def _tsquery(query: Query) -> str:
     return " | ".join(groups)
 
 
-def _lexical(session, query: Query, filters: list, limit: int) -> dict:
-    """The statement that finds and scores the candidates on this engine."""
-    where = " AND ".join(["a.visibility IN :visibilities", *filters])
+def _lexical(session, query: Query, visibilities, language, exclude) -> tuple[str, dict]:
+    """The statement that finds and scores the candidates on this engine, and its values."""
+    params: dict = {"limit": CANDIDATES}
     if dialect(session) == "postgresql":
+        filters = ["a.visibility IN :visibilities"]
+        params["visibilities"] = list(visibilities)
+        if language:
+            filters.append("a.language = :language")
+            params["language"] = language
+        if exclude:
+            filters.append("a.id NOT IN :exclude")
+            params["exclude"] = list(exclude)
+        params["match"] = _tsquery(query)
         sql = (
             "SELECT f.article_id, ts_rank(f.document, q, 1) AS score "
             "FROM kb_fts f JOIN kb_articles a ON a.id = f.article_id, "
             "to_tsquery('simple', :match) q "
-            f"WHERE f.document @@ q AND {where} ORDER BY score DESC LIMIT :limit"
+            f"WHERE f.document @@ q AND {' AND '.join(filters)} ORDER BY score DESC LIMIT :limit"
         )
-        match = _tsquery(query)
     else:
+        # Visibility and language are words of the scope column: FTS5 filters in the index.
+        scope = "scope : (" + " OR ".join(f"vis{v}" for v in visibilities) + ")"
+        if language:
+            scope += f" AND scope : lang{language}"
+        params["match"] = f"({_fts5_match(query)}) AND {scope}"
+        where = ""
+        if exclude:
+            where = " AND rowid NOT IN :exclude"
+            params["exclude"] = list(exclude)
         sql = (
-            "SELECT kb_fts.rowid, -bm25(kb_fts, 10.0, 4.0, 1.0) AS score "
-            "FROM kb_fts JOIN kb_articles a ON a.id = kb_fts.rowid "
-            f"WHERE kb_fts MATCH :match AND {where} ORDER BY score DESC LIMIT :limit"
+            "SELECT rowid, -bm25(kb_fts, 10.0, 4.0, 1.0, 0.0) AS score FROM kb_fts "
+            f"WHERE kb_fts MATCH :match{where} ORDER BY score DESC LIMIT :limit"
         )
-        match = _fts5_match(query)
-    return {"sql": sql, "match": match, "limit": limit}
+    statement = text(sql).bindparams(
+        *[bindparam(name, expanding=True) for name in ("visibilities", "exclude") if name in params]
+    )
+    return statement, params
 
 
 def _coverage(query: Query, tokens: list[str]) -> float:
@@ -330,25 +369,8 @@ async def search(
             lexical: dict[int, float] = {}
             if not query.empty:
                 _resolve(query, state)
-                filters = []
-                params = {"visibilities": visibilities}
-                if language:
-                    filters.append("a.language = :language")
-                    params["language"] = language
-                if exclude:
-                    filters.append("a.id NOT IN :exclude")
-                    params["exclude"] = tuple(exclude)
-                spec = _lexical(session, query, filters, CANDIDATES)
-                statement = text(spec["sql"]).bindparams(
-                    *[
-                        bindparam(n, expanding=True)
-                        for n in ("visibilities", "exclude")
-                        if n in params
-                    ]
-                )
-                rows = await session.execute(
-                    statement, {**params, "match": spec["match"], "limit": spec["limit"]}
-                )
+                statement, params = _lexical(session, query, visibilities, language, exclude)
+                rows = await session.execute(statement, params)
                 lexical = {int(i): float(s) for i, s in rows.all()}
             cosines: dict[int, float] = {}
             if vector_task is not None and state.titles is not None:

@@ -101,7 +101,9 @@ def _create_search_index() -> None:
     postgres = bind.dialect.name == "postgresql"
     for statement in POSTGRES_DDL if postgres else SQLITE_DDL:
         op.execute(statement)
-    rows = bind.execute(sa.text("SELECT id, title, keywords, body, language FROM kb_articles"))
+    rows = bind.execute(
+        sa.text("SELECT id, title, keywords, body, language, visibility FROM kb_articles")
+    )
     for row in rows.mappings().all():
         article = _Article(**row)
         if isinstance(article.keywords, str):
@@ -120,8 +122,8 @@ def _create_search_index() -> None:
         else:
             bind.execute(
                 sa.text(
-                    "INSERT INTO kb_fts (rowid, title, keywords, body) "
-                    "VALUES (:id, :title, :keywords, :body)"
+                    "INSERT INTO kb_fts (rowid, title, keywords, body, scope) "
+                    "VALUES (:id, :title, :keywords, :body, :scope)"
                 ),
                 values,
             )
