@@ -30,23 +30,12 @@ async def _panel(request: Request, ticket_id: int) -> Response:
         hits, verdicts = await suggestions.for_ticket(request.app.state.runtime, ticket_id)
     except LookupError:
         raise HTTPException(404, "ticket not found") from None
-    async with request.app.state.runtime.read() as session:
-        bodies = dict(
-            (
-                await session.execute(
-                    select(Article.id, Article.body).where(
-                        Article.id.in_([h.article_id for h in hits])
-                    )
-                )
-            ).all()
-        )
     return templates.TemplateResponse(
         request,
         "_suggestions.html",
         {
             "ticket_id": ticket_id,
             "hits": hits,
-            "bodies": bodies,
             "verdicts": verdicts,
             "base_url": request.app.state.runtime.settings.base_url,
         },
@@ -191,10 +180,11 @@ async def edit_article(request: Request) -> Response:
                 article = await tx.session.get(Article, article_id)
                 if article is None:
                     raise HTTPException(404, "article not found")
-                if form.get("restore"):
-                    await restore_version(
-                        tx, article, int(str(form.get("restore"))), editor_id=user.id
-                    )
+                restore = str(form.get("restore") or "")
+                if restore:
+                    if not restore.isdigit():
+                        raise HTTPException(400, f"restore={restore!r} is not a version number")
+                    await restore_version(tx, article, int(restore), editor_id=user.id)
                 else:
                     await update_article(tx, article, values, editor_id=user.id)
         except ActionError as error:

@@ -24,10 +24,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 
 from bench.common import database_urls, migrated_runtime
 from knowledge_base import semantic
+from knowledge_base.models import Article
 from knowledge_base.transfer import import_articles
+from tresen.app import create_app
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "datasets" / "stackfaq"
 DEPTH = 20
@@ -64,22 +67,15 @@ def measure(ranks: list[int | None]) -> dict[str, float]:
 
 
 async def main(args) -> None:
-    from tresen.app import create_app
-
     articles, queries = load(Path(args.data))
     with database_urls(args.postgres) as (url,):
         runtime = await migrated_runtime(url)
         rows = [(a["slug"], a) for a in articles]
         report = await import_articles(runtime, rows)
         assert report.created == len(articles), report.rejected
-        slug_ids = {}
         async with runtime.read() as session:
-            from sqlalchemy import select
-
-            from knowledge_base.models import Article
-
-            for article_id, slug in (await session.execute(select(Article.id, Article.slug))).all():
-                slug_ids[article_id] = int(slug.rsplit("-", 1)[1]) - 1
+            rows = (await session.execute(select(Article.id, Article.slug))).all()
+        thread_of = {article_id: int(slug.rsplit("-", 1)[1]) - 1 for article_id, slug in rows}
         if args.lexical:
             runtime.settings = replace(runtime.settings, semantic=False)
         use_semantic = semantic.available() and not args.lexical
@@ -98,7 +94,7 @@ async def main(args) -> None:
                 )
                 latencies.append((time.perf_counter() - began) * 1000)
                 response.raise_for_status()
-                found = [slug_ids[s["article_id"]] for s in response.json()["suggestions"]]
+                found = [thread_of[s["article_id"]] for s in response.json()["suggestions"]]
                 ranks.append(found.index(answer) if answer in found else None)
         await runtime.close()
     figures = measure(ranks)

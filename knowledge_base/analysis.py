@@ -83,11 +83,6 @@ class Query:
     def empty(self) -> bool:
         return not self.terms and not self.phrases
 
-    def stems(self) -> set[str]:
-        found = {s for t in self.terms for s in (*t.stems, *t.parts)}
-        found |= {t.corrected for t in self.terms if t.corrected}
-        return found | {s for phrase in self.phrases for s in phrase}
-
 
 def parse_query(text: str, languages: tuple[str, ...]) -> Query:
     """Words become terms (stop words dropped), "quoted words" phrases, word* a prefix; so

@@ -38,33 +38,24 @@ def fields(article) -> dict:
     }
 
 
+POSTGRES_UPSERT = (
+    "INSERT INTO kb_fts (article_id, document) VALUES (:id, "
+    "setweight(to_tsvector('simple', :title), 'A') || "
+    "setweight(to_tsvector('simple', :keywords), 'B') || "
+    "setweight(to_tsvector('simple', :body), 'D')) "
+    "ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document"
+)
+SQLITE_INSERT = (
+    "INSERT INTO kb_fts (rowid, title, keywords, body, scope) "
+    "VALUES (:id, :title, :keywords, :body, :scope)"
+)
+
+
 async def index_article(session, article) -> None:
-    """(Re)index one article; call after its text changed, in the same transaction."""
+    """(Re)index one article; call after what it is found by changed, in its transaction."""
     values = fields(article)
     if dialect(session) == "postgresql":
-        await session.execute(
-            text(
-                "INSERT INTO kb_fts (article_id, document) VALUES (:id, "
-                "setweight(to_tsvector('simple', :title), 'A') || "
-                "setweight(to_tsvector('simple', :keywords), 'B') || "
-                "setweight(to_tsvector('simple', :body), 'D')) "
-                "ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document"
-            ),
-            values,
-        )
+        await session.execute(text(POSTGRES_UPSERT), values)
     else:
         await session.execute(text("DELETE FROM kb_fts WHERE rowid = :id"), values)
-        await session.execute(
-            text(
-                "INSERT INTO kb_fts (rowid, title, keywords, body, scope) "
-                "VALUES (:id, :title, :keywords, :body, :scope)"
-            ),
-            values,
-        )
-
-
-async def unindex_article(session, article_id: int) -> None:
-    if dialect(session) == "postgresql":
-        await session.execute(text("DELETE FROM kb_fts WHERE article_id = :id"), {"id": article_id})
-    else:
-        await session.execute(text("DELETE FROM kb_fts WHERE rowid = :id"), {"id": article_id})
+        await session.execute(text(SQLITE_INSERT), values)

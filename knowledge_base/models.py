@@ -130,4 +130,5 @@ class ArticleEmbedding(Base):
     digest: Mapped[str] = mapped_column(String(64))
     title_vector: Mapped[bytes] = mapped_column(LargeBinary)
     text_vector: Mapped[bytes] = mapped_column(LargeBinary)
+    # Changes to the article up to this time are covered (later ones are looked at again).
     at: Mapped[datetime] = mapped_column(UTCDateTime)

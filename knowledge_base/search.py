@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import bindparam, case, func, select, text
+from sqlalchemy import TextClause, bindparam, case, func, select, text
 
 from knowledge_base import semantic
 from knowledge_base.analysis import (
     MIN_PART,
     WORD,
     Query,
-    Term,
     parse_query,
     split_compound,
     stemmer,
@@ -63,16 +62,19 @@ class Hit:
     visibility: str
     score: float
     snippet: str = ""
-    lexical: float = 0.0
-    cosine: float | None = None
-    coverage: float = 0.0
+    body: str = ""  # the article's Markdown, for inserting it into a reply
+
+    @property
+    def url(self) -> str:
+        """Public articles' address in the help centre; others' in the console."""
+        return f"/help/{self.slug}" if self.visibility == "public" else f"/kb/{self.article_id}"
 
     def as_json(self) -> dict:
         return {
             "article_id": self.article_id,
             "title": self.title,
             "score": round(self.score, 4),
-            "url": f"/help/{self.slug}",
+            "url": self.url,
             "snippet": self.snippet,
             "language": self.language,
             "visibility": self.visibility,
@@ -205,7 +207,7 @@ def _tsquery(query: Query) -> str:
     return " | ".join(groups)
 
 
-def _lexical(session, query: Query, visibilities, language, exclude) -> tuple[str, dict]:
+def _lexical(session, query: Query, visibilities, language, exclude) -> tuple[TextClause, dict]:
     """The statement that finds and scores the candidates on this engine, and its values."""
     params: dict = {"limit": CANDIDATES}
     if dialect(session) == "postgresql":
@@ -361,11 +363,11 @@ async def search(
         use_semantic and runtime.settings.semantic and semantic.available() and bool(text_.strip())
     )
     vector_task = None
-    if use_semantic:
-        vector_task = asyncio.create_task(asyncio.to_thread(semantic.encode_query, text_))
     try:
         async with runtime.read() as session:
             state = await _state(runtime, session)
+            if use_semantic and state.titles is not None:  # embedded while the index is read
+                vector_task = asyncio.create_task(asyncio.to_thread(semantic.encode_query, text_))
             lexical: dict[int, float] = {}
             if not query.empty:
                 _resolve(query, state)
@@ -373,7 +375,7 @@ async def search(
                 rows = await session.execute(statement, params)
                 lexical = {int(i): float(s) for i, s in rows.all()}
             cosines: dict[int, float] = {}
-            if vector_task is not None and state.titles is not None:
+            if vector_task is not None:
                 vector = await vector_task
                 vector_task = None
                 mask = np.isin(state.visibilities, visibilities)
@@ -386,11 +388,10 @@ async def search(
                     ids = state.ids[mask]
                     top = np.argsort(-sims)[:CANDIDATES]
                     cosines = {int(ids[i]): float(sims[i]) for i in top}
-                    for article_id in lexical:  # lexical finds without a top cosine
-                        if article_id not in cosines:
-                            where = np.nonzero(ids == article_id)[0]
-                            if where.size:
-                                cosines[article_id] = float(sims[where[0]])
+                    # Lexical finds outside the top cosines get theirs too.
+                    missing = np.fromiter(lexical.keys() - cosines.keys(), dtype=np.int64)
+                    for i in np.flatnonzero(np.isin(ids, missing)):
+                        cosines[int(ids[i])] = float(sims[i])
             candidates = list(dict.fromkeys([*lexical, *cosines]))
             standing = await _feedback(session, candidates)
             ranked = _rank(candidates, lexical, cosines, standing)[:limit]
@@ -424,9 +425,7 @@ async def search(
                 score=max(0.0, min(1.0, rank)) * confidence,
                 snippet=snippet(query, article.body, article.language)
                 or html.escape(article.body[:SNIPPET_CHARS]),
-                lexical=lexical.get(article_id, 0.0),
-                cosine=cosine,
-                coverage=coverage,
+                body=article.body,
             )
         )
     hits.sort(key=lambda h: -h.score)
@@ -466,6 +465,3 @@ async def _report_gap(runtime, text_: str, language, audience: str, hits: list[H
                 at=tx.now(),
             )
         )
-
-
-__all__ = ["AUDIENCES", "Hit", "Term", "search", "snippet"]

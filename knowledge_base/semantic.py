@@ -14,14 +14,16 @@ import asyncio
 import hashlib
 import logging
 import threading
+from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 
 from knowledge_base.models import Article, ArticleEmbedding
 
 MODEL = "multilingual-e5-small-q4"
 BODY_CHARS = 600  # the start of the body that goes into an article's text vector
+SETTLE = timedelta(minutes=1)
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _encoder = None
@@ -60,7 +62,9 @@ def article_texts(title: str, keywords: list, body: str) -> tuple[str, str]:
 
 
 def digest(title: str, keywords: list, body: str) -> str:
-    return hashlib.sha256("\x1f".join(article_texts(title, keywords, body)).encode()).hexdigest()
+    """Of the embedded texts and the model: a change of either makes the vectors stale."""
+    texts = (MODEL, *article_texts(title, keywords, body))
+    return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()
 
 
 async def embed_pending(runtime, *, batch: int = 16) -> int:
@@ -68,6 +72,9 @@ async def embed_pending(runtime, *, batch: int = 16) -> int:
     if not (available() and runtime.settings.semantic):
         return 0
     done = 0
+    # What the vectors cover: changes up to shortly before this read (a writing transaction's
+    # time is its start, so one that commits while we read is still looked at next round).
+    covers = runtime.clock.now() - SETTLE
     async with runtime.read() as session:
         rows = (
             await session.execute(
@@ -79,6 +86,15 @@ async def embed_pending(runtime, *, batch: int = 16) -> int:
                     ArticleEmbedding.digest,
                 )
                 .outerjoin(ArticleEmbedding, ArticleEmbedding.article_id == Article.id)
+                # Only articles changed since their vectors (or never embedded) are read; the
+                # digest then tells whether the embedded text changed.
+                .where(
+                    or_(
+                        ArticleEmbedding.article_id.is_(None),
+                        ArticleEmbedding.model != MODEL,
+                        Article.updated_at >= ArticleEmbedding.at,
+                    )
+                )
                 .order_by(Article.id)
             )
         ).all()
@@ -101,32 +117,29 @@ async def embed_pending(runtime, *, batch: int = 16) -> int:
                 record.digest = digest(row.title, row.keywords, row.body)
                 record.title_vector = vectors[i].astype(np.float32).tobytes()
                 record.text_vector = vectors[len(chunk) + i].astype(np.float32).tobytes()
-                record.at = tx.now()
+                record.at = covers
         done += len(chunk)
     return done
 
 
-async def pending(runtime) -> int:
-    async with runtime.read() as session:
-        articles = await session.scalar(select(func.count(Article.id)))
-        embedded = await session.scalar(select(func.count(ArticleEmbedding.article_id)))
-    return articles - embedded
-
-
 async def run(runtime) -> None:
-    """Background worker: embed articles as they are written (checked on each change)."""
+    """Background worker: embed articles after they change (and once at start, for what was
+    written while no worker ran); a failed round is tried again a minute later."""
     if not (available() and runtime.settings.semantic):
         return
     async with runtime.bus.subscribe() as queue:
+        due = True
         while True:
+            if due:
+                try:
+                    await embed_pending(runtime)
+                    due = False
+                except Exception:  # noqa: BLE001 - reported; tried again
+                    _log.exception("embedding knowledge base articles failed")
             try:
-                await embed_pending(runtime)
-            except Exception:  # noqa: BLE001 - a failed batch is tried again on the next change
-                _log.exception("embedding knowledge base articles failed")
-            try:
-                event = await asyncio.wait_for(queue.get(), timeout=60)
+                event = await asyncio.wait_for(queue.get(), timeout=None if not due else 60)
             except TimeoutError:
                 continue
-            while event.type != "kb.article.changed" and not queue.empty():
-                event = queue.get_nowait()
-            await asyncio.sleep(0.5)  # let an import's burst of changes settle
+            if event.type in ("kb.article.changed", "bus.overflow"):
+                await asyncio.sleep(0.5)  # let an import's burst of changes settle
+                due = True

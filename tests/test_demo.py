@@ -61,3 +61,20 @@ async def test_demo_data_loads_once_with_routing_and_slas(runtime):
     async with runtime.read() as session:
         ticket = await session.get(Ticket, other.ticket_id)
     assert ticket.queue.name == "Support" and ticket.priority == "normal"
+
+
+async def test_demo_tickets_get_knowledge_base_suggestions(runtime):
+    from routing.suggestions import for_ticket
+
+    await _seed_demo(runtime)
+    async with runtime.read() as session:
+        double_charge = await session.scalar(
+            select(Ticket.id).where(Ticket.subject.like("Rechnung 2026-1147%"))
+        )
+    hits, _ = await for_ticket(runtime, double_charge)
+    titles = [hit.title for hit in hits]
+    # The public answer and the internal how-to (agents see internal articles) lead.
+    assert set(titles[:2]) == {
+        "Rückerstattung einer doppelten Abbuchung",
+        "Doppelbuchung prüfen (intern)",
+    }

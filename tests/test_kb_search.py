@@ -4,6 +4,7 @@ ticket suggestions with the agents' verdicts, "Was this helpful?" and the gaps r
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -251,3 +252,50 @@ async def test_was_this_helpful_and_the_gaps_report(runtime, client, admin_heade
         ("Ratenzahlung", 1),
     ]
     assert (await client.get("/api/v1/kb/gaps")).status_code == 401
+
+
+async def test_the_worker_embeds_new_and_changed_articles_only(runtime):
+    """Vectors follow the text: a new article is embedded, a changed text again, a change
+    that does not touch the embedded text (visibility) costs no new embedding."""
+    from sqlalchemy import select
+
+    from knowledge_base.articles import create_article, update_article
+    from knowledge_base.models import Article, ArticleEmbedding
+
+    async def vectors() -> dict[int, tuple]:
+        async with runtime.read() as session:
+            rows = await session.execute(
+                select(ArticleEmbedding.article_id, ArticleEmbedding.digest, ArticleEmbedding.at)
+            )
+            return {article_id: (digest, at) for article_id, digest, at in rows.all()}
+
+    async def settled(check) -> dict:
+        for _ in range(200):
+            found = await vectors()
+            if check(found):
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the worker did not embed: {found}")
+
+    worker = asyncio.create_task(semantic.run(runtime))
+    try:
+        async with runtime.transaction() as tx:
+            article_id = (
+                await create_article(tx, title="Rückerstattung beantragen", language="de")
+            ).id
+        first = await settled(lambda v: article_id in v)
+        async with runtime.transaction() as tx:
+            article = await tx.session.get(Article, article_id)
+            await update_article(tx, article, {"visibility": "public"})
+        assert await semantic.embed_pending(runtime) == 0  # the embedded text is the same
+        async with runtime.transaction() as tx:
+            article = await tx.session.get(Article, article_id)
+            await update_article(tx, article, {"body": "Innerhalb von 30 Tagen."})
+        second = await settled(lambda v: v[article_id][0] != first[article_id][0])
+        assert second[article_id][0] == semantic.digest(
+            "Rückerstattung beantragen", [], "Innerhalb von 30 Tagen."
+        )
+        # Nothing left to do: a second round embeds nothing.
+        assert await semantic.embed_pending(runtime) == 0
+    finally:
+        worker.cancel()

@@ -16,7 +16,7 @@ from tresen.models import ROLES
 from tresen.runtime import Runtime
 from tresen.settings import Settings, SettingsError
 
-DEMO_MODULES = ("customers.demo", "tickets.demo", "routing.demo")
+DEMO_MODULES = ("customers.demo", "tickets.demo", "routing.demo", "knowledge_base.demo")
 DEMO_LOGINS = (
     ("agent@demo.tresen.test", "demo-agent-pw", "agent", "Anna Agent"),
     ("lena@demo.tresen.test", "demo-agent-pw", "agent", "Lena Lehmann"),

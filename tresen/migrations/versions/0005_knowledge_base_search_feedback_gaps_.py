@@ -6,12 +6,19 @@ Create Date: 2026-11-24 00:28:18.706697
 """
 
 import json
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from alembic import op
 
 import tresen.database
-from knowledge_base.index import POSTGRES_DDL, SQLITE_DDL, fields
+from knowledge_base.index import (
+    POSTGRES_DDL,
+    POSTGRES_UPSERT,
+    SQLITE_DDL,
+    SQLITE_INSERT,
+    fields,
+)
 
 revision = "0005"
 down_revision = "0004"
@@ -105,33 +112,11 @@ def _create_search_index() -> None:
         sa.text("SELECT id, title, keywords, body, language, visibility FROM kb_articles")
     )
     for row in rows.mappings().all():
-        article = _Article(**row)
+        article = SimpleNamespace(**row)
         if isinstance(article.keywords, str):
             article.keywords = json.loads(article.keywords)
-        values = fields(article)
-        if postgres:
-            bind.execute(
-                sa.text(
-                    "INSERT INTO kb_fts (article_id, document) VALUES (:id, "
-                    "setweight(to_tsvector('simple', :title), 'A') || "
-                    "setweight(to_tsvector('simple', :keywords), 'B') || "
-                    "setweight(to_tsvector('simple', :body), 'D'))"
-                ),
-                values,
-            )
-        else:
-            bind.execute(
-                sa.text(
-                    "INSERT INTO kb_fts (rowid, title, keywords, body, scope) "
-                    "VALUES (:id, :title, :keywords, :body, :scope)"
-                ),
-                values,
-            )
-
-
-class _Article:
-    def __init__(self, **values) -> None:
-        self.__dict__.update(values)
+        statement = POSTGRES_UPSERT if postgres else SQLITE_INSERT
+        bind.execute(sa.text(statement), fields(article))
 
 
 def downgrade() -> None:
