@@ -4,6 +4,7 @@ articles' list and editor (Markdown, visibility, translations, versions with res
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -18,6 +19,7 @@ from knowledge_base.articles import (
     update_article,
 )
 from knowledge_base.feedback import article_feedback
+from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, remove_file
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
 from knowledge_base.search import search
 from routing import suggestions
@@ -108,7 +110,7 @@ def _form_values(form) -> dict:
 
 
 async def _editor(request: Request, article: Article | None, values: dict, error=None, status=200):
-    versions, feedback, translations = [], {}, []
+    versions, feedback, translations, files = [], {}, [], []
     if article is not None:
         async with request.app.state.runtime.read() as session:
             versions = list(
@@ -119,6 +121,7 @@ async def _editor(request: Request, article: Article | None, values: dict, error
                 )
             )
             feedback = await article_feedback(session, article.id)
+            files = [file_json(article, f) for f in await files_of(session, article.id)]
             translations = list(
                 await session.scalars(
                     select(Article).where(
@@ -137,6 +140,8 @@ async def _editor(request: Request, article: Article | None, values: dict, error
             "versions": versions,
             "feedback": feedback,
             "translations": translations,
+            "files": files,
+            "max_file_mb": MAX_FILE_BYTES // (1024 * 1024),
             "visibilities": VISIBILITIES,
             "languages": LANGUAGES,
             "error": error,
@@ -200,6 +205,35 @@ async def edit_article(request: Request) -> Response:
     return await _editor(request, article, values)
 
 
+async def article_files(request: Request) -> Response:
+    """Upload an image or attachment (multipart form), or remove one (field `remove`)."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    article_id = request.path_params["article_id"]
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            article = await tx.session.get(Article, article_id)
+            if article is None:
+                raise HTTPException(404, "article not found")
+            remove = str(form.get("remove") or "")
+            upload = form.get("file")
+            if remove:
+                await remove_file(tx, article, remove)
+            elif isinstance(upload, UploadFile) and upload.filename:
+                content = await upload.read(MAX_FILE_BYTES + 1)
+                await put_file(
+                    tx, article, upload.filename, content, upload.content_type, user_id=user.id
+                )
+            else:
+                raise HTTPException(400, "choose a file to upload")
+    except ActionError as error:
+        async with request.app.state.runtime.read() as session:
+            article = await session.get(Article, article_id)
+            values = await article_record(session, article)
+        return await _editor(request, article, values, error=str(error), status=422)
+    return RedirectResponse(f"/kb/{article_id}", status_code=303)
+
+
 routes = [
     Route(
         "/tickets/{ticket_id:int}/suggestions",
@@ -214,4 +248,5 @@ routes = [
     Route("/kb", articles_page),
     Route("/kb/new", new_article, methods=["GET", "POST"]),
     Route("/kb/{article_id:int}", edit_article, methods=["GET", "POST"]),
+    Route("/kb/{article_id:int}/files", article_files, methods=["POST"]),
 ]

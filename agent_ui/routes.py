@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from urllib.parse import quote
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,12 +19,11 @@ from tickets.outbox import requeue_delivery
 from tickets.queries import CursorError
 from tresen import auth
 from tresen.accounts import authenticate
+from tresen.downloads import disposition, file_response
 from tresen.runtime import ActionError
 
+
 # Attachments shown in the page; everything else is only downloaded (no HTML, no SVG).
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
-
-
 async def login_page(request: Request) -> Response:
     if request.method == "GET":
         return templates.TemplateResponse(
@@ -205,16 +201,8 @@ async def message_attachment(request: Request) -> Response:
         )
     if attachment is None:
         raise HTTPException(404, "attachment not found")
-    inline = attachment.content_type.lower() in INLINE_TYPES
-    return Response(
-        attachment.content,
-        media_type=attachment.content_type if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": _disposition(
-                "inline" if inline else "attachment", attachment.filename
-            ),
-            "Cache-Control": "private, max-age=3600",
-        },
+    return file_response(
+        attachment.content, attachment.content_type, attachment.filename, public=False
     )
 
 
@@ -229,7 +217,7 @@ async def message_source(request: Request) -> Response:
     return Response(
         source,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": _disposition("attachment", f"message-{message.id}.eml")},
+        headers={"Content-Disposition": disposition("attachment", f"message-{message.id}.eml")},
     )
 
 
@@ -248,11 +236,6 @@ async def resend_message(request: Request) -> Response:
     except ActionError as error:
         raise HTTPException(409, str(error)) from None
     return RedirectResponse(f"/tickets/{message.ticket_id}#message-{message_id}", status_code=303)
-
-
-def _disposition(kind: str, filename: str) -> str:
-    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)[:150] or "download"
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:150])}"
 
 
 routes = [

@@ -8,13 +8,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from knowledge_base.articles import article_record, create_article, restore_version, update_article
 from knowledge_base.feedback import gaps, record_feedback
+from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, remove_file
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
 from knowledge_base.search import search
 from knowledge_base.transfer import import_articles
 from tresen.api import PUBLIC, ApiError, ApiRouter, not_found, query_int, query_limit
+from tresen.runtime import ActionError
 
 router = ApiRouter("knowledge base")
 
@@ -55,6 +58,7 @@ async def _json(session, article: Article) -> dict:
         "html": article.html,
         "version": article.version,
         "updated_at": article.updated_at.isoformat(),
+        "files": [file_json(article, f) for f in await files_of(session, article.id)],
     }
 
 
@@ -308,3 +312,47 @@ async def search_gaps(request: Request, user):
             limit=query_limit(request, default=50, maximum=500),
         )
     return {"gaps": report}
+
+
+@router.route(
+    "PUT",
+    "/kb/articles/{article_id:int}/files/{filename}",
+    summary="Upload an image or attachment (the body is the file; Content-Type its type)",
+)
+async def upload_file(request: Request, user):
+    chunks, size = [], 0
+    async for chunk in request.stream():  # stops reading at the limit, whatever is declared
+        size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise ApiError(413, f"a file may be at most {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        chunks.append(chunk)
+    content = b"".join(chunks)
+    async with request.app.state.runtime.transaction() as tx:
+        article = await _load(tx.session, request.path_params["article_id"])
+        existed = {f.filename for f in await files_of(tx.session, article.id)}
+        file, _changed = await put_file(
+            tx,
+            article,
+            request.path_params["filename"],
+            content,
+            request.headers.get("content-type"),
+            user_id=user.id,
+        )
+        body = file_json(article, file)
+    return JSONResponse(body, status_code=200 if body["filename"] in existed else 201)
+
+
+@router.route(
+    "DELETE",
+    "/kb/articles/{article_id:int}/files/{filename}",
+    summary="Remove a file of an article",
+    status=204,
+)
+async def delete_file(request: Request, user):
+    async with request.app.state.runtime.transaction() as tx:
+        article = await _load(tx.session, request.path_params["article_id"])
+        try:
+            await remove_file(tx, article, request.path_params["filename"])
+        except ActionError:
+            raise not_found("file", request.path_params["filename"]) from None
+    return Response(status_code=204)

@@ -132,3 +132,20 @@ class ArticleEmbedding(Base):
     text_vector: Mapped[bytes] = mapped_column(LargeBinary)
     # Changes to the article up to this time are covered (later ones are looked at again).
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArticleFile(Base):
+    """An image or attachment of an article, linked from its Markdown by its address
+    (/help/<slug>/files/<filename>); as visible as the article."""
+
+    __tablename__ = "kb_article_files"
+    __table_args__ = (UniqueConstraint("article_id", "filename"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

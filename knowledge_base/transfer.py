@@ -4,11 +4,15 @@ CSV (`question,answer[,category,language]`).
 Import creates articles, or updates the one with the same slug (for CSV, which has
 none: the same question in the same language), so importing again changes nothing;
 every row it cannot take is named with the reason, and the others are kept. Folder and
-JSON carry every field an article has (a round trip loses nothing); CSV its four columns.
+JSON carry every field an article has and its files (a round trip loses nothing): in a
+folder, an article's files lie in `<slug>.files/` beside its `<slug>.md`; in JSON they are
+`files: [{filename, content_type, data (base64)}]`. CSV carries its four columns.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import json
 from collections.abc import Callable
@@ -20,8 +24,9 @@ import yaml
 from sqlalchemy import select
 
 from knowledge_base.articles import ArticleError, article_record, create_article, update_article
+from knowledge_base.files import files_of, put_file, remove_file
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article
-from tresen.runtime import Runtime
+from tresen.runtime import ActionError, Runtime
 
 CHUNK = 200  # rows per transaction
 CSV_COLUMNS = ("question", "answer", "category", "language")
@@ -90,6 +95,8 @@ def _read_csv(path: Path, language: str, visibility: str) -> list[tuple[str, dic
 def _read_folder(path: Path) -> list[tuple[str, dict]]:
     rows = []
     for file in sorted(path.rglob("*.md")):
+        if any(part.endswith(".files") for part in file.relative_to(path).parts[:-1]):
+            continue  # an article's attachment, not an article
         where = str(file.relative_to(path))
         try:
             text = file.read_text(encoding="utf-8")
@@ -114,6 +121,13 @@ def _read_folder(path: Path) -> list[tuple[str, dict]]:
         record = {**meta, "body": body}
         record.setdefault("slug", file.stem)
         record.setdefault("language", file.parent.name if file.parent != path else None)
+        attachments = file.with_suffix(".files")
+        if attachments.is_dir():
+            record["files"] = [
+                {"filename": f.name, "content": f.read_bytes()}
+                for f in sorted(attachments.iterdir())
+                if f.is_file()
+            ]
         rows.append((where, record))
     return rows
 
@@ -135,10 +149,11 @@ def _values(record: dict) -> dict:
         "category",
         "reviewed_at",
         "id",
+        "files",
     }
     if unknown:
         raise ArticleError(sorted(unknown)[0], f"unknown field {sorted(unknown)[0]!r}")
-    values = {key: record.get(key) for key in record if key != "id"}
+    values = {key: record.get(key) for key in record if key not in ("id", "files")}
     if not isinstance(values.get("title"), str) or not values["title"].strip():
         raise ArticleError("title", "no title")
     if values.get("language") not in LANGUAGES:
@@ -168,6 +183,41 @@ def _values(record: dict) -> dict:
     return values
 
 
+def _files(record: dict) -> list[tuple[str, bytes, str | None]] | None:
+    """The record's files (name, content, type), or None when it says nothing of files."""
+    if "files" not in record or record["files"] is None:
+        return None
+    if not isinstance(record["files"], list):
+        raise ArticleError("files", "files are a list")
+    found = []
+    for number, item in enumerate(record["files"], 1):
+        if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+            raise ArticleError("files", f"file {number} has no filename")
+        content = item.get("content")
+        if content is None:
+            try:
+                content = base64.b64decode(item.get("data") or "", validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise ArticleError("files", f"{item['filename']}: data is not base64") from None
+        found.append((item["filename"], content, item.get("content_type")))
+    return found
+
+
+async def _sync_files(tx, article, files, owner_id) -> bool:
+    """Make the article's files exactly these; whether anything changed."""
+    changed = False
+    kept = set()
+    for name, content, content_type in files:
+        file, did = await put_file(tx, article, name, content, content_type, user_id=owner_id)
+        kept.add(file.filename)
+        changed |= did
+    for file in await files_of(tx.session, article.id):
+        if file.filename not in kept:
+            await remove_file(tx, article, file.filename)
+            changed = True
+    return changed
+
+
 async def import_articles(
     runtime: Runtime,
     rows: list[tuple[str, dict]],
@@ -181,6 +231,7 @@ async def import_articles(
             for where, record in rows[start : start + CHUNK]:
                 try:
                     values = _values(record)
+                    files = _files(record)
                     if values.get("slug"):
                         same = Article.slug == values["slug"]
                     else:  # CSV rows have no slug: the same question in the same language
@@ -194,20 +245,30 @@ async def import_articles(
                             f"slug {existing.slug!r} is a {existing.language} article, "
                             f"not {values['language']}",
                         )
-                    if existing is None:
-                        await create_article(tx, **values, owner_id=owner_id)
-                        report.created += 1
-                    else:
-                        changes = {
-                            key: value
-                            for key, value in values.items()
-                            if key not in ("slug", "translation_group")
-                        }
-                        if await update_article(tx, existing, changes, editor_id=owner_id):
-                            report.updated += 1
+                    async with tx.session.begin_nested():  # a bad file undoes its article
+                        if existing is None:
+                            article = await create_article(tx, **values, owner_id=owner_id)
+                            if files is not None:
+                                await _sync_files(tx, article, files, owner_id)
+                            report.created += 1
                         else:
-                            report.unchanged += 1
-                except ArticleError as error:
+                            changes = {
+                                key: value
+                                for key, value in values.items()
+                                if key not in ("slug", "translation_group")
+                            }
+                            changed = await update_article(
+                                tx, existing, changes, editor_id=owner_id
+                            )
+                            if files is not None:
+                                changed = (
+                                    await _sync_files(tx, existing, files, owner_id) or changed
+                                )
+                            if changed:
+                                report.updated += 1
+                            else:
+                                report.unchanged += 1
+                except ActionError as error:  # the article's or a file's value
                     report.rejected.append((where, f"{error.field}: {error}"))
         if progress:
             progress(min(start + CHUNK, len(rows)), len(rows))
@@ -219,7 +280,23 @@ async def export_articles(runtime: Runtime, path: Path) -> int:
     async with runtime.read() as session:
         articles = list(await session.scalars(select(Article).order_by(Article.id)))
         records = [await article_record(session, article) for article in articles]
+        files = {}
+        if path.suffix.lower() != ".csv":
+            for article, record in zip(articles, records, strict=True):
+                listed = await files_of(session, article.id)
+                for file in listed:
+                    await session.refresh(file, ["content"])
+                files[record["slug"]] = listed
     if path.suffix.lower() == ".json":
+        for record in records:
+            record["files"] = [
+                {
+                    "filename": f.filename,
+                    "content_type": f.content_type,
+                    "data": base64.b64encode(f.content).decode(),
+                }
+                for f in files[record["slug"]]
+            ]
         path.write_text(json.dumps({"articles": records}, ensure_ascii=False, indent=1))
     elif path.suffix.lower() == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as file:
@@ -239,4 +316,9 @@ async def export_articles(runtime: Runtime, path: Path) -> int:
             (folder / f"{record['slug']}.md").write_text(
                 f"---\n{front}---\n{record['body']}", encoding="utf-8"
             )
+            if files[record["slug"]]:
+                attachments = folder / f"{record['slug']}.files"
+                attachments.mkdir(exist_ok=True)
+                for file in files[record["slug"]]:
+                    (attachments / file.filename).write_bytes(file.content)
     return len(records)

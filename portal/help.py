@@ -14,9 +14,11 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from knowledge_base.feedback import record_feedback
+from knowledge_base.files import file_content
 from knowledge_base.models import LANGUAGES, Article
 from knowledge_base.search import search
-from tresen.auth import CSRF_FIELD, csrf_token, verified_form
+from tresen.auth import CSRF_FIELD, csrf_token, session_user, verified_form
+from tresen.downloads import file_response
 
 templates = Jinja2Templates(
     directory=Path(__file__).parent / "templates",
@@ -91,7 +93,23 @@ async def help_article(request: Request) -> Response:
     )
 
 
+async def help_file(request: Request) -> Response:
+    """An article's image or attachment: anyone's for a public article, otherwise staff's."""
+    async with request.app.state.runtime.read() as session:
+        found = await file_content(
+            session, request.path_params["slug"], request.path_params["filename"]
+        )
+    if found is None:
+        raise HTTPException(404, "no such file")
+    article, file = found
+    public = article.visibility == "public"
+    if not public and await session_user(request) is None:
+        raise HTTPException(404, "no such file")
+    return file_response(file.content, file.content_type, file.filename, public=public)
+
+
 routes = [
     Route("/help", help_home),
+    Route("/help/{slug:str}/files/{filename:str}", help_file),
     Route("/help/{slug:str}", help_article, methods=["GET", "POST"]),
 ]

@@ -10,10 +10,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 
 from knowledge_base.articles import create_article, restore_version, update_article
+from knowledge_base.files import put_file
 from knowledge_base.models import Article, ArticleVersion, Category
 from knowledge_base.transfer import export_articles, import_articles, read
 
 WORDS_DE = "Rückerstattung Passwort Rechnung Lieferung Konto Größe Bestellung Straße".split()
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201e221bc330000000049454e44ae426082"
+)
 WORDS_EN = "refund password invoice delivery account size order street".split()
 
 
@@ -25,7 +30,7 @@ async def make_kb(runtime, groups: int) -> None:
             group = f"group-{n:04d}"
             for language, words in (("de", WORDS_DE), ("en", WORDS_EN)):
                 picked = rng.sample(words, 3)
-                await create_article(
+                article = await create_article(
                     tx,
                     title=f"{picked[0]} {n}: {picked[1]} & {picked[2]}",
                     body=(
@@ -39,6 +44,9 @@ async def make_kb(runtime, groups: int) -> None:
                     translation_group=group,
                     reviewed_at=base + timedelta(days=n) if n % 3 else None,
                 )
+                if n % 25 == 0:  # images and attachments go along
+                    await put_file(tx, article, "screenshot.png", PNG + bytes([n % 256]))
+                    await put_file(tx, article, f"Anleitung {n}.pdf", b"%PDF-1.4 " + group.encode())
 
 
 async def exported(runtime, path) -> dict:
@@ -60,7 +68,12 @@ async def test_a_thousand_articles_round_trip_through_json_and_folders(runtime, 
         report = await import_articles(runtime, read(source))
         assert (report.created, report.rejected) == (1000, []), report.rejected[:3]
         again = await exported(runtime, tmp_path / "again.json")
-        assert again == first, source  # every field of every article, both languages
+        assert again == first, source  # every field and file of every article, both languages
+    with_files = [r for r in first.values() if r["files"]]
+    assert len(with_files) == 40 and {f["content_type"] for f in with_files[0]["files"]} == {
+        "image/png",
+        "application/pdf",
+    }
     # Importing the same again changes nothing.
     report = await import_articles(runtime, read(tmp_path / "kb.json"))
     assert (report.created, report.updated, report.unchanged) == (0, 0, 1000)
