@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from agent_ui.templating import templates
 from knowledge_base.articles import (
+    PUBLISHERS,
     article_record,
     create_article,
     render,
@@ -99,17 +100,22 @@ async def articles_page(request: Request) -> Response:
 
 
 def _form_values(form) -> dict:
-    keywords = [k.strip() for k in str(form.get("keywords") or "").split(",") if k.strip()]
-    return {
-        "title": str(form.get("title") or "").strip(),
-        "body": str(form.get("body") or ""),
-        "visibility": str(form.get("visibility") or "draft"),
-        "keywords": keywords,
-        "category": str(form.get("category") or "").strip() or None,
+    """The article fields the form sent (a field it left out is left as it is)."""
+    cleaners = {
+        "title": lambda v: v.strip(),
+        "body": lambda v: v,
+        "visibility": lambda v: v or "draft",
+        "keywords": lambda v: [k.strip() for k in v.split(",") if k.strip()],
+        "category": lambda v: v.strip() or None,
     }
+    return {name: clean(str(form[name])) for name, clean in cleaners.items() if name in form}
 
 
-async def _editor(request: Request, article: Article | None, values: dict, error=None, status=200):
+async def _editor(
+    request: Request, article: Article | None, values: dict, error: ActionError | None = None
+):
+    """The editor page; with a refused change, its reason (403 for the role, else 422)."""
+    status = 200 if error is None else 403 if error.forbidden else 422
     versions, feedback, translations, files = [], {}, [], []
     if article is not None:
         async with request.app.state.runtime.read() as session:
@@ -143,8 +149,9 @@ async def _editor(request: Request, article: Article | None, values: dict, error
             "files": files,
             "max_file_mb": MAX_FILE_BYTES // (1024 * 1024),
             "visibilities": VISIBILITIES,
+            "publishers": PUBLISHERS,
             "languages": LANGUAGES,
-            "error": error,
+            "error": str(error) if error else None,
             "translation_of": request.query_params.get("translation_of", ""),
         },
         status_code=status,
@@ -158,8 +165,7 @@ async def new_article(request: Request) -> Response:
         values = {"language": language if language in LANGUAGES else "de", "visibility": "draft"}
         return await _editor(request, None, values)
     form = await auth.verified_form(request)
-    values = _form_values(form)
-    values["language"] = str(form.get("language") or "")
+    values = {"title": "", **_form_values(form), "language": str(form.get("language") or "")}
     group = None
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -167,10 +173,12 @@ async def new_article(request: Request) -> Response:
             if source_id.isdigit():
                 source = await tx.session.get(Article, int(source_id))
                 group = source.translation_group if source else None
-            article = await create_article(tx, **values, translation_group=group, owner_id=user.id)
+            article = await create_article(
+                tx, **values, translation_group=group, owner_id=user.id, editor_role=user.role
+            )
             article_id = article.id
     except ActionError as error:
-        return await _editor(request, None, values, error=str(error), status=422)
+        return await _editor(request, None, values, error=error)
     return RedirectResponse(f"/kb/{article_id}", status_code=303)
 
 
@@ -189,13 +197,17 @@ async def edit_article(request: Request) -> Response:
                 if restore:
                     if not restore.isdigit():
                         raise HTTPException(400, f"restore={restore!r} is not a version number")
-                    await restore_version(tx, article, int(restore), editor_id=user.id)
+                    await restore_version(
+                        tx, article, int(restore), editor_id=user.id, editor_role=user.role
+                    )
                 else:
-                    await update_article(tx, article, values, editor_id=user.id)
+                    await update_article(
+                        tx, article, values, editor_id=user.id, editor_role=user.role
+                    )
         except ActionError as error:
             async with request.app.state.runtime.read() as session:
                 article = await session.get(Article, article_id)
-            return await _editor(request, article, values, error=str(error), status=422)
+            return await _editor(request, article, values, error=error)
         return RedirectResponse(f"/kb/{article_id}", status_code=303)
     async with request.app.state.runtime.read() as session:
         article = await session.get(Article, article_id)
@@ -218,11 +230,17 @@ async def article_files(request: Request) -> Response:
             remove = str(form.get("remove") or "")
             upload = form.get("file")
             if remove:
-                await remove_file(tx, article, remove)
+                await remove_file(tx, article, remove, editor_role=user.role)
             elif isinstance(upload, UploadFile) and upload.filename:
                 content = await upload.read(MAX_FILE_BYTES + 1)
                 await put_file(
-                    tx, article, upload.filename, content, upload.content_type, user_id=user.id
+                    tx,
+                    article,
+                    upload.filename,
+                    content,
+                    upload.content_type,
+                    user_id=user.id,
+                    editor_role=user.role,
                 )
             else:
                 raise HTTPException(400, "choose a file to upload")
@@ -230,7 +248,7 @@ async def article_files(request: Request) -> Response:
         async with request.app.state.runtime.read() as session:
             article = await session.get(Article, article_id)
             values = await article_record(session, article)
-        return await _editor(request, article, values, error=str(error), status=422)
+        return await _editor(request, article, values, error=error)
     return RedirectResponse(f"/kb/{article_id}", status_code=303)
 
 

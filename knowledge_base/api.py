@@ -110,7 +110,7 @@ async def add_article(request: Request, user, body: ArticleCreate):
         if body.translation_of is not None:
             original = await _load(tx.session, body.translation_of)
             values["translation_group"] = original.translation_group
-        article = await create_article(tx, **values, owner_id=user.id)
+        article = await create_article(tx, **values, owner_id=user.id, editor_role=user.role)
         return await _json(tx.session, article)
 
 
@@ -129,7 +129,13 @@ async def get_article(request: Request, user):
 async def patch_article(request: Request, user, body: ArticlePatch):
     async with request.app.state.runtime.transaction() as tx:
         article = await _load(tx.session, request.path_params["article_id"])
-        await update_article(tx, article, body.model_dump(exclude_unset=True), editor_id=user.id)
+        await update_article(
+            tx,
+            article,
+            body.model_dump(exclude_unset=True),
+            editor_id=user.id,
+            editor_role=user.role,
+        )
         return await _json(tx.session, article)
 
 
@@ -166,7 +172,13 @@ async def list_versions(request: Request, user):
 async def restore(request: Request, user):
     async with request.app.state.runtime.transaction() as tx:
         article = await _load(tx.session, request.path_params["article_id"])
-        await restore_version(tx, article, request.path_params["version"], editor_id=user.id)
+        await restore_version(
+            tx,
+            article,
+            request.path_params["version"],
+            editor_id=user.id,
+            editor_role=user.role,
+        )
         return await _json(tx.session, article)
 
 
@@ -337,6 +349,7 @@ async def upload_file(request: Request, user):
             content,
             request.headers.get("content-type"),
             user_id=user.id,
+            editor_role=user.role,
         )
         body = file_json(article, file)
     return JSONResponse(body, status_code=200 if body["filename"] in existed else 201)
@@ -352,7 +365,9 @@ async def delete_file(request: Request, user):
     async with request.app.state.runtime.transaction() as tx:
         article = await _load(tx.session, request.path_params["article_id"])
         try:
-            await remove_file(tx, article, request.path_params["filename"])
-        except ActionError:
+            await remove_file(tx, article, request.path_params["filename"], editor_role=user.role)
+        except ActionError as error:
+            if error.forbidden:
+                raise
             raise not_found("file", request.path_params["filename"]) from None
     return Response(status_code=204)

@@ -24,6 +24,22 @@ class ArticleError(ActionError):
     """An article value that cannot be used; names the field."""
 
 
+# Who may publish: change what customers and bots read (public articles) or make one public.
+# Agents write and edit drafts and internal articles. None: the system (import, demo, CLI).
+PUBLISHERS = ("supervisor", "admin")
+
+
+def check_publishing(role: str | None, *visibilities: str | None) -> None:
+    """ArticleError (forbidden) when an agent would touch a public article."""
+    if role is not None and role not in PUBLISHERS and "public" in visibilities:
+        raise ArticleError(
+            "visibility",
+            "public articles are changed and published by supervisors; save it as a draft or "
+            "internal and ask one to publish it",
+            forbidden=True,
+        )
+
+
 def render(markdown: str) -> str:
     """Markdown to HTML, sanitized (raw HTML in the Markdown is shown as text)."""
     return sanitize_html(_MARKDOWN.render(markdown or ""))
@@ -105,7 +121,9 @@ async def create_article(
     translation_group: str | None = None,
     reviewed_at: datetime | None = None,
     owner_id: int | None = None,
+    editor_role: str | None = None,
 ) -> Article:
+    check_publishing(editor_role, visibility)
     values = {"title": title, "language": language, "visibility": visibility}
     values["reviewed_at"] = reviewed_at
     values["keywords"] = keywords or []
@@ -160,9 +178,15 @@ def _record_version(tx: Transaction, article: Article, editor_id: int | None) ->
 
 
 async def update_article(
-    tx: Transaction, article: Article, changes: dict, *, editor_id: int | None = None
+    tx: Transaction,
+    article: Article,
+    changes: dict,
+    *,
+    editor_id: int | None = None,
+    editor_role: str | None = None,
 ) -> list[str]:
     """Change fields; a change is a new version (the slug, the public address, stays)."""
+    check_publishing(editor_role, article.visibility, changes.get("visibility"))
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ArticleError(sorted(unknown)[0], f"{sorted(unknown)[0]} cannot be changed")
@@ -191,7 +215,12 @@ async def update_article(
 
 
 async def restore_version(
-    tx: Transaction, article: Article, version: int, *, editor_id: int | None = None
+    tx: Transaction,
+    article: Article,
+    version: int,
+    *,
+    editor_id: int | None = None,
+    editor_role: str | None = None,
 ) -> None:
     """Bring back an earlier version's text, as a new version."""
     old = await tx.session.scalar(
@@ -201,6 +230,7 @@ async def restore_version(
     )
     if old is None:
         raise ArticleError("version", f"article {article.id} has no version {version}")
+    check_publishing(editor_role, article.visibility, old.visibility)
     article.title, article.body = old.title, old.body
     article.keywords, article.visibility = list(old.keywords), old.visibility
     article.category_id, article.html = old.category_id, render(old.body)

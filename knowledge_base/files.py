@@ -13,6 +13,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
+from knowledge_base.articles import check_publishing
 from knowledge_base.models import Article, ArticleFile
 from tresen.runtime import ActionError, Transaction
 
@@ -54,9 +55,11 @@ async def put_file(
     content_type: str | None = None,
     *,
     user_id: int | None = None,
+    editor_role: str | None = None,
 ) -> tuple[ArticleFile, bool]:
     """Keep a file with the article (a file of the same name is replaced); returns it and
     whether anything changed."""
+    check_publishing(editor_role, article.visibility)
     name = clean_filename(filename)
     if not content:
         raise FileError("content", f"{name} is empty")
@@ -84,7 +87,10 @@ async def put_file(
     return existing, True
 
 
-async def remove_file(tx: Transaction, article: Article, filename: str) -> None:
+async def remove_file(
+    tx: Transaction, article: Article, filename: str, *, editor_role: str | None = None
+) -> None:
+    check_publishing(editor_role, article.visibility)
     found = await tx.session.scalar(
         select(ArticleFile).where(
             ArticleFile.article_id == article.id, ArticleFile.filename == filename

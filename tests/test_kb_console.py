@@ -53,6 +53,22 @@ async def test_agents_write_edit_and_restore_articles_in_the_console(runtime, cl
             "visibility": "public",
         },
     )
+    assert made.status_code == 403 and "published by supervisors" in made.text
+    untitled = await client.post(
+        "/kb/new", data={"csrf_token": csrf_of(form.text), "language": "de"}
+    )
+    assert untitled.status_code == 422 and "needs a title" in untitled.text
+    made = await client.post(
+        "/kb/new",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "language": "de",
+            "title": "Gutschein einlösen",
+            "body": "Geben Sie den Code an der **Kasse** ein.",
+            "keywords": "Gutschein, Code",
+            "visibility": "internal",
+        },
+    )
     assert made.status_code == 303
     article_url = made.headers["location"]
     page = await client.get(article_url)

@@ -22,23 +22,23 @@ async def _article(client, headers, visibility: str, title: str) -> dict:
     return made.json()
 
 
-async def test_files_are_uploaded_listed_served_and_removed(client, agent_headers):
-    public = await _article(client, agent_headers, "public", "Rechnung herunterladen")
+async def test_files_are_uploaded_listed_served_and_removed(client, admin_headers):
+    public = await _article(client, admin_headers, "public", "Rechnung herunterladen")
     url = f"/api/v1/kb/articles/{public['id']}/files"
     put = await client.put(
-        f"{url}/screenshot.png", content=PNG, headers={**agent_headers, "Content-Type": "image/png"}
+        f"{url}/screenshot.png", content=PNG, headers={**admin_headers, "Content-Type": "image/png"}
     )
     assert put.status_code == 201, put.text
     assert put.json()["url"] == "/help/rechnung-herunterladen/files/screenshot.png"
     again = await client.put(
-        f"{url}/screenshot.png", content=PNG, headers={**agent_headers, "Content-Type": "image/png"}
+        f"{url}/screenshot.png", content=PNG, headers={**admin_headers, "Content-Type": "image/png"}
     )
     assert again.status_code == 200  # replaced (here: the same), not a second file
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     await client.put(
-        f"{url}/logo.svg", content=svg, headers={**agent_headers, "Content-Type": "image/svg+xml"}
+        f"{url}/logo.svg", content=svg, headers={**admin_headers, "Content-Type": "image/svg+xml"}
     )
-    listed = (await client.get(f"/api/v1/kb/articles/{public['id']}", headers=agent_headers)).json()
+    listed = (await client.get(f"/api/v1/kb/articles/{public['id']}", headers=admin_headers)).json()
     assert [(f["filename"], f["content_type"], f["size"]) for f in listed["files"]] == [
         ("logo.svg", "image/svg+xml", len(svg)),
         ("screenshot.png", "image/png", len(PNG)),
@@ -52,30 +52,30 @@ async def test_files_are_uploaded_listed_served_and_removed(client, agent_header
     script = await client.get("/help/rechnung-herunterladen/files/logo.svg")
     assert script.headers["content-type"] == "application/octet-stream"
     assert script.headers["content-disposition"].startswith("attachment")
-    removed = await client.delete(f"{url}/logo.svg", headers=agent_headers)
+    removed = await client.delete(f"{url}/logo.svg", headers=admin_headers)
     assert removed.status_code == 204
     assert (await client.get("/help/rechnung-herunterladen/files/logo.svg")).status_code == 404
-    assert (await client.delete(f"{url}/logo.svg", headers=agent_headers)).status_code == 404
+    assert (await client.delete(f"{url}/logo.svg", headers=admin_headers)).status_code == 404
 
 
-async def test_bad_uploads_are_named_and_keep_nothing(client, agent_headers):
-    article = await _article(client, agent_headers, "public", "Versand")
+async def test_bad_uploads_are_named_and_keep_nothing(client, admin_headers):
+    article = await _article(client, admin_headers, "public", "Versand")
     url = f"/api/v1/kb/articles/{article['id']}/files"
     too_big = await client.put(
-        f"{url}/big.bin", content=b"x" * (MAX_FILE_BYTES + 1), headers=agent_headers
+        f"{url}/big.bin", content=b"x" * (MAX_FILE_BYTES + 1), headers=admin_headers
     )
     assert too_big.status_code == 413 and "10 MB" in too_big.json()["error"]
-    empty = await client.put(f"{url}/empty.txt", content=b"", headers=agent_headers)
+    empty = await client.put(f"{url}/empty.txt", content=b"", headers=admin_headers)
     assert empty.status_code == 422 and "empty" in empty.json()["error"]
-    nameless = await client.put(f"{url}/...", content=b"x", headers=agent_headers)
+    nameless = await client.put(f"{url}/...", content=b"x", headers=admin_headers)
     assert nameless.status_code == 422 and "needs a name" in nameless.json()["error"]
     assert (await client.put(f"{url}/a.txt", content=b"x")).status_code == 401
     missing = await client.put(
-        "/api/v1/kb/articles/999/files/a.txt", content=b"x", headers=agent_headers
+        "/api/v1/kb/articles/999/files/a.txt", content=b"x", headers=admin_headers
     )
     assert missing.status_code == 404
     listed = (
-        await client.get(f"/api/v1/kb/articles/{article['id']}", headers=agent_headers)
+        await client.get(f"/api/v1/kb/articles/{article['id']}", headers=admin_headers)
     ).json()
     assert listed["files"] == []
 
@@ -96,7 +96,7 @@ async def test_an_internal_articles_files_are_for_staff_only(client, agent_heade
 
 
 async def test_the_console_uploads_and_removes_files(client, agent, agent_headers):
-    article = await _article(client, agent_headers, "public", "Passwort zurücksetzen")
+    article = await _article(client, agent_headers, "internal", "Passwort zurücksetzen")
     await sign_in(client)
     page = await client.get(f"/kb/{article['id']}")
     no_file = await client.post(

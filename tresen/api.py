@@ -155,7 +155,7 @@ def _endpoint(operations: dict[str, Operation]):
         except ApiError as error:
             return error.response()
         except ActionError as error:
-            status = 409 if error.conflict else 422
+            status = 403 if error.forbidden else 409 if error.conflict else 422
             return ApiError(status, str(error), error.field).response()
         if isinstance(result, Response):
             return result

@@ -18,12 +18,16 @@ from tresen.settings import Settings
 
 
 class ActionError(ValueError):
-    """A value an action refuses; names the field, and whether it clashes with a record."""
+    """A value an action refuses; names the field, and whether it clashes with a record or
+    is not the asking user's to change."""
 
-    def __init__(self, field: str, message: str, *, conflict: bool = False) -> None:
+    def __init__(
+        self, field: str, message: str, *, conflict: bool = False, forbidden: bool = False
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.conflict = conflict  # clashes with an existing record (HTTP 409)
+        self.forbidden = forbidden  # the user's role may not do this (HTTP 403)
 
 
 @dataclass
