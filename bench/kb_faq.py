@@ -66,37 +66,36 @@ def measure(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-async def main(args) -> None:
+async def main(args, url: str) -> None:
     articles, queries = load(Path(args.data))
-    with database_urls(args.postgres) as (url,):
-        runtime = await migrated_runtime(url)
-        rows = [(a["slug"], a) for a in articles]
-        report = await import_articles(runtime, rows)
-        assert report.created == len(articles), report.rejected
-        async with runtime.read() as session:
-            rows = (await session.execute(select(Article.id, Article.slug))).all()
-        thread_of = {article_id: int(slug.rsplit("-", 1)[1]) - 1 for article_id, slug in rows}
-        if args.lexical:
-            runtime.settings = replace(runtime.settings, semantic=False)
-        use_semantic = semantic.available() and not args.lexical
-        started = time.perf_counter()
-        if use_semantic:
-            await semantic.embed_pending(runtime)
-        embed_seconds = time.perf_counter() - started
-        app = create_app(runtime=runtime)
-        transport = httpx.ASGITransport(app=app)
-        ranks, latencies = [], []
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            for text, answer in queries:
-                began = time.perf_counter()
-                response = await client.post(
-                    "/api/v1/kb/suggest", json={"text": text, "lang": "en", "limit": DEPTH}
-                )
-                latencies.append((time.perf_counter() - began) * 1000)
-                response.raise_for_status()
-                found = [thread_of[s["article_id"]] for s in response.json()["suggestions"]]
-                ranks.append(found.index(answer) if answer in found else None)
-        await runtime.close()
+    runtime = await migrated_runtime(url)
+    rows = [(a["slug"], a) for a in articles]
+    report = await import_articles(runtime, rows)
+    assert report.created == len(articles), report.rejected
+    async with runtime.read() as session:
+        rows = (await session.execute(select(Article.id, Article.slug))).all()
+    thread_of = {article_id: int(slug.rsplit("-", 1)[1]) - 1 for article_id, slug in rows}
+    if args.lexical:
+        runtime.settings = replace(runtime.settings, semantic=False)
+    use_semantic = semantic.available() and not args.lexical
+    started = time.perf_counter()
+    if use_semantic:
+        await semantic.embed_pending(runtime)
+    embed_seconds = time.perf_counter() - started
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    ranks, latencies = [], []
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for text, answer in queries:
+            began = time.perf_counter()
+            response = await client.post(
+                "/api/v1/kb/suggest", json={"text": text, "lang": "en", "limit": DEPTH}
+            )
+            latencies.append((time.perf_counter() - began) * 1000)
+            response.raise_for_status()
+            found = [thread_of[s["article_id"]] for s in response.json()["suggestions"]]
+            ranks.append(found.index(answer) if answer in found else None)
+    await runtime.close()
     figures = measure(ranks)
     latencies.sort()
     mode = "semantic (multilingual-e5-small) + lexical" if use_semantic else "lexical"
@@ -118,4 +117,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if not (Path(args.data) / "stackExchange-FAQ.xml").exists():
         sys.exit(f"no StackFAQ at {args.data}")
-    asyncio.run(main(args))
+    with database_urls(args.postgres) as (url,):
+        asyncio.run(main(args, url))

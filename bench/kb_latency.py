@@ -88,7 +88,7 @@ class Writer:
         )
 
 
-async def main(args) -> None:
+async def main(args, url: str) -> None:
     rng = random.Random(7)
     writer = Writer(rng, args.small_vocabulary)
     text = writer.text
@@ -111,29 +111,28 @@ async def main(args) -> None:
     for number in range(args.queries):
         language = "de" if number % 2 else "en"
         queries.append((text(language, rng.randint(5, 15)) + "?", language))
-    with database_urls(args.postgres) as (url,):
-        runtime = await migrated_runtime(url)
-        if not args.semantic:
-            runtime.settings = replace(runtime.settings, semantic=False)
+    runtime = await migrated_runtime(url)
+    if not args.semantic:
+        runtime.settings = replace(runtime.settings, semantic=False)
+    started = time.perf_counter()
+    report = await import_articles(runtime, records)
+    assert report.created == args.articles, report.rejected[:3]
+    imported = time.perf_counter() - started
+    embedded = 0.0
+    if args.semantic:
+        assert semantic.available(), "pip install -e '.[semantic]'"
         started = time.perf_counter()
-        report = await import_articles(runtime, records)
-        assert report.created == args.articles, report.rejected[:3]
-        imported = time.perf_counter() - started
-        embedded = 0.0
-        if args.semantic:
-            assert semantic.available(), "pip install -e '.[semantic]'"
-            started = time.perf_counter()
-            await semantic.embed_pending(runtime, batch=64)
-            embedded = time.perf_counter() - started
-        for question, language in queries[:20]:  # warm the caches
-            await search(runtime, question, language=language, audience="customer")
-        timings = []
-        for question, language in queries:
-            began = time.perf_counter()
-            hits = await search(runtime, question, language=language, audience="customer")
-            timings.append((time.perf_counter() - began) * 1000)
-            assert all(h.visibility == "public" for h in hits)
-        await runtime.close()
+        await semantic.embed_pending(runtime, batch=64)
+        embedded = time.perf_counter() - started
+    for question, language in queries[:20]:  # warm the caches
+        await search(runtime, question, language=language, audience="customer")
+    timings = []
+    for question, language in queries:
+        began = time.perf_counter()
+        hits = await search(runtime, question, language=language, audience="customer")
+        timings.append((time.perf_counter() - began) * 1000)
+        assert all(h.visibility == "public" for h in hits)
+    await runtime.close()
     timings.sort()
     engine = "PostgreSQL" if args.postgres else "SQLite"
     mode = "lexical + semantic" if args.semantic else "lexical"
@@ -155,4 +154,6 @@ if __name__ == "__main__":
     parser.add_argument("--semantic", action="store_true")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--small-vocabulary", action="store_true", help="the worst case")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    with database_urls(args.postgres) as (url,):
+        asyncio.run(main(args, url))
