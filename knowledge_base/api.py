@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from knowledge_base.articles import article_record, create_article, restore_version, update_article
-from knowledge_base.feedback import gaps, record_feedback
+from knowledge_base.feedback import gaps, reader_key, record_feedback
 from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, remove_file
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
 from knowledge_base.search import search
@@ -294,11 +294,16 @@ async def helpful(request: Request, user, body: HelpfulBody):
         article = await _load(tx.session, request.path_params["article_id"])
         if article.visibility != "public" and user is None:
             raise not_found("article", article.id)
+        reader = None
+        if user is None:  # one answer per address and article
+            address = request.client.host if request.client else "unknown"
+            reader = reader_key(request.app.state.runtime.settings.secret_key, f"ip:{address}")
         await record_feedback(
             tx,
             article.id,
             "helpful" if body.helpful else "not_helpful",
             user_id=user.id if user else None,
+            reader=reader,
             comment=body.comment,
         )
     return {"recorded": "helpful" if body.helpful else "not_helpful"}

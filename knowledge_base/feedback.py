@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -17,20 +19,24 @@ async def record_feedback(
     *,
     ticket_id: int | None = None,
     user_id: int | None = None,
+    reader: str | None = None,
     comment: str | None = None,
 ) -> ArticleFeedback:
-    """One verdict; on a ticket an agent's later verdict on the same article replaces theirs."""
+    """One verdict. A later verdict replaces the earlier one of the same agent on the same
+    ticket, and of the same reader (see `reader_key`) on the same article: nobody's opinion
+    counts twice."""
     if kind not in FEEDBACK_KINDS:
         raise ActionError("verdict", f"{kind!r} is not one of {', '.join(FEEDBACK_KINDS)}")
     if await tx.session.get(Article, article_id) is None:
         raise ActionError("article_id", f"no article {article_id}")
+    same = None
     if ticket_id is not None:
+        same = (ArticleFeedback.ticket_id == ticket_id) & (ArticleFeedback.user_id == user_id)
+    elif reader is not None:
+        same = ArticleFeedback.reader == reader
+    if same is not None:
         earlier = await tx.session.scalars(
-            select(ArticleFeedback).where(
-                ArticleFeedback.article_id == article_id,
-                ArticleFeedback.ticket_id == ticket_id,
-                ArticleFeedback.user_id == user_id,
-            )
+            select(ArticleFeedback).where(ArticleFeedback.article_id == article_id, same)
         )
         for old in earlier.all():
             await tx.session.delete(old)
@@ -39,12 +45,19 @@ async def record_feedback(
         kind=kind,
         ticket_id=ticket_id,
         user_id=user_id,
+        reader=reader,
         comment=(comment or "").strip()[:2000] or None,
         at=tx.now(),
     )
     tx.session.add(record)
     tx.emit("kb.feedback", article_id=article_id, kind=kind, ticket_id=ticket_id)
     return record
+
+
+def reader_key(secret: str, identity: str) -> str:
+    """Who an anonymous reader is, for counting their answers once: a keyed hash of their
+    session or address (the address itself is not kept)."""
+    return hmac.new(secret.encode(), identity.encode(), hashlib.sha256).hexdigest()
 
 
 async def not_relevant_on(session, ticket_id: int) -> tuple[int, ...]:

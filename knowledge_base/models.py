@@ -96,6 +96,8 @@ class ArticleFeedback(Base):
     kind: Mapped[str] = mapped_column(String(20))
     ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the tickets room's id
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # An anonymous reader (a keyed hash of their session or address): one answer per article.
+    reader: Mapped[str | None] = mapped_column(String(64), index=True)
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 

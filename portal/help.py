@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from knowledge_base.feedback import record_feedback
+from knowledge_base.feedback import reader_key, record_feedback
 from knowledge_base.files import file_content
 from knowledge_base.models import LANGUAGES, Article
 from knowledge_base.search import search
@@ -79,6 +79,10 @@ async def help_article(request: Request) -> Response:
                 tx,
                 article.id,
                 "helpful" if answer == "yes" else "not_helpful",
+                # One answer per visitor and article: their session's token names them.
+                reader=reader_key(
+                    request.app.state.runtime.settings.secret_key, f"session:{csrf_token(request)}"
+                ),
                 comment=str(form.get("comment") or "") or None,
             )
         return RedirectResponse(f"/help/{article.slug}?thanks=1", status_code=303)

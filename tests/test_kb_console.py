@@ -30,8 +30,13 @@ async def test_the_help_centre_shows_public_articles_only(runtime, client):
         "/help/refund-de", data={"helpful": "no", "csrf_token": csrf_of(page.text)}
     )
     assert answered.status_code == 303
+    changed_mind = await client.post(
+        "/help/refund-de", data={"helpful": "yes", "csrf_token": csrf_of(page.text)}
+    )
+    assert changed_mind.status_code == 303
     async with runtime.read() as session:
-        assert (await article_feedback(session, ids["refund-de"]))["not_helpful"] == 1
+        counts = await article_feedback(session, ids["refund-de"])
+    assert (counts["helpful"], counts["not_helpful"]) == (1, 0)  # one visitor, one answer
     bad = await client.post(
         "/help/refund-de", data={"helpful": "maybe", "csrf_token": csrf_of(page.text)}
     )

@@ -237,6 +237,14 @@ async def test_was_this_helpful_and_the_gaps_report(runtime, client, admin_heade
         f"/api/v1/kb/articles/{ids['payment-de']}/feedback", json={"helpful": True}
     )
     assert yes.status_code == 201
+    for _ in range(3):  # the same reader again: still one answer
+        await client.post(
+            f"/api/v1/kb/articles/{ids['payment-de']}/feedback", json={"helpful": True}
+        )
+    from knowledge_base.feedback import article_feedback
+
+    async with runtime.read() as session:
+        assert (await article_feedback(session, ids["payment-de"]))["helpful"] == 1
     hidden = await client.post(
         f"/api/v1/kb/articles/{ids['goodwill-de']}/feedback", json={"helpful": False}
     )
