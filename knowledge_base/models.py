@@ -133,7 +133,8 @@ class ArticleEmbedding(Base):
     title_vector: Mapped[bytes] = mapped_column(LargeBinary)
     text_vector: Mapped[bytes] = mapped_column(LargeBinary)
     # Changes to the article up to this time are covered (later ones are looked at again).
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the newest tells the search caches whether they are current.
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ArticleFile(Base):

@@ -8,7 +8,6 @@ internal ones too, editors also drafts.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import html
 import math
@@ -106,7 +105,6 @@ async def _state(runtime, session) -> _State:
                 select(
                     select(func.count(Article.id)).scalar_subquery(),
                     select(func.max(Article.updated_at)).scalar_subquery(),
-                    select(func.count(ArticleEmbedding.article_id)).scalar_subquery(),
                     select(func.max(ArticleEmbedding.at)).scalar_subquery(),
                 )
             )
@@ -123,7 +121,7 @@ async def _state(runtime, session) -> _State:
         term: df for term, df in (await session.execute(text(sql))).all() if term not in SCOPE_WORDS
     }
     state = _State(key, vocabulary, sorted(vocabulary))
-    if key[2]:
+    if key[2] is not None:  # the newest vectors' time: there are some
         rows = (
             await session.execute(
                 select(
@@ -362,50 +360,28 @@ async def search(
     use_semantic = (
         use_semantic and runtime.settings.semantic and semantic.available() and bool(text_.strip())
     )
-    vector_task = None
-    try:
-        async with runtime.read() as session:
-            state = await _state(runtime, session)
-            if use_semantic and state.titles is not None:  # embedded while the index is read
-                vector_task = asyncio.create_task(asyncio.to_thread(semantic.encode_query, text_))
-            lexical: dict[int, float] = {}
-            if not query.empty:
-                _resolve(query, state)
-                statement, params = _lexical(session, query, visibilities, language, exclude)
-                rows = await session.execute(statement, params)
-                lexical = {int(i): float(s) for i, s in rows.all()}
-            cosines: dict[int, float] = {}
-            if vector_task is not None:
-                vector = await vector_task
-                vector_task = None
-                mask = np.isin(state.visibilities, visibilities)
-                if language:
-                    mask &= state.languages == language
-                if exclude:
-                    mask &= ~np.isin(state.ids, list(exclude))
-                if mask.any():
-                    sims = np.maximum(state.titles[mask] @ vector, state.texts[mask] @ vector)
-                    ids = state.ids[mask]
-                    top = np.argsort(-sims)[:CANDIDATES]
-                    cosines = {int(ids[i]): float(sims[i]) for i in top}
-                    # Lexical finds outside the top cosines get theirs too.
-                    missing = np.fromiter(lexical.keys() - cosines.keys(), dtype=np.int64)
-                    for i in np.flatnonzero(np.isin(ids, missing)):
-                        cosines[int(ids[i])] = float(sims[i])
-            candidates = list(dict.fromkeys([*lexical, *cosines]))
-            standing = await _feedback(session, candidates)
-            ranked = _rank(candidates, lexical, cosines, standing)[:limit]
-            articles = {
-                a.id: a
-                for a in (
-                    await session.scalars(
-                        select(Article).where(Article.id.in_([i for i, _ in ranked]))
-                    )
-                ).all()
-            }
-    finally:
-        if vector_task is not None:
-            vector_task.cancel()
+    async with runtime.read() as session:
+        state = await _state(runtime, session)
+        lexical: dict[int, float] = {}
+        if not query.empty:
+            _resolve(query, state)
+            statement, params = _lexical(session, query, visibilities, language, exclude)
+            rows = await session.execute(statement, params)
+            lexical = {int(i): float(s) for i, s in rows.all()}
+        cosines: dict[int, float] = {}
+        if use_semantic and state.titles is not None:
+            # Not alongside the query above: the encoder uses every core already.
+            vector = await semantic.query_vector(text_)
+            cosines = _nearest(state, vector, visibilities, language, exclude, lexical)
+        candidates = list(dict.fromkeys([*lexical, *cosines]))
+        standing = await _feedback(session, candidates)
+        ranked = _rank(candidates, lexical, cosines, standing)[:limit]
+        articles = {
+            a.id: a
+            for a in (
+                await session.scalars(select(Article).where(Article.id.in_([i for i, _ in ranked])))
+            ).all()
+        }
     hits = []
     for article_id, rank in ranked:
         article = articles[article_id]
@@ -432,6 +408,25 @@ async def search(
     if report_gap and (not hits or hits[0].score < GOOD_SCORE):
         await _report_gap(runtime, text_, language, audience, hits)
     return hits
+
+
+def _nearest(state: _State, vector, visibilities, language, exclude, lexical) -> dict:
+    """The cosines of the closest articles this audience may see (and of the lexical finds)."""
+    allowed = np.isin(state.visibilities, visibilities)
+    if language:
+        allowed &= state.languages == language
+    if exclude:
+        allowed &= ~np.isin(state.ids, list(exclude))
+    if not allowed.any():
+        return {}
+    sims = np.maximum(state.titles @ vector, state.texts @ vector)  # all: cheaper than copying
+    sims[~allowed] = -np.inf
+    top = np.argpartition(-sims, min(CANDIDATES, sims.size - 1))[:CANDIDATES]
+    cosines = {int(state.ids[i]): float(sims[i]) for i in top if allowed[i]}
+    missing = np.fromiter(lexical.keys() - cosines.keys(), dtype=np.int64)
+    for i in np.flatnonzero(np.isin(state.ids, missing) & allowed):
+        cosines[int(state.ids[i])] = float(sims[i])
+    return cosines
 
 
 def _rank(candidates, lexical, cosines, standing) -> list[tuple[int, float]]:

