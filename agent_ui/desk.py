@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from sqlalchemy import func, select, update
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,7 +14,9 @@ from agent_ui.templating import templates
 from routing.assign import PRESENCE, set_presence
 from routing.models import AgentProfile
 from tresen import auth
-from tresen.models import Notification
+from tresen.i18n import LANGUAGES, valid_timezone
+from tresen.models import Notification, User
+from tresen.notifications import text_of
 
 
 async def _presence_context(request: Request, user) -> dict:
@@ -59,7 +63,9 @@ async def notifications(request: Request) -> Response:
                 .limit(100)
             )
         )
-    return templates.TemplateResponse(request, "notifications.html", {"items": items})
+    return templates.TemplateResponse(
+        request, "notifications.html", {"items": [(item, text_of(item)) for item in items]}
+    )
 
 
 async def mark_read(request: Request) -> Response:
@@ -71,10 +77,40 @@ async def mark_read(request: Request) -> Response:
             .where(Notification.user_id == user.id, Notification.read_at.is_(None))
             .values(read_at=tx.now())
         )
+        tx.emit("notifications.read", user_id=user.id)
     return RedirectResponse("/notifications", status_code=303)
 
 
+async def settings(request: Request) -> Response:
+    """The agent's own settings: the console's language and their timezone."""
+    user = await auth.require_staff(request)
+    if request.method == "POST":
+        form = await auth.verified_form(request)
+        language = str(form.get("locale") or "")
+        zone = str(form.get("timezone") or "").strip()
+        if language not in LANGUAGES:
+            raise HTTPException(400, f"locale {language!r} is not one of {', '.join(LANGUAGES)}")
+        if not valid_timezone(zone):
+            raise HTTPException(400, f"timezone {zone!r} is not a known timezone")
+        async with request.app.state.runtime.transaction() as tx:
+            await tx.session.execute(
+                update(User).where(User.id == user.id).values(locale=language, timezone=zone)
+            )
+            tx.emit("user.updated", user_id=user.id)
+        return RedirectResponse("/settings?saved=1", status_code=303)
+    return templates.TemplateResponse(
+        request,
+        "settings.html",
+        {
+            "languages": LANGUAGES,
+            "timezones": sorted(available_timezones()),
+            "saved": request.query_params.get("saved") == "1",
+        },
+    )
+
+
 routes = [
+    Route("/settings", settings, methods=["GET", "POST"]),
     Route("/presence", presence, methods=["GET", "POST"]),
     Route("/notifications", notifications),
     Route("/notifications/read", mark_read, methods=["POST"]),

@@ -1,20 +1,114 @@
-"""The console's list filters, read from a query string (pages and live sockets alike)."""
+"""The console's ticket views: built-in and saved lists, and their filters from a query string."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy import or_, select
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
-from tickets.models import STATES
-from tickets.queries import TicketFilter
+from tickets.models import PRIORITIES, STATES, Queue, TicketView
+from tickets.queries import SLA_FILTERS, SORTS, TicketFilter
+from tresen.i18n import _
 from tresen.models import User
 
 OPEN_STATES = ["new", "open", "pending", "on_hold"]
+# What a list may be filtered by; anything else in a query string is not a filter.
+FILTER_NAMES = (
+    "state",
+    "queue",
+    "assignee",
+    "priority",
+    "channel",
+    "tag",
+    "customer",
+    "organization",
+    "sla",
+    "q",
+    "sort",
+)
+CHANNELS = (
+    "email",
+    "chat",
+    "sms",
+    "voice",
+    "whatsapp",
+    "messenger",
+    "instagram",
+    "telegram",
+    "web",
+)
 
 
-def list_filter(request: HTTPConnection, user: User) -> TicketFilter:
-    """The list's filters from the query string; bad values are a 400, not a crash."""
-    params = request.query_params
+@dataclass(frozen=True)
+class View:
+    key: str  # e.g. "mine", "queue-3", "saved-12"
+    name: str
+    params: dict
+    kind: str = "builtin"  # builtin | queue | saved
+    shared: bool = False
+    owner_id: int | None = None
+
+
+def builtin_views() -> list[View]:
+    """The lists every agent has (names in the reader's language)."""
+    return [
+        View("mine", _("My open tickets"), {"assignee": "me", "sort": "sla"}),
+        View("unassigned", _("Unassigned"), {"assignee": "none", "sort": "sla"}),
+        View("open", _("All open"), {}),
+        View("sla_risk", _("SLA at risk"), {"sla": "at_risk", "sort": "sla"}),
+        View("sla_breached", _("SLA breached"), {"sla": "breached", "sort": "sla"}),
+        View("pending", _("Pending"), {"state": "pending"}),
+        View("solved", _("Recently solved"), {"state": "solved"}),
+    ]
+
+
+async def all_views(session, user: User) -> list[View]:
+    """Built-in views, one per queue, and the saved views this user may see."""
+    views = builtin_views()
+    for queue in await session.scalars(select(Queue).order_by(Queue.name)):
+        views.append(View(f"queue-{queue.id}", queue.name, {"queue": str(queue.id)}, "queue"))
+    saved = await session.scalars(
+        select(TicketView)
+        .where(or_(TicketView.user_id == user.id, TicketView.shared))
+        .order_by(TicketView.name, TicketView.id)
+    )
+    for row in saved:
+        views.append(
+            View(
+                f"saved-{row.id}",
+                row.name,
+                dict(parse_qsl(row.query)),
+                "saved",
+                shared=row.shared,
+                owner_id=row.user_id,
+            )
+        )
+    return views
+
+
+def view_params(view_key: str | None, views: list[View], params: QueryParams | dict) -> dict:
+    """A view's filters with the query string's own on top (the list as the agent refined it)."""
+    merged: dict = {}
+    if view_key:
+        view = next((v for v in views if v.key == view_key), None)
+        if view is None:
+            raise HTTPException(404, f"view {view_key!r} does not exist")
+        merged.update(view.params)
+    merged.update({k: v for k, v in params.items() if k in FILTER_NAMES and v != ""})
+    return merged
+
+
+def filter_query(params: dict) -> str:
+    """The filters as a query string, in a stable order (what a saved view stores)."""
+    return urlencode([(name, params[name]) for name in FILTER_NAMES if params.get(name)])
+
+
+def parse_filter(params: dict, user: User) -> TicketFilter:
+    """The list's filters; a bad value is a 400 naming it, not a crash."""
     state = params.get("state", "open_all")
     if state == "open_all":
         states = OPEN_STATES
@@ -25,15 +119,51 @@ def list_filter(request: HTTPConnection, user: User) -> TicketFilter:
     else:
         raise HTTPException(400, f"state {state!r} is not a ticket state")
     assignee = params.get("assignee", "")
-    try:
-        queue_id = int(params["queue"]) if params.get("queue") else None
-        assignee_id = (
-            user.id if assignee == "me" else (int(assignee) if assignee.isdigit() else None)
-        )
-    except ValueError:
-        raise HTTPException(400, "queue must be a queue id") from None
+    if assignee in ("me", "none"):
+        params = {**params, "assignee": ""}
     if assignee not in ("", "me", "none") and not assignee.isdigit():
         raise HTTPException(400, f"assignee {assignee!r} is not me, none or a user id")
+    priorities = [p for p in str(params.get("priority", "")).split(",") if p]
+    for priority in priorities:
+        if priority not in PRIORITIES:
+            raise HTTPException(400, f"priority {priority!r} is not one of {', '.join(PRIORITIES)}")
+    sla = params.get("sla") or None
+    if sla is not None and sla not in SLA_FILTERS:
+        raise HTTPException(400, f"sla {sla!r} is not one of {', '.join(SLA_FILTERS)}")
+    sort = params.get("sort") or "updated"
+    if sort not in SORTS:
+        raise HTTPException(400, f"sort {sort!r} is not one of {', '.join(SORTS)}")
+    channel = params.get("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        raise HTTPException(400, f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
     return TicketFilter(
-        state=states, queue_id=queue_id, assignee_id=assignee_id, unassigned=assignee == "none"
+        state=states,
+        queue_id=_number(params, "queue"),
+        assignee_id=user.id
+        if assignee == "me"
+        else (int(assignee) if assignee.isdigit() else None),
+        unassigned=assignee == "none",
+        customer_id=_number(params, "customer"),
+        organization_id=_number(params, "organization"),
+        channel=channel,
+        tag=(params.get("tag") or "").strip().lower() or None,
+        priority=priorities or None,
+        sla=sla,
+        text=(params.get("q") or "").strip()[:200] or None,
+        sort=sort,
     )
+
+
+def _number(params: dict, name: str) -> int | None:
+    raw = params.get(name) or ""
+    if not raw:
+        return None
+    if not str(raw).isdigit():
+        raise HTTPException(400, f"{name} {raw!r} is not an id")
+    return int(raw)
+
+
+def list_filter(request: HTTPConnection, user: User) -> TicketFilter:
+    """The filters of a list page's query string (without saved views: sockets get the
+    resolved filters from the page)."""
+    return parse_filter(dict(request.query_params), user)

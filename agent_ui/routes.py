@@ -1,4 +1,4 @@
-"""Console pages: login, the ticket list, the ticket page with reply box."""
+"""Console basics: signing in and out, message files and sources, the live sockets."""
 
 from __future__ import annotations
 
@@ -9,22 +9,19 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from agent_ui import live
-from agent_ui.filters import list_filter
 from agent_ui.templating import HERE, templates
-from routing import status as routing_status
-from tickets import actions, queries
-from tickets.actions import Actor, TicketError
-from tickets.models import PRIORITIES, STATES
+from tickets import queries
 from tickets.outbox import requeue_delivery
-from tickets.queries import CursorError
-from tresen import auth
+from tresen import auth, i18n
 from tresen.accounts import authenticate
 from tresen.downloads import disposition, file_response
+from tresen.i18n import _, ngettext
 from tresen.runtime import ActionError
 
 
 # Attachments shown in the page; everything else is only downloaded (no HTML, no SVG).
 async def login_page(request: Request) -> Response:
+    i18n.activate(i18n.pick_language(None, request.headers.get("accept-language")))
     if request.method == "GET":
         return templates.TemplateResponse(
             request, "login.html", {"next": auth.safe_next(request.query_params.get("next"))}
@@ -44,7 +41,11 @@ async def login_page(request: Request) -> Response:
             {
                 "next": next_url,
                 "email": email,
-                "error": f"Too many failed sign-ins. Try again in {minutes} minutes.",
+                "error": ngettext(
+                    "Too many failed sign-ins. Try again in %(num)d minute.",
+                    "Too many failed sign-ins. Try again in %(num)d minutes.",
+                    minutes,
+                ),
             },
             status_code=429,
             headers={"Retry-After": str(wait)},
@@ -55,7 +56,7 @@ async def login_page(request: Request) -> Response:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"next": next_url, "email": email, "error": "Email or password is wrong."},
+            {"next": next_url, "email": email, "error": _("Email or password is wrong.")},
             status_code=401,
         )
     throttle.succeeded(account)
@@ -67,129 +68,6 @@ async def logout(request: Request) -> Response:
     await auth.verified_form(request)
     auth.logout(request)
     return RedirectResponse("/login", status_code=303)
-
-
-async def ticket_list(request: Request) -> Response:
-    user = await auth.require_staff(request)
-    filters = list_filter(request, user)
-    runtime = request.app.state.runtime
-    try:
-        async with runtime.read() as session:
-            tickets, next_cursor = await queries.list_tickets(
-                session, filters, cursor=request.query_params.get("cursor"), limit=50
-            )
-            queues = await queries.list_queues(session)
-    except CursorError as error:
-        raise HTTPException(400, str(error)) from None
-    params = {k: v for k, v in request.query_params.items() if k != "cursor"}
-    return templates.TemplateResponse(
-        request,
-        "tickets.html",
-        {
-            "tickets": tickets,
-            "next_cursor": next_cursor,
-            "queues": queues,
-            "params": params,
-            "states": STATES,
-            "live_params": dict(request.query_params),
-        },
-    )
-
-
-async def ticket_page(request: Request) -> Response:
-    await auth.require_staff(request)
-    async with request.app.state.runtime.read() as session:
-        ticket = await queries.get_ticket(
-            session, request.path_params["ticket_id"], with_messages=True
-        )
-        if ticket is None:
-            raise HTTPException(404, "ticket not found")
-        queues = await queries.list_queues(session)
-        now = request.app.state.runtime.clock.now()
-        sla = await routing_status.sla_status(session, ticket.id, now)
-        routing = await routing_status.decisions(session, ticket.id)
-    return templates.TemplateResponse(
-        request,
-        "ticket.html",
-        {
-            "ticket": ticket,
-            "sla": sla,
-            "routing": routing,
-            "messages": ticket.messages,
-            "queues": queues,
-            "states": STATES,
-            "priorities": PRIORITIES,
-        },
-    )
-
-
-async def post_message(request: Request) -> Response:
-    """Reply or note; works as a plain form post and, with htmx, returns a fresh composer."""
-    user = await auth.require_staff(request)
-    form = await auth.verified_form(request)
-    ticket_id = request.path_params["ticket_id"]
-    error = None
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            ticket = await queries.get_ticket(tx.session, ticket_id)
-            if ticket is None:
-                raise HTTPException(404, "ticket not found")
-            await actions.add_message(
-                tx,
-                ticket,
-                direction="outbound",
-                text=str(form.get("text") or ""),
-                internal=form.get("internal") == "on",
-                actor=Actor(user_id=user.id),
-            )
-    except TicketError as exc:
-        error = str(exc)
-    if request.headers.get("hx-request"):
-        return templates.TemplateResponse(
-            request,
-            "_composer.html",
-            {
-                "ticket_id": ticket_id,
-                "error": error,
-                "sent": error is None,
-                "text": "" if error is None else str(form.get("text") or ""),
-            },
-            # 200 either way: htmx swaps no 4xx answer, and the error is in the fragment.
-        )
-    if error:
-        raise HTTPException(422, error)
-    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
-
-
-async def post_ticket(request: Request) -> Response:
-    """Change state, priority, queue or assignee from the ticket page."""
-    user = await auth.require_staff(request)
-    form = await auth.verified_form(request)
-    changes: dict = {}
-    for name in ("state", "priority", "queue_id", "assignee_id"):
-        if name not in form or form.get(f"{name}_was") == form[name]:
-            continue  # untouched: never overwrite what someone else changed meanwhile
-        raw = str(form[name])
-        if name in ("state", "priority"):
-            changes[name] = raw
-        elif raw == "me":
-            changes[name] = user.id
-        elif raw == "":
-            changes[name] = None
-        elif raw.isdigit():
-            changes[name] = int(raw)
-        else:
-            raise HTTPException(400, f"{name} {raw!r} is not an id")
-    ticket_id = request.path_params["ticket_id"]
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            ticket = await queries.get_ticket(tx.session, ticket_id)
-            if ticket is None:
-                raise HTTPException(404, "ticket not found")
-            await actions.update_ticket(tx, ticket, changes, Actor(user_id=user.id))
-    except TicketError as error:
-        raise HTTPException(422, str(error)) from None
-    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
 async def message_attachment(request: Request) -> Response:
@@ -241,14 +119,11 @@ async def resend_message(request: Request) -> Response:
 routes = [
     Route("/login", login_page, methods=["GET", "POST"], name="login"),
     Route("/logout", logout, methods=["POST"], name="logout"),
-    Route("/", ticket_list, name="tickets"),
-    Route("/tickets/{ticket_id:int}", ticket_page, name="ticket"),
-    Route("/tickets/{ticket_id:int}/update", post_ticket, methods=["POST"]),
-    Route("/tickets/{ticket_id:int}/messages", post_message, methods=["POST"]),
     Route("/messages/{message_id:int}/attachments/{attachment_id:int}", message_attachment),
     Route("/messages/{message_id:int}/source", message_source),
     Route("/messages/{message_id:int}/resend", resend_message, methods=["POST"]),
     WebSocketRoute("/ws/console", live.console_socket),
     WebSocketRoute("/ws/tickets/{ticket_id:int}", live.ticket_socket),
+    WebSocketRoute("/ws/desk", live.desk_socket),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]

@@ -5,25 +5,41 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from tresen import i18n
 from tresen.auth import CSRF_FIELD, csrf_token
+from tresen.i18n import _
 
 HERE = Path(__file__).parent
 
 
 def _context(request: Request) -> dict:
+    user = getattr(request.state, "user", None)
+    if user is None:  # signed-in users' language is set with the session (tresen.auth)
+        i18n.activate(i18n.pick_language(None, request.headers.get("accept-language")))
     return {
         "csrf_token": csrf_token(request) if "session" in request.scope else "",
         "csrf_field": CSRF_FIELD,
-        "current_user": getattr(request.state, "user", None),
+        "current_user": user,
+        "ui_language": i18n.language(),
     }
 
 
-templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_context])
-templates.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(),
+        extensions=["jinja2.ext.i18n"],
+    ),
+    context_processors=[_context],
+)
+templates.env.install_gettext_callables(i18n.translate, i18n.translate_plural, newstyle=True)
+templates.env.filters["when"] = i18n.when
+templates.env.filters["day"] = i18n.day
 
 _CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.IGNORECASE)
 
@@ -53,7 +69,7 @@ templates.env.filters["inline_images"] = inline_images
 
 
 def duration(value) -> str:
-    """Time left as "2 h 5 min left", or "overdue by 10 min"."""
+    """Time left as "2 h 5 min left", or "overdue by 10 min" (German: "noch 2 h 5 min")."""
     if value is None:
         return ""
     seconds = int(value.total_seconds())
@@ -67,7 +83,7 @@ def duration(value) -> str:
     if minutes or not parts:
         parts.append(f"{minutes} min")
     text = " ".join(parts)
-    return f"overdue by {text}" if late else f"{text} left"
+    return _("overdue by %(time)s", time=text) if late else _("%(time)s left", time=text)
 
 
 templates.env.filters["duration"] = duration
@@ -77,3 +93,121 @@ templates.env.filters["filesize"] = filesize
 def render_fragment(name: str, **context) -> str:
     """A template rendered outside a request (live updates over the websocket)."""
     return templates.env.get_template(name).render(**context)
+
+
+def state_label(state: str) -> str:
+    labels = {
+        "new": _("new"),
+        "open": _("open"),
+        "pending": _("pending"),
+        "on_hold": _("on hold"),
+        "solved": _("solved"),
+        "closed": _("closed"),
+    }
+    return labels.get(state, state)
+
+
+def priority_label(priority: str) -> str:
+    labels = {"low": _("low"), "normal": _("normal"), "high": _("high"), "urgent": _("urgent")}
+    return labels.get(priority, priority)
+
+
+def channel_label(channel: str) -> str:
+    labels = {
+        "email": _("Email"),
+        "chat": _("Chat"),
+        "sms": _("SMS"),
+        "voice": _("Phone"),
+        "phone": _("Phone"),
+        "web": _("Web form"),
+        "api": _("API"),
+        "whatsapp": "WhatsApp",
+        "messenger": "Messenger",
+        "instagram": "Instagram",
+        "telegram": "Telegram",
+    }
+    return labels.get(channel, channel)
+
+
+def presence_label(presence: str) -> str:
+    labels = {"online": _("online"), "away": _("away"), "offline": _("offline")}
+    return labels.get(presence, presence)
+
+
+def sla_target_label(target: str) -> str:
+    labels = {
+        "first_response": _("first response"),
+        "next_response": _("next response"),
+        "resolution": _("resolution"),
+    }
+    return labels.get(target, target)
+
+
+def sla_state_label(state: str) -> str:
+    labels = {
+        "running": _("running"),
+        "warning": _("due soon"),
+        "overdue": _("overdue"),
+        "paused": _("paused"),
+        "met": _("met"),
+        "breached": _("breached"),
+    }
+    return labels.get(state, state)
+
+
+def tier_label(tier: str) -> str:
+    return {"standard": _("Standard"), "premium": _("Premium"), "vip": _("VIP")}.get(tier, tier)
+
+
+def identity_label(kind: str) -> str:
+    labels = {"email": _("Email"), "phone": _("Phone"), "chat": _("Chat")}
+    return labels.get(kind, channel_label(kind))
+
+
+def consent_label(key: str) -> str:
+    labels = {
+        "email_marketing": _("Marketing by email"),
+        "sms": _("Text messages"),
+        "phone_calls": _("Phone calls"),
+        "data_processing": _("Data processing"),
+    }
+    return labels.get(key, key.replace("_", " "))
+
+
+def macro_action_label(key: str, value) -> str:
+    if key == "state":
+        return _("state %(state)s", state=state_label(value))
+    if key == "priority":
+        return _("priority %(priority)s", priority=priority_label(value))
+    if key == "add_tags":
+        return _("tags +%(tags)s", tags=", +".join(value))
+    if key == "remove_tags":
+        return _("tags −%(tags)s", tags=", −".join(value))
+    return f"{key} {value}"
+
+
+def age(value) -> str:
+    """How long something has waited: "3 d 4 h", "2 h 5 min", "12 min"."""
+    minutes = max(0, int(value.total_seconds()) // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+templates.env.globals.update(
+    age=age,
+    tier_label=tier_label,
+    identity_label=identity_label,
+    consent_label=consent_label,
+    macro_action_label=macro_action_label,
+    sla_target_label=sla_target_label,
+    sla_state_label=sla_state_label,
+    state_label=state_label,
+    priority_label=priority_label,
+    channel_label=channel_label,
+    presence_label=presence_label,
+)

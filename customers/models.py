@@ -40,6 +40,10 @@ class Customer(Base):
     consent: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Merged into that record: its identities and history moved there.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")
     identities: Mapped[list[Identity]] = relationship(

@@ -165,6 +165,19 @@ async def _store(connection, ticket_id: int, policy_id: int, statuses, stored, n
         await connection.execute(
             delete(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.target.in_(gone))
         )
+    await connection.execute(
+        update(Ticket).where(Ticket.id == ticket_id).values(**ticket_sla_summary(statuses))
+    )
+
+
+def ticket_sla_summary(statuses) -> dict:
+    """The earliest due and warning time of the running clocks: what lists sort and filter by."""
+    running = [s for s in statuses if s.met_at is None and not s.paused and s.due_at is not None]
+    warnings = [s.warn_at for s in running if s.warn_at is not None]
+    return {
+        "sla_due_at": min((s.due_at for s in running), default=None),
+        "sla_warn_at": min(warnings, default=None),
+    }
 
 
 def _values(status: ClockStatus, stored, policy_id: int, now: datetime) -> dict:

@@ -16,14 +16,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from routing.config import current
 from routing.models import QueueMember, SlaClock, SlaEvent
 from tickets.automation import apply_changes
 from tickets.models import PRIORITIES, Queue, Ticket
-from tresen.models import Notification, User
+from tresen import i18n
+from tresen.i18n import _
+from tresen.models import User
+from tresen.notifications import notify, register_text
 from tresen.runtime import Runtime, Transaction
 
 log = logging.getLogger(__name__)
@@ -31,11 +34,6 @@ log = logging.getLogger(__name__)
 BATCH = 200
 IDLE = 0.5  # seconds between looks when nothing is due sooner
 RETRY_AFTER = timedelta(minutes=1)
-TARGET_NAMES = {
-    "first_response": "first response",
-    "next_response": "next response",
-    "resolution": "resolution",
-}
 
 
 @dataclass(frozen=True)
@@ -204,29 +202,43 @@ async def _notify(tx: Transaction, fired: Fired, ticket) -> int:
                 )
             )
         )
-    what = TARGET_NAMES.get(fired.target, fired.target)
-    if fired.kind == "breach":
-        text = f"Ticket #{ticket.number}: the {what} target was missed at {fired.due_at:%H:%M} UTC"
-    else:
-        text = (
-            f"Ticket #{ticket.number}: the {what} is due soon (warning at {fired.due_at:%H:%M} UTC)"
-        )
-    rows = [
-        {
-            "user_id": user_id,
-            "link": f"/tickets/{fired.ticket_id}",
-            "kind": f"sla.{fired.kind}",
-            "text": text,
-            "created_at": tx.now(),
-            "email_status": "pending",  # and by mail (routing.notify_mail)
+    data = {"number": ticket.number, "target": fired.target, "due_at": fired.due_at.isoformat()}
+    return await notify(
+        tx,
+        people,
+        kind=f"sla.{fired.kind}",
+        link=f"/tickets/{fired.ticket_id}",
+        data=data,
+        email=True,  # and by mail (routing.notify_mail)
+        ticket_id=fired.ticket_id,
+    )
+
+
+def _target_name(target: str) -> str:
+    names = {
+        "first_response": _("first response"),
+        "next_response": _("next response"),
+        "resolution": _("resolution"),
+    }
+    return names.get(target, target)
+
+
+def _sla_text(kind: str):
+    def text(data: dict) -> str:
+        values = {
+            "number": data["number"],
+            "target": _target_name(data["target"]),
+            "time": i18n.clock_time(datetime.fromisoformat(data["due_at"])),
         }
-        for user_id in sorted(people)
-    ]
-    if rows:
-        await connection.execute(insert(Notification), rows)
-        for user_id in sorted(people):
-            tx.emit("notification.created", user_id=user_id, ticket_id=fired.ticket_id)
-    return len(rows)
+        if kind == "breach":
+            return _("Ticket #%(number)s: the %(target)s target was missed at %(time)s", **values)
+        return _("Ticket #%(number)s: the %(target)s is due soon (warning at %(time)s)", **values)
+
+    return text
+
+
+register_text("sla.breach", _sla_text("breach"))
+register_text("sla.warning", _sla_text("warning"))
 
 
 async def next_due(runtime: Runtime) -> datetime | None:

@@ -16,6 +16,7 @@ from routing.models import (
     RoutingDecision,
     RoutingRule,
     SlaClock,
+    SlaEvent,
     SlaPolicyRow,
     TicketSla,
 )
@@ -191,3 +192,12 @@ async def preview(
             "auto_reply": decision.auto_reply,
         },
     }
+
+
+async def sla_events(session: AsyncSession, ticket_id: int) -> list[SlaEvent]:
+    """The warnings and breaches that fired on the ticket, oldest first."""
+    return list(
+        await session.scalars(
+            select(SlaEvent).where(SlaEvent.ticket_id == ticket_id).order_by(SlaEvent.fired_at)
+        )
+    )

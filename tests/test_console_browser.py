@@ -40,10 +40,10 @@ async def test_login_then_ticket_arrives_live_without_reload(desk):
         page = await sign_in_page(browser, desk.url, "agent@example.com", "agent-password")
         rows = page.locator("#ticket-rows tr")
         await expect(rows).to_have_count(1)
-        await expect(page.get_by_text("Anna Agent (agent)")).to_be_visible()
+        await expect(page.get_by_role("link", name="Anna Agent")).to_be_visible()
         # The socket is open once htmx has connected; a navigation would reset this marker.
         await page.evaluate("window.__noReload = true")
-        await expect(page.locator("[ws-connect]")).to_have_attribute("data-live", "connected")
+        await expect(page.locator("main [ws-connect]")).to_have_attribute("data-live", "connected")
         created = deliver(desk, "<live@x>", "Live angekommen")
         row = page.locator(f"#ticket-{created['ticket_id']}")
         await expect(row).to_contain_text("Live angekommen")
@@ -61,14 +61,14 @@ async def test_reply_from_ticket_page_appears_in_conversation(desk):
         page = await sign_in_page(browser, desk.url, "agent@example.com", "agent-password")
         await page.get_by_role("link", name="Rechnung fehlt").click()
         await page.wait_for_url(f"{desk.url}/tickets/{created['ticket_id']}")
-        await expect(page.locator("[ws-connect]")).to_have_attribute("data-live", "connected")
-        await page.get_by_role("textbox", name="Reply").fill("Die Rechnung ist unterwegs.")
+        await expect(page.locator("main [ws-connect]")).to_have_attribute("data-live", "connected")
+        await page.get_by_role("textbox", name="Message").fill("Die Rechnung ist unterwegs.")
         await page.get_by_role("button", name="Send").click()
         messages = page.locator("#messages > li")
         await expect(messages).to_have_count(2)
         await expect(messages.last).to_contain_text("Die Rechnung ist unterwegs.")
         await expect(page.get_by_role("status")).to_contain_text("Sent.")
-        await expect(page.get_by_role("textbox", name="Reply")).to_have_value("")
+        await expect(page.get_by_role("textbox", name="Message")).to_have_value("")
         # A customer's answer arrives live on the open ticket page.
         deliver(
             desk, "<answer@x>", f"Re: [#{created['ticket_number']}] Rechnung fehlt", text="Danke!"

@@ -65,8 +65,8 @@ async def test_mail_in_reply_out_and_the_answer_back_into_the_same_ticket(
     async with open_browser() as browser:
         page = await sign_in_page(browser, server.url, "agent@example.com", "agent-password")
         await page.get_by_role("link", name="Drucker druckt nicht").click()
-        await expect(page.locator("[ws-connect]")).to_have_attribute("data-live", "connected")
-        await page.get_by_role("textbox", name="Reply").fill("Bitte starten Sie ihn neu.")
+        await expect(page.locator("main [ws-connect]")).to_have_attribute("data-live", "connected")
+        await page.get_by_role("textbox", name="Message").fill("Bitte starten Sie ihn neu.")
         await page.get_by_role("button", name="Send").click()
         await expect(page.get_by_role("status")).to_contain_text("Sent.")
 

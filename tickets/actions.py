@@ -22,6 +22,7 @@ from tickets.models import (
     TicketHistory,
     TicketTag,
 )
+from tickets.notices import notify_assigned, notify_mentions
 from tickets.threading import (
     state_after_agent_reply,
     state_after_customer_message,
@@ -262,8 +263,13 @@ async def add_message(
     external_id: str | None = None,
     conversation_id: str | None = None,
     attachments: list[NewAttachment] = (),
+    recipient: str | None = None,
 ) -> Message:
-    """Add a message or internal note; a public outbound reply is queued in the outbox."""
+    """Add a message or internal note; a public outbound reply is queued in the outbox.
+
+    A reply goes to `recipient` when given (one of the customer's identities on the
+    channel), else to where the customer last wrote from on that channel.
+    """
     values = _message_values(
         tx,
         ticket.id,
@@ -289,7 +295,9 @@ async def add_message(
         await _set_state(tx, ticket, state_after_customer_message(ticket.state), actor)
     elif not internal:
         await _set_state(tx, ticket, state_after_agent_reply(ticket.state), actor)
-        await _queue_delivery(tx, ticket, message)
+        await _queue_delivery(tx, ticket, message, recipient)
+    elif actor.user_id is not None:
+        await notify_mentions(tx, ticket.id, message.text, actor.user_id)
     ticket.updated_at = tx.now()
     _emit_message_created(tx, ticket.id, message.id, values)
     return message
@@ -407,11 +415,27 @@ def _subject_from_text(text: str) -> str:
     return first_line[:80] or "(no subject)"
 
 
-async def _queue_delivery(tx: Transaction, ticket: Ticket, message: Message) -> None:
+async def _queue_delivery(
+    tx: Transaction, ticket: Ticket, message: Message, chosen: str | None = None
+) -> None:
     """The reply goes to the customer on the message's channel, through the outbox."""
     recipient, our_address, problem = await reply_addresses(
         tx, ticket.id, ticket.customer_id, message.channel
     )
+    if chosen is not None and chosen != recipient:
+        kind = CHANNEL_IDENTITY.get(message.channel, message.channel)
+        owned = await tx.session.scalar(
+            select(Identity.id).where(
+                Identity.customer_id == ticket.customer_id,
+                Identity.kind == kind,
+                Identity.value == chosen,
+            )
+        )
+        if owned is None:
+            raise TicketError(
+                "recipient", f"{chosen} is not one of the customer's {kind} identities"
+            )
+        recipient, problem = chosen, None
     message.recipient = recipient
     message.sender = message.sender or our_address
     if message.html is None:
@@ -541,6 +565,8 @@ async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: A
                 await tx.session.flush()
                 await tx.session.refresh(ticket, [field.removesuffix("_id")])
                 changed.append(field)
+                if field == "assignee_id":
+                    await notify_assigned(tx, ticket.id, value, actor.user_id)
         elif field == "subject":
             value = str(value or "").strip()
             if not value:

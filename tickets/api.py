@@ -11,7 +11,7 @@ from tickets import actions, queries, queues
 from tickets.actions import Actor
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
 from tickets.models import PRIORITIES, STATES, Message, Queue, Ticket
-from tickets.queries import CursorError, TicketFilter
+from tickets.queries import SLA_FILTERS, SORTS, CursorError, TicketFilter
 from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
 from tresen.inbound import InboundMessage
 
@@ -146,7 +146,27 @@ def ticket_filter(request: Request, user) -> TicketFilter:
         customer_id=query_int(request, "customer"),
         channel=params.get("channel") or None,
         tag=(params.get("tag") or "").strip().lower() or None,
+        organization_id=query_int(request, "organization"),
+        priority=_choices(params, "priority", PRIORITIES),
+        sla=_choice(params, "sla", SLA_FILTERS),
+        text=(params.get("q") or "").strip() or None,
+        sort=_choice(params, "sort", SORTS) or "updated",
     )
+
+
+def _choices(params, name: str, allowed) -> list[str] | None:
+    values = [v for v in (params.get(name) or "").split(",") if v]
+    for value in values:
+        if value not in allowed:
+            raise ApiError(400, f"{name} {value!r} is not one of {', '.join(allowed)}", name)
+    return values or None
+
+
+def _choice(params, name: str, allowed) -> str | None:
+    values = _choices(params, name, allowed)
+    if values and len(values) > 1:
+        raise ApiError(400, f"{name} takes one value", name)
+    return values[0] if values else None
 
 
 async def _load(session, ticket_id: int, *, with_messages: bool = False) -> Ticket:
@@ -159,7 +179,7 @@ async def _load(session, ticket_id: int, *, with_messages: bool = False) -> Tick
 @router.route(
     "GET",
     "/tickets",
-    summary="List tickets, most recently updated first",
+    summary="List tickets, most recently updated first (or by another sort)",
     query={
         "state": "comma-separated states",
         "queue": "queue id",
@@ -167,6 +187,11 @@ async def _load(session, ticket_id: int, *, with_messages: bool = False) -> Tick
         "customer": "customer id",
         "channel": "channel of origin",
         "tag": "a tag",
+        "organization": "organization id",
+        "priority": "comma-separated priorities",
+        "sla": "at_risk, breached, running or none",
+        "q": "ticket number, subject or message text",
+        "sort": "updated (default), created, priority or sla (due first)",
         "cursor": "from the previous page's next",
         "limit": "1-200, default 50",
     },
@@ -177,7 +202,11 @@ async def list_tickets(request: Request, user):
     try:
         async with request.app.state.runtime.read() as session:
             tickets, next_cursor = await queries.list_tickets(
-                session, filters, cursor=request.query_params.get("cursor"), limit=limit
+                session,
+                filters,
+                cursor=request.query_params.get("cursor"),
+                limit=limit,
+                now=request.app.state.runtime.clock.now(),
             )
     except CursorError as error:
         raise ApiError(400, str(error), "cursor") from None

@@ -24,6 +24,7 @@ from tickets.actions import (
     normalize_tags,
 )
 from tickets.models import PRIORITIES, Message, OutboxMessage, Ticket, TicketHistory, TicketTag
+from tickets.notices import notify_assigned
 from tresen.html import text_to_html
 from tresen.runtime import Transaction
 
@@ -92,6 +93,8 @@ async def apply_changes(
         await connection.execute(update(Ticket).where(Ticket.id == ticket_id).values(values))
         await connection.execute(insert(TicketHistory), history)
         tx.emit("ticket.updated", ticket_id=ticket_id, fields=changed)
+        if "assignee_id" in values:
+            await notify_assigned(tx, ticket_id, values["assignee_id"], None)
     return changed
 
 

@@ -354,7 +354,10 @@ _THREAD_COLUMNS = (
     Ticket.customer_id,
     Ticket.queue_id,
 )
-_BY_NUMBER = select(*_THREAD_COLUMNS).where(Ticket.number == bindparam("number"))
+_BY_NUMBER = select(*_THREAD_COLUMNS, Ticket.merged_into_id).where(
+    Ticket.number == bindparam("number")
+)
+_BY_ID = select(*_THREAD_COLUMNS, Ticket.merged_into_id).where(Ticket.id == bindparam("id"))
 # Our messages a delivery report is about, newest first.
 _OURS = (
     select(Message.id, *_THREAD_COLUMNS, OutboxMessage.recipient)
@@ -401,6 +404,12 @@ async def find_thread(
     number = ticket_number_in_subject(inbound.subject)
     if number is not None:
         row = (await connection.execute(_BY_NUMBER, {"number": number})).first()
+        # A merged ticket's replies go where its conversation went (merges may chain).
+        for _hop in range(10):
+            if row is None or row.merged_into_id is None:
+                break
+            row = (await connection.execute(_BY_ID, {"id": row.merged_into_id})).first()
+        row = row and row[:-1]
     hints = inbound.thread_hints()
     if row is None and hints:
         row = (

@@ -53,6 +53,9 @@ class Ticket(Base):
         Index("ix_tickets_customer_subject_key", "customer_id", "subject_key"),
         # Agents' load (open tickets per assignee) for assignment.
         Index("ix_tickets_assignee_state", "assignee_id", "state"),
+        # The console's "SLA at risk" and "breached" views, sorted by what is due first.
+        Index("ix_tickets_state_sla_due", "state", "sla_due_at"),
+        Index("ix_tickets_state_created", "state", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -73,6 +76,14 @@ class Ticket(Base):
     follow_up_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL")
     )
+    # Merged into that ticket (this one is closed; its messages moved there).
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
+    # The earliest due and warning time of the ticket's running SLA clocks (routing keeps
+    # them), so lists sort and filter by SLA without reading the clocks.
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     queue: Mapped[Queue | None] = relationship(lazy="joined")
@@ -168,6 +179,54 @@ class TicketHistory(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketLink(Base):
+    """Two related tickets (kept both ways round: each lists the other)."""
+
+    __tablename__ = "ticket_links"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    linked_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Macro(Base):
+    """A canned response with placeholders ({{customer.name}}, {{ticket.number}}, ...) that
+    may also change the ticket (state, priority, tags)."""
+
+    __tablename__ = "macros"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    # Write the text as an internal note rather than a reply.
+    internal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # {"state": "pending", "priority": "high", "add_tags": [...], "remove_tags": [...]}
+    actions: Mapped[dict] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    usage_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketView(Base):
+    """A saved list of tickets: filters and a sort, an agent's own or shared with everyone."""
+
+    __tablename__ = "ticket_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The list's query string, e.g. "state=open_all&priority=urgent&sort=sla".
+    query: Mapped[str] = mapped_column(String(2000))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InboundRecord(Base):

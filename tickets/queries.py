@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
+from customers.models import Customer
 from tickets.models import (
     Attachment,
     InboundRecord,
@@ -26,6 +27,11 @@ class CursorError(ValueError):
     """A pagination cursor that was not issued by us."""
 
 
+PRIORITY_RANK = {"urgent": 4, "high": 3, "normal": 2, "low": 1}
+SORTS = ("updated", "sla", "priority", "created")
+SLA_FILTERS = ("at_risk", "breached", "running", "none")
+
+
 @dataclass(frozen=True)
 class TicketFilter:
     state: list[str] | None = None
@@ -33,29 +39,92 @@ class TicketFilter:
     assignee_id: int | None = None
     unassigned: bool = False
     customer_id: int | None = None
+    organization_id: int | None = None
     channel: str | None = None
     tag: str | None = None
+    priority: list[str] | None = None
+    # at_risk: warned, not yet due; breached: due and not met; running: any clock runs.
+    sla: str | None = None
+    # Ticket number, subject or the text of its messages.
+    text: str | None = None
+    sort: str = "updated"
 
 
-def encode_cursor(ticket: Ticket) -> str:
-    raw = json.dumps([ticket.updated_at.isoformat(), ticket.id]).encode()
+_RANK = case(PRIORITY_RANK, value=Ticket.priority, else_=0)
+# Each sort: the columns in order, descending or not; ties end on the id.
+_ORDER = {
+    "updated": [(Ticket.updated_at, True), (Ticket.id, True)],
+    "created": [(Ticket.created_at, True), (Ticket.id, True)],
+    "priority": [(_RANK, True), (Ticket.updated_at, True), (Ticket.id, True)],
+    # Due first; tickets without a running clock after them.
+    "sla": [(Ticket.sla_due_at, False), (Ticket.id, False)],
+}
+
+
+def _sort_values(ticket: Ticket, sort: str) -> list:
+    if sort == "updated":
+        return [ticket.updated_at.isoformat(), ticket.id]
+    if sort == "created":
+        return [ticket.created_at.isoformat(), ticket.id]
+    if sort == "priority":
+        return [PRIORITY_RANK.get(ticket.priority, 0), ticket.updated_at.isoformat(), ticket.id]
+    return [ticket.sla_due_at.isoformat() if ticket.sla_due_at else None, ticket.id]
+
+
+def encode_cursor(ticket: Ticket, sort: str = "updated") -> str:
+    raw = json.dumps([sort, *_sort_values(ticket, sort)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str, sort: str = "updated") -> list:
+    """The sort values of the last row of the previous page."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, ticket_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(stamp), int(ticket_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
+        raw = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(raw, list) or raw[0] != sort or len(raw) != len(_ORDER[sort]) + 1:
+            raise ValueError
+        values = raw[1:]
+        for index, (column, _desc) in enumerate(_ORDER[sort]):
+            value = values[index]
+            if column is Ticket.id or column is _RANK:
+                values[index] = int(value)
+            elif value is not None:
+                values[index] = datetime.fromisoformat(value)
+            elif column is not Ticket.sla_due_at:
+                raise ValueError
+        return values
+    except (ValueError, TypeError, KeyError, IndexError, json.JSONDecodeError):
         raise CursorError(f"cursor {cursor!r} is not valid") from None
 
 
-async def list_tickets(
-    session: AsyncSession, filters: TicketFilter, *, cursor: str | None = None, limit: int = 50
-) -> tuple[list[Ticket], str | None]:
-    """Most recently updated first; returns the page and the cursor of the next one."""
-    query = select(Ticket).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1)
+def _after(sort: str, values: list):
+    """Rows after the cursor in the sort order: (a > x) or (a = x and b > y) or ..."""
+    columns = _ORDER[sort]
+    if sort == "sla":
+        due, ticket_id = values
+        if due is None:  # in the tail of tickets without a due time
+            return Ticket.sla_due_at.is_(None) & (Ticket.id > ticket_id)
+        return (
+            (Ticket.sla_due_at > due)
+            | ((Ticket.sla_due_at == due) & (Ticket.id > ticket_id))
+            | Ticket.sla_due_at.is_(None)
+        )
+    clauses = []
+    for index, (column, descending) in enumerate(columns):
+        beyond = column < values[index] if descending else column > values[index]
+        equal = [c == v for (c, _d), v in zip(columns[:index], values[:index], strict=False)]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+def _ordering(sort: str) -> list:
+    if sort == "sla":
+        return [Ticket.sla_due_at.is_(None), Ticket.sla_due_at, Ticket.id]
+    return [column.desc() if descending else column for column, descending in _ORDER[sort]]
+
+
+def filtered(query, filters: TicketFilter, now: datetime):
+    """The query narrowed by the filters (shared by lists and counts)."""
     if filters.state:
         query = query.where(Ticket.state.in_(filters.state))
     if filters.queue_id is not None:
@@ -66,21 +135,78 @@ async def list_tickets(
         query = query.where(Ticket.assignee_id.is_(None))
     if filters.customer_id is not None:
         query = query.where(Ticket.customer_id == filters.customer_id)
+    if filters.organization_id is not None:
+        query = query.where(
+            Ticket.customer_id.in_(
+                select(Customer.id).where(Customer.organization_id == filters.organization_id)
+            )
+        )
     if filters.channel:
         query = query.where(Ticket.channel == filters.channel)
+    if filters.priority:
+        query = query.where(Ticket.priority.in_(filters.priority))
     if filters.tag:
         query = query.where(
             Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == filters.tag))
         )
+    if filters.sla == "breached":
+        query = query.where(Ticket.sla_due_at <= now)
+    elif filters.sla == "at_risk":
+        query = query.where(Ticket.sla_warn_at <= now, Ticket.sla_due_at > now)
+    elif filters.sla == "running":
+        query = query.where(Ticket.sla_due_at.is_not(None))
+    elif filters.sla == "none":
+        query = query.where(Ticket.sla_due_at.is_(None))
+    if filters.text:
+        query = query.where(_text_matches(filters.text))
+    return query
+
+
+def _text_matches(text: str):
+    text = text.strip()
+    number = text.removeprefix("#")
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matches = [
+        Ticket.subject.ilike(pattern, escape="\\"),
+        Ticket.id.in_(
+            select(Message.ticket_id).where(
+                Message.text.ilike(pattern, escape="\\"), Message.internal.is_(False)
+            )
+        ),
+    ]
+    if number.isdigit():
+        matches.insert(0, Ticket.number == int(number))
+    return or_(*matches)
+
+
+async def list_tickets(
+    session: AsyncSession,
+    filters: TicketFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> tuple[list[Ticket], str | None]:
+    """One page in the filter's sort order, and the cursor of the next page (keyset)."""
+    now = now or datetime.now(UTC)
+    sort = filters.sort if filters.sort in _ORDER else "updated"
+    query = filtered(select(Ticket), filters, now).order_by(*_ordering(sort)).limit(limit + 1)
     if cursor:
-        updated_at, ticket_id = decode_cursor(cursor)
-        query = query.where(
-            (Ticket.updated_at < updated_at)
-            | ((Ticket.updated_at == updated_at) & (Ticket.id < ticket_id))
-        )
+        query = query.where(_after(sort, decode_cursor(cursor, sort)))
     tickets = list((await session.scalars(query)).unique())
-    next_cursor = encode_cursor(tickets[limit - 1]) if len(tickets) > limit else None
+    next_cursor = encode_cursor(tickets[limit - 1], sort) if len(tickets) > limit else None
     return tickets[:limit], next_cursor
+
+
+async def count_tickets(
+    session: AsyncSession, filters: list[TicketFilter], now: datetime, *, cap: int = 10_000
+) -> list[int]:
+    """How many tickets each filter finds (counted up to `cap`: "10000+" is enough to know)."""
+    counts = []
+    for item in filters:
+        inner = filtered(select(Ticket.id), item, now).limit(cap + 1).subquery()
+        counts.append(await session.scalar(select(func.count()).select_from(inner)))
+    return counts
 
 
 async def get_ticket(session: AsyncSession, ticket_id: int, *, with_messages: bool = False):

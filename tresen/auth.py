@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 
+from tresen import i18n
 from tresen.accounts import get_user
 from tresen.models import User
 
@@ -62,6 +63,8 @@ async def session_user(connection: HTTPConnection) -> User | None:
         ):
             user = None
     connection.state.user = user
+    if user is not None:
+        i18n.activate(user.locale, user.timezone)
     return user
 
 

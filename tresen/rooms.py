@@ -13,7 +13,7 @@ MODEL_MODULES = (
     "knowledge_base.models",
 )
 # Modules that plug into other rooms when imported (e.g. timeline sources).
-HOOK_MODULES = ("tickets.timeline",)
+HOOK_MODULES = ("tickets.timeline", "tickets.customers")
 API_MODULES = (
     "customers.api",
     "tickets.api",
@@ -47,6 +47,12 @@ WORKER_MODULES = (
 )
 PAGE_MODULES = (
     "agent_ui.routes",
+    "agent_ui.lists",
+    "agent_ui.ticket",
+    "agent_ui.customer_panel",
+    "agent_ui.macros",
+    "agent_ui.board",
+    "agent_ui.search",
     "agent_ui.admin",
     "agent_ui.desk",
     "agent_ui.admin_routing",

@@ -82,6 +82,16 @@ class Runtime:
         await self.bus.stop()
         await self.engine.dispose()
 
+    async def publish(self, event_type: str, **data) -> None:
+        """An event that changes nothing stored (e.g. who is viewing a ticket), to every process."""
+        event = Event(event_type, data)
+        if not self.settings.is_postgres:
+            self.bus.deliver(event)
+            return
+        async with self.writer() as session:
+            await self.bus.stage(session, [event])
+            await session.commit()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for queries; nothing it does is committed."""

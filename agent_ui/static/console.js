@@ -50,3 +50,122 @@ document.addEventListener("click", function (event) {
   reply.focus();
   reply.selectionStart = reply.selectionEnd = (before + glue + text).length;
 });
+
+// The ticket page's socket also carries what this agent does: typing in the composer
+// (throttled on the server), so colleagues on the same ticket see it.
+document.addEventListener("htmx:wsOpen", function (event) {
+  event.detail.elt.__tresenSocket = event.detail.socketWrapper;
+});
+var lastTyping = 0;
+document.addEventListener("input", function (event) {
+  if (event.target.id !== "reply-text") return;
+  var article = event.target.closest("[data-ticket]");
+  var socket = article && article.__tresenSocket;
+  if (!socket || Date.now() - lastTyping < 2000) return;
+  lastTyping = Date.now();
+  socket.send(JSON.stringify({ typing: true }), article);
+});
+
+// Lists: select all on the page; the bulk bar says how many are selected.
+function countSelected() {
+  var count = document.querySelectorAll("#ticket-rows input[name=ids]:checked").length;
+  var label = document.querySelector(".selected-count");
+  if (label) label.textContent = count ? count + " ✓" : "";
+}
+document.addEventListener("change", function (event) {
+  if (event.target.matches(".select-all")) {
+    document.querySelectorAll("#ticket-rows input[name=ids]").forEach(function (box) {
+      box.checked = event.target.checked;
+    });
+  }
+  if (event.target.matches(".select-all, #ticket-rows input[name=ids]")) countSelected();
+});
+
+// Keyboard: j/k move in lists, Enter opens, x selects; r reply, n note, a assign to me,
+// s solve on a ticket; / search; ? the list of shortcuts. Never while typing in a field.
+function typingInField(target) {
+  return target.closest && target.closest("input, textarea, select, [contenteditable]");
+}
+function rows() {
+  return Array.prototype.slice.call(document.querySelectorAll("#ticket-rows tr[data-href]"));
+}
+function moveCurrent(step) {
+  var all = rows();
+  if (!all.length) return;
+  var index = all.findIndex(function (row) { return row.classList.contains("current"); });
+  var next = all[Math.max(0, Math.min(all.length - 1, index < 0 ? 0 : index + step))];
+  all.forEach(function (row) { row.classList.remove("current"); row.removeAttribute("aria-current"); });
+  next.classList.add("current");
+  next.setAttribute("aria-current", "true");
+  next.scrollIntoView({ block: "nearest" });
+  var link = next.querySelector("a");
+  if (link) link.focus({ preventScroll: true });
+}
+document.addEventListener("keydown", function (event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event.target)) return;
+  var key = event.key;
+  if (key === "/") {
+    var search = document.getElementById("global-search");
+    if (search) { event.preventDefault(); search.focus(); search.select(); }
+    return;
+  }
+  if (key === "?") {
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && !dialog.open) dialog.showModal();
+    return;
+  }
+  if (key === "j" || key === "k") { event.preventDefault(); moveCurrent(key === "j" ? 1 : -1); return; }
+  var current = document.querySelector("#ticket-rows tr.current");
+  if (key === "Enter" && current && event.target.tagName !== "A") {
+    window.location.href = current.getAttribute("data-href");
+    return;
+  }
+  if (key === "x" && current) {
+    var box = current.querySelector("input[name=ids]");
+    if (box) { box.checked = !box.checked; countSelected(); }
+    return;
+  }
+  if (key === "r" || key === "n") {
+    var mode = document.querySelector("#composer input[data-key=" + key + "]");
+    var reply = document.getElementById("reply-text");
+    if (mode && reply) { event.preventDefault(); mode.checked = true; reply.focus(); }
+    return;
+  }
+  if (key === "a" || key === "s") {
+    var button = document.querySelector("button[data-key=" + key + "]");
+    if (button) { event.preventDefault(); button.click(); }
+  }
+});
+document.addEventListener("click", function (event) {
+  if (event.target.closest && event.target.closest("[data-shortcuts]")) {
+    var dialog = document.getElementById("shortcuts");
+    if (dialog) dialog.showModal();
+  }
+});
+
+// Desktop notifications, when the agent allowed them: each live note also pops up.
+document.addEventListener("click", function (event) {
+  if (!(event.target.matches && event.target.matches("[data-desktop-notifications]"))) return;
+  if ("Notification" in window) Notification.requestPermission();
+});
+document.addEventListener("DOMContentLoaded", function () {
+  var button = document.querySelector("[data-desktop-notifications]");
+  if (button && "Notification" in window && Notification.permission !== "granted") {
+    button.hidden = false;
+  }
+  var toasts = document.getElementById("toasts");
+  if (!toasts) return;
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      change.addedNodes.forEach(function (node) {
+        if (!node.getAttribute || !node.getAttribute("data-notify")) return;
+        if ("Notification" in window && Notification.permission === "granted") {
+          var shown = new Notification("Tresen", { body: node.getAttribute("data-notify") });
+          var link = node.getAttribute("data-link");
+          if (link) shown.onclick = function () { window.focus(); window.location.href = link; };
+        }
+        setTimeout(function () { node.remove(); }, 15000);
+      });
+    });
+  }).observe(toasts, { childList: true, subtree: true });
+});

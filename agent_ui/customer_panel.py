@@ -1,0 +1,169 @@
+"""The customer 360 beside every ticket: the central record, edited in place, identities
+linked, duplicates merged; and the customer's own page."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from agent_ui.templating import templates
+from customers import actions as customer_actions
+from customers import queries as customer_queries
+from customers.actions import CustomerError
+from customers.identities import normalize_identity
+from customers.merge import merge_customers
+from customers.models import IDENTITY_KINDS, TIERS, Customer, Identity
+from customers.timeline import timeline
+from tickets.models import Ticket
+from tresen import auth
+from tresen.i18n import LANGUAGES
+
+CONSENT_KEYS = ("email_marketing", "sms", "phone_calls", "data_processing")
+OTHER_TICKETS = 10
+
+
+async def panel_context(session, customer: Customer, ticket_id: int | None = None) -> dict:
+    others = list(
+        (
+            await session.scalars(
+                select(Ticket)
+                .where(Ticket.customer_id == customer.id, Ticket.id != (ticket_id or 0))
+                .order_by(Ticket.updated_at.desc())
+                .limit(OTHER_TICKETS)
+            )
+        ).unique()
+    )
+    total = await session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer.id)
+    )
+    return {
+        "customer": customer,
+        "other_tickets": others,
+        "ticket_count": total,
+        "recent": await timeline(session, customer.id, limit=8),
+        "organizations": await customer_queries.list_organizations(session),
+        "identity_kinds": IDENTITY_KINDS,
+        "tiers": TIERS,
+        "consent_keys": CONSENT_KEYS,
+        "languages": LANGUAGES,
+    }
+
+
+async def _customer(session, customer_id: int) -> Customer:
+    customer = await customer_queries.get_customer(session, customer_id)
+    if customer is None:
+        raise HTTPException(404, "customer not found")
+    return customer
+
+
+def _back(form, customer_id: int) -> str:
+    return auth.safe_next(str(form.get("back") or f"/customers/{customer_id}"))
+
+
+async def customer_page(request: Request) -> Response:
+    await auth.require_staff(request)
+    async with request.app.state.runtime.read() as session:
+        customer = await _customer(session, request.path_params["customer_id"])
+        if customer.merged_into_id:
+            return RedirectResponse(f"/customers/{customer.merged_into_id}", status_code=303)
+        context = await panel_context(session, customer)
+        context["recent"] = await timeline(session, customer.id, limit=50)
+    context["back"] = f"/customers/{customer.id}"
+    context["notice"] = request.session.pop("flash", None)
+    return templates.TemplateResponse(request, "customer.html", context)
+
+
+async def edit_customer(request: Request) -> Response:
+    await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    customer_id = request.path_params["customer_id"]
+    changes: dict = {}
+    for name in ("name", "notes", "tier", "language"):
+        if name in form:
+            changes[name] = str(form[name]).strip() if name != "notes" else str(form[name])
+    if "language" in changes and not changes["language"]:
+        changes["language"] = None
+    if "organization_id" in form:
+        raw = str(form["organization_id"])
+        if raw and not raw.isdigit():
+            raise HTTPException(400, f"organization_id {raw!r} is not an id")
+        changes["organization_id"] = int(raw) if raw else None
+    if form.get("consent_shown"):
+        changes["consent"] = {key: form.get(f"consent_{key}") == "on" for key in CONSENT_KEYS}
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await _customer(tx.session, customer_id)
+            if "consent" in changes:
+                changes["consent"] = {**(customer.consent or {}), **changes["consent"]}
+            await customer_actions.update_customer(tx, customer, changes)
+    except CustomerError as error:
+        raise HTTPException(422, str(error)) from None
+    return RedirectResponse(_back(form, customer_id), status_code=303)
+
+
+async def link_identity(request: Request) -> Response:
+    """Add an email, phone or handle to the record; when another record has it, offer to
+    merge that record into this one."""
+    await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    customer_id = request.path_params["customer_id"]
+    kind = str(form.get("kind") or "")
+    value = str(form.get("value") or "").strip()
+    if kind not in IDENTITY_KINDS:
+        raise HTTPException(400, f"kind {kind!r} is not one of {', '.join(IDENTITY_KINDS)}")
+    back = _back(form, customer_id)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await _customer(tx.session, customer_id)
+            await customer_actions.add_identity(tx, customer, kind, value)
+    except CustomerError as error:
+        if not error.conflict:
+            raise HTTPException(422, str(error)) from None
+        runtime = request.app.state.runtime
+        normalized = normalize_identity(
+            kind, value, default_region=runtime.settings.default_phone_region
+        )
+        async with runtime.read() as session:
+            owner_id = await session.scalar(
+                select(Identity.customer_id).where(
+                    Identity.kind == kind, Identity.value == normalized
+                )
+            )
+            owner = await session.get(Customer, owner_id) if owner_id else None
+        request.session["duplicate"] = {
+            "customer_id": int(customer_id),
+            "other_id": owner.id if owner else None,
+            "other_name": owner.name if owner else "",
+            "identity": f"{kind}: {value}",
+        }
+    return RedirectResponse(back + "#customer", status_code=303)
+
+
+async def merge_into(request: Request) -> Response:
+    """Merge another record (`other`) into this one: one person, one record."""
+    await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    customer_id = request.path_params["customer_id"]
+    raw = str(form.get("other") or "")
+    if not raw.isdigit():
+        raise HTTPException(400, f"other {raw!r} is not a customer id")
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            target = await _customer(tx.session, customer_id)
+            source = await _customer(tx.session, int(raw))
+            await merge_customers(tx, source, target)
+    except CustomerError as error:
+        raise HTTPException(422, str(error)) from None
+    request.session.pop("duplicate", None)
+    return RedirectResponse(_back(form, customer_id) + "#customer", status_code=303)
+
+
+routes = [
+    Route("/customers/{customer_id:int}", customer_page),
+    Route("/customers/{customer_id:int}/edit", edit_customer, methods=["POST"]),
+    Route("/customers/{customer_id:int}/identities", link_identity, methods=["POST"]),
+    Route("/customers/{customer_id:int}/merge", merge_into, methods=["POST"]),
+]

@@ -1,0 +1,230 @@
+"""Ticket lists: views with live counts, filters, sorts, saved views and bulk actions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from agent_ui.filters import (
+    CHANNELS,
+    FILTER_NAMES,
+    View,
+    all_views,
+    filter_query,
+    parse_filter,
+    view_params,
+)
+from agent_ui.templating import templates
+from tickets import actions, queries
+from tickets.actions import Actor, TicketError
+from tickets.merge import merge_tickets
+from tickets.models import PRIORITIES, STATES, Ticket, TicketView
+from tickets.queries import SLA_FILTERS, SORTS, CursorError
+from tresen import auth
+from tresen.i18n import _, ngettext
+from tresen.models import User
+
+PAGE_SIZE = 50
+BULK_LIMIT = 500
+
+
+async def view_counts(session, views: list[View], user: User, now) -> dict[str, int]:
+    filters = [parse_filter(view.params, user) for view in views]
+    counts = await queries.count_tickets(session, filters, now)
+    return {view.key: count for view, count in zip(views, counts, strict=True)}
+
+
+async def views_context(session, user: User, now, current: str | None = None) -> dict:
+    views = await all_views(session, user)
+    return {
+        "views": views,
+        "counts": await view_counts(session, views, user, now),
+        "current_view": current,
+    }
+
+
+async def ticket_list(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    runtime = request.app.state.runtime
+    now = runtime.clock.now()
+    view_key = request.query_params.get("view") or None
+    async with runtime.read() as session:
+        context = await views_context(session, user, now, view_key)
+        params = view_params(view_key, context["views"], request.query_params)
+        filters = parse_filter(params, user)
+        try:
+            tickets, next_cursor = await queries.list_tickets(
+                session,
+                filters,
+                cursor=request.query_params.get("cursor"),
+                limit=PAGE_SIZE,
+                now=now,
+            )
+        except CursorError as error:
+            raise HTTPException(400, str(error)) from None
+        queues = await queries.list_queues(session)
+        agents = list(await session.scalars(select(User).where(User.active).order_by(User.name)))
+    view = next((v for v in context["views"] if v.key == view_key), None)
+    here = {**({"view": view_key} if view_key else {}), **_own_filters(request)}
+    return templates.TemplateResponse(
+        request,
+        "tickets.html",
+        {
+            **context,
+            "view": view,
+            "title": view.name if view else _("Tickets"),
+            "tickets": tickets,
+            "next_cursor": next_cursor,
+            "params": params,
+            "here": here,
+            "live_params": {
+                **params,
+                **({"cursor": c} if (c := request.query_params.get("cursor")) else {}),
+            },
+            "queues": queues,
+            "agents": agents,
+            "states": STATES,
+            "priorities": PRIORITIES,
+            "channels": CHANNELS,
+            "sla_filters": SLA_FILTERS,
+            "sorts": SORTS,
+            "now": now,
+            "notice": request.session.pop("flash", None),
+        },
+    )
+
+
+def _own_filters(request: Request) -> dict:
+    return {k: v for k, v in request.query_params.items() if k in FILTER_NAMES and v != ""}
+
+
+async def views_fragment(request: Request) -> Response:
+    """The views with their counts (the live socket sends the same)."""
+    user = await auth.require_staff(request)
+    runtime = request.app.state.runtime
+    async with runtime.read() as session:
+        context = await views_context(
+            session, user, runtime.clock.now(), request.query_params.get("view")
+        )
+    return templates.TemplateResponse(request, "_views.html", context)
+
+
+async def save_view(request: Request) -> Response:
+    """Save the list's current filters as a named view (the agent's own, or shared)."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    name = str(form.get("name") or "").strip()
+    if not name:
+        raise HTTPException(400, "a view needs a name")
+    if len(name) > 100:
+        raise HTTPException(400, "a view's name has at most 100 characters")
+    params = {k: str(form.get(k)) for k in FILTER_NAMES if form.get(k)}
+    parse_filter(params, user)  # a bad filter is refused now, not when the view is opened
+    shared = form.get("shared") == "on"
+    if shared and not user.has_role("supervisor"):
+        raise HTTPException(403, "only supervisors share views with everyone")
+    async with request.app.state.runtime.transaction() as tx:
+        row = TicketView(
+            user_id=user.id,
+            name=name,
+            query=filter_query(params),
+            shared=shared,
+            created_at=tx.now(),
+        )
+        tx.session.add(row)
+        await tx.session.flush()
+        tx.emit("ticket_view.changed", view_id=row.id, user_id=user.id)
+    return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
+
+
+async def delete_view(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    await auth.verified_form(request)
+    async with request.app.state.runtime.transaction() as tx:
+        row = await tx.session.get(TicketView, request.path_params["view_id"])
+        if row is None:
+            raise HTTPException(404, "view not found")
+        if row.user_id != user.id and not (row.shared and user.has_role("supervisor")):
+            raise HTTPException(403, "this view is someone else's")
+        await tx.session.delete(row)
+        tx.emit("ticket_view.changed", view_id=row.id, user_id=user.id)
+    return RedirectResponse("/", status_code=303)
+
+
+async def bulk(request: Request) -> Response:
+    """One change to many tickets: assign, state, priority, queue, a tag, or merge."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    try:
+        ids = sorted({int(value) for value in form.getlist("ids")})
+    except ValueError:
+        raise HTTPException(400, "ids must be ticket ids") from None
+    if not ids:
+        raise HTTPException(400, "select at least one ticket")
+    if len(ids) > BULK_LIMIT:
+        raise HTTPException(400, f"at most {BULK_LIMIT} tickets at once")
+    changes: dict = {}
+    for name in ("state", "priority"):
+        if form.get(name):
+            changes[name] = str(form[name])
+    for name in ("assignee_id", "queue_id"):
+        raw = str(form.get(name) or "")
+        if raw == "me" and name == "assignee_id":
+            changes[name] = user.id
+        elif raw == "none":
+            changes[name] = None
+        elif raw.isdigit():
+            changes[name] = int(raw)
+        elif raw:
+            raise HTTPException(400, f"{name} {raw!r} is not an id")
+    tag = str(form.get("tag") or "").strip()
+    merge = form.get("action") == "merge"
+    if not changes and not tag and not merge:
+        raise HTTPException(400, "choose what to change")
+    back = str(form.get("back") or "/")
+    back = auth.safe_next(back)
+    actor = Actor(user_id=user.id)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            tickets = list(
+                (await tx.session.scalars(select(Ticket).where(Ticket.id.in_(ids)))).unique()
+            )
+            if len(tickets) != len(ids):
+                missing = set(ids) - {t.id for t in tickets}
+                raise HTTPException(404, f"tickets {sorted(missing)} do not exist")
+            if merge:
+                if len(tickets) < 2:
+                    raise HTTPException(400, "select two or more tickets to merge")
+                # Into the oldest: the conversation that started it all.
+                target, *others = sorted(tickets, key=lambda t: t.number)
+                for source in others:
+                    await merge_tickets(tx, source, target, actor)
+                done = ngettext(
+                    "%(num)d ticket merged into #%(number)s",
+                    "%(num)d tickets merged into #%(number)s",
+                    len(others),
+                    number=target.number,
+                )
+            else:
+                for ticket in tickets:
+                    ticket_changes = dict(changes)
+                    if tag:
+                        ticket_changes["tags"] = [*ticket.tags, tag]
+                    await actions.update_ticket(tx, ticket, ticket_changes, actor)
+                done = ngettext("%(num)d ticket changed", "%(num)d tickets changed", len(tickets))
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    request.session["flash"] = done
+    return RedirectResponse(back, status_code=303)
+
+
+routes = [
+    Route("/", ticket_list, name="tickets"),
+    Route("/views", views_fragment),
+    Route("/views/save", save_view, methods=["POST"]),
+    Route("/views/{view_id:int}/delete", delete_view, methods=["POST"]),
+    Route("/tickets/bulk", bulk, methods=["POST"]),
+]

@@ -1,0 +1,350 @@
+"""The ticket page: one timeline, the composer (reply, note, macro, files), merge/link/split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from agent_ui import customer_panel
+from agent_ui.templating import templates
+from routing import status as routing_status
+from tickets import actions, macros, queries
+from tickets.actions import CHANNEL_IDENTITY, Actor, NewAttachment, TicketError
+from tickets.merge import link_tickets, linked_tickets, merge_tickets, split_message, unlink_tickets
+from tickets.models import PRIORITIES, STATES, Macro, Message, Ticket
+from tickets.notices import mention_handles
+from tresen import auth, rooms
+from tresen.i18n import _
+from tresen.models import User
+
+MAX_UPLOAD = 20 * 1024 * 1024  # per reply, all files together
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline: a message, or a change to the ticket."""
+
+    at: datetime
+    kind: str  # message | change | sla
+    message: Message | None = None
+    field: str | None = None
+    old: str | None = None
+    new: str | None = None
+    actor: str | None = None
+    order: int = 0
+
+
+async def _timeline(session, ticket: Ticket, messages: list[Message]) -> list[Entry]:
+    entries = [Entry(m.created_at, "message", message=m, order=m.id) for m in messages]
+    history = await queries.ticket_history(session, ticket.id)
+    users = {u.id: u.name for u in await session.scalars(select(User))}
+    queues = {q.id: q.name for q in await queries.list_queues(session)}
+    for row in history:
+        if row.field == "created":
+            continue
+        old, new = row.old_value, row.new_value
+        if row.field == "assignee_id":
+            old = users.get(int(old)) if old else None
+            new = users.get(int(new)) if new else None
+        elif row.field == "queue_id":
+            old = queues.get(int(old)) if old else None
+            new = queues.get(int(new)) if new else None
+        actor = users.get(row.actor_user_id) if row.actor_user_id else None
+        if actor is None and row.actor_customer_id:
+            actor = ticket.customer.name
+        entries.append(Entry(row.at, "change", field=row.field, old=old, new=new, actor=actor))
+    for event in await routing_status.sla_events(session, ticket.id):
+        entries.append(Entry(event.fired_at, "sla", field=event.target, new=event.kind, old=None))
+    entries.sort(key=lambda entry: (entry.at, entry.kind != "message", entry.order))
+    return entries
+
+
+def reply_options(ticket: Ticket) -> list[dict]:
+    """Where a reply can go: the customer's identities on channels we can send through."""
+    options = []
+    for identity in ticket.customer.identities:
+        for channel in rooms.CHANNEL_MODULES:
+            if CHANNEL_IDENTITY.get(channel, channel) == identity.kind:
+                options.append(
+                    {"channel": channel, "value": identity.value, "bounced": identity.bounced_at}
+                )
+    return options
+
+
+async def composer_context(session, ticket: Ticket, user: User, macro_id: str | None) -> dict:
+    """The composer's state; with a macro chosen, its text for this ticket filled in."""
+    macro_list = await macros.list_macros(session)
+    chosen, text, internal = None, "", False
+    if macro_id:
+        if not str(macro_id).isdigit():
+            raise HTTPException(400, f"macro {macro_id!r} is not an id")
+        chosen = await session.get(Macro, int(macro_id))
+        if chosen is None or not chosen.active:
+            raise HTTPException(404, "macro not found")
+        text = macros.render(chosen.body, ticket, ticket.customer, user)
+        internal = chosen.internal
+    last_inbound = await session.scalar(
+        select(Message.sender)
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.direction == "inbound",
+            Message.internal.is_(False),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return {
+        "ticket_id": ticket.id,
+        "macros": macro_list,
+        "macro": chosen,
+        "text": text,
+        "internal": internal,
+        "reply_options": reply_options(ticket),
+        "reply_to": last_inbound,
+    }
+
+
+async def ticket_page(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    runtime = request.app.state.runtime
+    async with runtime.read() as session:
+        ticket = await queries.get_ticket(
+            session, request.path_params["ticket_id"], with_messages=True
+        )
+        if ticket is None:
+            raise HTTPException(404, "ticket not found")
+        now = runtime.clock.now()
+        context = {
+            "ticket": ticket,
+            "now": now,
+            "timeline": await _timeline(session, ticket, ticket.messages),
+            "sla": await routing_status.sla_status(session, ticket.id, now),
+            "routing": await routing_status.decisions(session, ticket.id),
+            "links": await linked_tickets(session, ticket.id),
+            "merged_into": (
+                await session.get(Ticket, ticket.merged_into_id) if ticket.merged_into_id else None
+            ),
+            "queues": await queries.list_queues(session),
+            "agents": list(
+                await session.scalars(select(User).where(User.active).order_by(User.name))
+            ),
+            "states": STATES,
+            "priorities": PRIORITIES,
+            "opened_at": now.isoformat(),
+            "first_message_id": ticket.messages[0].id if ticket.messages else None,
+            "notice": request.session.pop("flash", None),
+            **await composer_context(session, ticket, user, request.query_params.get("macro")),
+            **await customer_panel.panel_context(session, ticket.customer, ticket.id),
+        }
+    context["mention_hint"] = ", ".join(
+        "@" + sorted(mention_handles(agent), key=len)[0] for agent in context["agents"][:5]
+    )
+    return templates.TemplateResponse(request, "ticket.html", context)
+
+
+async def composer(request: Request) -> Response:
+    """The composer alone (htmx swaps it in when a macro is picked)."""
+    user = await auth.require_staff(request)
+    async with request.app.state.runtime.read() as session:
+        ticket = await queries.get_ticket(session, request.path_params["ticket_id"])
+        if ticket is None:
+            raise HTTPException(404, "ticket not found")
+        context = await composer_context(session, ticket, user, request.query_params.get("macro"))
+    return templates.TemplateResponse(request, "_composer.html", context)
+
+
+async def _uploads(form) -> list[NewAttachment]:
+    files, total = [], 0
+    for item in form.getlist("files"):
+        if not isinstance(item, UploadFile) or not item.filename:
+            continue
+        content = await item.read()
+        total += len(content)
+        if total > MAX_UPLOAD:
+            raise TicketError("files", "attachments may add up to 20 MB per message")
+        files.append(
+            NewAttachment(
+                filename=item.filename[:255],
+                content_type=item.content_type or "application/octet-stream",
+                content=content,
+            )
+        )
+    return files
+
+
+async def post_message(request: Request) -> Response:
+    """Reply or note (with files, a macro's changes, a chosen address); works as a plain
+    form post and, with htmx, returns a fresh composer."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    ticket_id = request.path_params["ticket_id"]
+    text = str(form.get("text") or "")
+    internal = form.get("internal") == "on"
+    macro_id = str(form.get("macro_id") or "")
+    error = None
+    runtime = request.app.state.runtime
+    try:
+        attachments = await _uploads(form)
+        async with runtime.transaction() as tx:
+            ticket = await queries.get_ticket(tx.session, ticket_id)
+            if ticket is None:
+                raise HTTPException(404, "ticket not found")
+            macro = None
+            if macro_id:
+                macro = await tx.session.get(Macro, int(macro_id)) if macro_id.isdigit() else None
+                if macro is None:
+                    raise TicketError("macro_id", f"macro {macro_id!r} does not exist")
+            channel, recipient = None, None
+            send_via = str(form.get("send_via") or "")
+            if send_via and not internal:
+                channel, _sep, recipient = send_via.partition(":")
+                if channel not in rooms.CHANNEL_MODULES or not recipient:
+                    raise TicketError("send_via", f"cannot send via {send_via!r}")
+            if text.strip() or attachments or macro is None:
+                await actions.add_message(
+                    tx,
+                    ticket,
+                    direction="outbound",
+                    channel=channel,
+                    text=text,
+                    internal=internal,
+                    actor=Actor(user_id=user.id),
+                    attachments=attachments,
+                    recipient=recipient,
+                )
+            if macro is not None:
+                await macros.apply_actions(tx, macro, ticket, Actor(user_id=user.id))
+    except TicketError as exc:
+        error = str(exc)
+    if request.headers.get("hx-request"):
+        async with runtime.read() as session:
+            ticket = await queries.get_ticket(session, ticket_id)
+            context = await composer_context(session, ticket, user, None)
+        context.update(
+            error=error,
+            sent=_("Note added.") if internal else _("Sent."),
+            text="" if error is None else text,
+            internal=internal,
+        )
+        if error:
+            context["sent"] = None
+        # 200 either way: htmx swaps no 4xx answer, and the error is in the fragment.
+        return templates.TemplateResponse(request, "_composer.html", context)
+    if error:
+        raise HTTPException(422, error)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def post_ticket(request: Request) -> Response:
+    """Change state, priority, queue, assignee or tags from the ticket page."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    changes: dict = {}
+    for name in ("state", "priority", "queue_id", "assignee_id", "tags"):
+        if name not in form or form.get(f"{name}_was") == form[name]:
+            continue  # untouched: never overwrite what someone else changed meanwhile
+        raw = str(form[name])
+        if name in ("state", "priority"):
+            changes[name] = raw
+        elif name == "tags":
+            changes[name] = [t for t in (part.strip() for part in raw.split(",")) if t]
+        elif raw == "me":
+            changes[name] = user.id
+        elif raw == "":
+            changes[name] = None
+        elif raw.isdigit():
+            changes[name] = int(raw)
+        else:
+            raise HTTPException(400, f"{name} {raw!r} is not an id")
+    ticket_id = request.path_params["ticket_id"]
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            ticket = await _ticket(tx.session, ticket_id)
+            await actions.update_ticket(tx, ticket, changes, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def _ticket(session, ticket_id: int) -> Ticket:
+    ticket = await queries.get_ticket(session, ticket_id)
+    if ticket is None:
+        raise HTTPException(404, "ticket not found")
+    return ticket
+
+
+async def _by_number(session, raw) -> Ticket:
+    number = str(raw or "").strip().removeprefix("#")
+    if not number.isdigit():
+        raise HTTPException(400, f"ticket number {raw!r} is not a number")
+    ticket = await session.scalar(select(Ticket).where(Ticket.number == int(number)))
+    if ticket is None:
+        raise HTTPException(404, f"there is no ticket #{number}")
+    return ticket
+
+
+async def merge(request: Request) -> Response:
+    """Merge this ticket into another (by number): its conversation moves there."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            source = await _ticket(tx.session, request.path_params["ticket_id"])
+            target = await _by_number(tx.session, form.get("into"))
+            await merge_tickets(tx, source, target, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    request.session["flash"] = _(
+        "Ticket #%(source)s was merged into this ticket.", source=source.number
+    )
+    return RedirectResponse(f"/tickets/{target.id}", status_code=303)
+
+
+async def link(request: Request) -> Response:
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            ticket = await _ticket(tx.session, request.path_params["ticket_id"])
+            other = await _by_number(tx.session, form.get("number"))
+            if form.get("remove"):
+                await unlink_tickets(tx, ticket, other, Actor(user_id=user.id))
+            else:
+                await link_tickets(tx, ticket, other, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    return RedirectResponse(f"/tickets/{ticket.id}#links", status_code=303)
+
+
+async def split(request: Request) -> Response:
+    """A customer's message becomes a ticket of its own (linked to this one)."""
+    user = await auth.require_staff(request)
+    await auth.verified_form(request)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            message = await tx.session.get(Message, request.path_params["message_id"])
+            if message is None:
+                raise HTTPException(404, "message not found")
+            ticket = await _ticket(tx.session, message.ticket_id)
+            new = await split_message(tx, message, ticket, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    return RedirectResponse(f"/tickets/{new.id}", status_code=303)
+
+
+routes = [
+    Route("/tickets/{ticket_id:int}", ticket_page, name="ticket"),
+    Route("/tickets/{ticket_id:int}/composer", composer),
+    Route("/tickets/{ticket_id:int}/update", post_ticket, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/messages", post_message, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/merge", merge, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/links", link, methods=["POST"]),
+    Route("/messages/{message_id:int}/split", split, methods=["POST"]),
+]

@@ -1,0 +1,146 @@
+"""Merging two tickets, splitting a message off into a new ticket, linking related tickets."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tickets.actions import Actor, TicketError, _history, open_ticket
+from tickets.models import Message, Ticket, TicketLink, TicketTag
+from tresen.runtime import Transaction
+
+
+async def merge_tickets(tx: Transaction, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
+    """Move source's conversation into target; source is closed and points there.
+
+    Messages, attachments and tags move; both tickets' history says what happened, and
+    replies to the old ticket number thread into the target from now on.
+    """
+    if source.id == target.id:
+        raise TicketError("target", "a ticket cannot be merged into itself")
+    if source.merged_into_id is not None:
+        raise TicketError("source", f"ticket #{source.number} is merged already")
+    if target.merged_into_id is not None:
+        raise TicketError("target", f"ticket #{target.number} is merged into another ticket")
+    connection = await tx.session.connection()
+    moved = await connection.execute(
+        update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id)
+    )
+    tags = sorted(set(target.tags) | set(source.tags))
+    if tags != target.tags:
+        _history(tx, target, actor, "tags", ",".join(target.tags), ",".join(tags))
+        target.tag_rows = [TicketTag(tag=tag) for tag in tags]
+    # Links of the source become the target's (never to itself).
+    linked = set(
+        await connection.scalars(
+            select(TicketLink.linked_id).where(TicketLink.ticket_id == source.id)
+        )
+    ) - {target.id}
+    await connection.execute(
+        delete(TicketLink).where(
+            (TicketLink.ticket_id == source.id) | (TicketLink.linked_id == source.id)
+        )
+    )
+    for other in sorted(linked):
+        await _link_rows(tx, target.id, other, actor)
+    _history(tx, source, actor, "merged_into", None, target.number)
+    _history(tx, target, actor, "merged_from", None, source.number)
+    source.merged_into_id = target.id
+    if source.state != "closed":
+        _history(tx, source, actor, "state", source.state, "closed")
+        source.state = "closed"
+        source.solved_at = source.solved_at or tx.now()
+    source.updated_at = target.updated_at = tx.now()
+    await tx.session.flush()
+    tx.emit(
+        "ticket.merged",
+        ticket_id=source.id,
+        into_id=target.id,
+        messages=moved.rowcount,
+    )
+    tx.emit("ticket.updated", ticket_id=source.id, fields=["state", "merged", "messages"])
+    tx.emit("ticket.updated", ticket_id=target.id, fields=["messages", "tags", "merged"])
+    return target
+
+
+async def split_message(tx: Transaction, message: Message, ticket: Ticket, actor: Actor) -> Ticket:
+    """A customer's message moved off into a new ticket of its own (a second question)."""
+    if message.ticket_id != ticket.id:
+        raise TicketError("message", "the message is not on this ticket")
+    if message.direction != "inbound" or message.internal:
+        raise TicketError("message", "only a customer's message can start a new ticket")
+    first = await tx.session.scalar(
+        select(Message.id).where(Message.ticket_id == ticket.id).order_by(Message.id).limit(1)
+    )
+    if first == message.id:
+        raise TicketError("message", "the first message is the ticket itself")
+    subject = message.subject or ticket.subject
+    new = await open_ticket(
+        tx,
+        customer_id=message.author_customer_id or ticket.customer_id,
+        subject=subject,
+        channel=message.channel,
+        actor=actor,
+        priority=ticket.priority,
+        queue_id=ticket.queue_id,
+    )
+    message.ticket_id = new.id
+    new.state = "open"
+    _history(tx, new, actor, "split_from", None, ticket.number)
+    _history(tx, ticket, actor, "split_to", None, new.number)
+    await _link_rows(tx, ticket.id, new.id, actor)
+    await tx.session.flush()
+    tx.emit("ticket.updated", ticket_id=ticket.id, fields=["messages", "links"])
+    tx.emit("ticket.updated", ticket_id=new.id, fields=["messages", "links"])
+    return new
+
+
+async def link_tickets(tx: Transaction, ticket: Ticket, other: Ticket, actor: Actor) -> bool:
+    """Mark two tickets as related; False when they were already."""
+    if ticket.id == other.id:
+        raise TicketError("linked", "a ticket cannot be linked to itself")
+    added = await _link_rows(tx, ticket.id, other.id, actor)
+    if added:
+        _history(tx, ticket, actor, "linked", None, other.number)
+        _history(tx, other, actor, "linked", None, ticket.number)
+        tx.emit("ticket.updated", ticket_id=ticket.id, fields=["links"])
+        tx.emit("ticket.updated", ticket_id=other.id, fields=["links"])
+    return added
+
+
+async def unlink_tickets(tx: Transaction, ticket: Ticket, other: Ticket, actor: Actor) -> None:
+    connection = await tx.session.connection()
+    done = await connection.execute(
+        delete(TicketLink).where(
+            ((TicketLink.ticket_id == ticket.id) & (TicketLink.linked_id == other.id))
+            | ((TicketLink.ticket_id == other.id) & (TicketLink.linked_id == ticket.id))
+        )
+    )
+    if done.rowcount:
+        _history(tx, ticket, actor, "unlinked", other.number, None)
+        _history(tx, other, actor, "unlinked", ticket.number, None)
+        tx.emit("ticket.updated", ticket_id=ticket.id, fields=["links"])
+        tx.emit("ticket.updated", ticket_id=other.id, fields=["links"])
+
+
+async def _link_rows(tx: Transaction, a: int, b: int, actor: Actor) -> bool:
+    connection = await tx.session.connection()
+    dialect = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {"ticket_id": x, "linked_id": y, "created_at": tx.now(), "created_by_id": actor.user_id}
+        for x, y in ((a, b), (b, a))
+    ]
+    done = await connection.execute(dialect(TicketLink).values(rows).on_conflict_do_nothing())
+    return bool(done.rowcount)
+
+
+async def linked_tickets(session, ticket_id: int) -> list[Ticket]:
+    return list(
+        await session.scalars(
+            select(Ticket)
+            .join(TicketLink, TicketLink.linked_id == Ticket.id)
+            .where(TicketLink.ticket_id == ticket_id)
+            .order_by(Ticket.number)
+        )
+    )
