@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent_ui import lists
+from agent_ui import ticket as ticket_page
 from agent_ui.filters import list_filter
 from agent_ui.templating import render_fragment
 from routing import status as routing_status
@@ -33,7 +34,14 @@ log = logging.getLogger(__name__)
 TICKET_EVENTS = ("ticket.created", "ticket.updated", "ticket_view.changed")
 LIST_PAGE_SIZE = 50
 LIST_REFRESH_SECONDS = 0.25
-TYPING_SECONDS = 6.0  # "is typing" shows this long after the last keystroke
+TYPING_SECONDS = 6.0
+FIELD_CHANGES = {
+    "state",
+    "priority",
+    "queue_id",
+    "assignee_id",
+    "tags",
+}  # "is typing" shows this long after the last keystroke
 
 
 async def _accept_staff(websocket: WebSocket):
@@ -183,6 +191,8 @@ async def ticket_socket(websocket: WebSocket) -> None:
         opened = datetime.fromisoformat(websocket.query_params.get("opened", ""))
     except ValueError:
         opened = runtime.clock.now()
+    change = websocket.query_params.get("change", "0")
+    last_change = int(change) if change.isdigit() else 0
     viewers: dict[int, dict] = {}  # other users on this ticket: name, typing until
     replied: dict[int, str] = {}  # others' replies since the page was opened: id -> name
     me = {"ticket_id": ticket_id, "user_id": user.id, "name": user.name}
@@ -261,8 +271,21 @@ async def ticket_socket(websocket: WebSocket) -> None:
             pass
 
     async def _ticket_changed(session, event) -> str:
+        nonlocal last_change
         ticket = await queries.get_ticket(session, ticket_id)
         html = render_fragment("_ticket_status.html", ticket=ticket, oob=True)
+        changes, last_change = await ticket_page.history_entries(session, ticket, last_change)
+        if changes:
+            html += render_fragment("_live_entries.html", entries=changes)
+        if FIELD_CHANGES & set(event.data.get("fields", ())):
+            html += render_fragment(
+                "_ticket_fields.html",
+                ticket=ticket,
+                oob=True,
+                csrf_token=websocket.session.get("csrf"),
+                csrf_field=CSRF_FIELD,
+                **await ticket_page.fields_context(session),
+            )
         html += render_fragment(
             "_sla.html",
             sla=await routing_status.sla_status(session, ticket_id, runtime.clock.now()),

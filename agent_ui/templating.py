@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from babel.dates import get_day_names
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
@@ -198,7 +199,19 @@ def age(value) -> str:
     return f"{minutes} min"
 
 
+def visibility_label(visibility: str) -> str:
+    labels = {"public": _("public"), "internal": _("internal"), "draft": _("draft")}
+    return labels.get(visibility, visibility)
+
+
+def weekday_label(index: int) -> str:
+    """Mon..Sun (0..6) abbreviated in the reader's language."""
+    return get_day_names("abbreviated", locale=i18n.language())[index]
+
+
 templates.env.globals.update(
+    weekday_label=weekday_label,
+    visibility_label=visibility_label,
     age=age,
     tier_label=tier_label,
     identity_label=identity_label,

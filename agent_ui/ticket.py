@@ -41,12 +41,26 @@ class Entry:
     order: int = 0
 
 
-async def _timeline(session, ticket: Ticket, messages: list[Message]) -> list[Entry]:
+async def _timeline(session, ticket: Ticket, messages: list[Message]) -> tuple[list[Entry], int]:
+    """Messages, changes and SLA events in time order; and the newest change's id."""
     entries = [Entry(m.created_at, "message", message=m, order=m.id) for m in messages]
-    history = await queries.ticket_history(session, ticket.id)
+    changes, last_id = await history_entries(session, ticket)
+    entries += changes
+    for event in await routing_status.sla_events(session, ticket.id):
+        entries.append(Entry(event.fired_at, "sla", field=event.target, new=event.kind))
+    entries.sort(key=lambda entry: (entry.at, entry.kind != "message", entry.order))
+    return entries, last_id
+
+
+async def history_entries(session, ticket: Ticket, after_id: int = 0) -> tuple[list[Entry], int]:
+    """The ticket's changes after `after_id`, names instead of ids; and the newest id."""
+    rows = [r for r in await queries.ticket_history(session, ticket.id) if r.id > after_id]
+    if not rows:
+        return [], after_id
     users = {u.id: u.name for u in await session.scalars(select(User))}
     queues = {q.id: q.name for q in await queries.list_queues(session)}
-    for row in history:
+    entries = []
+    for row in rows:
         if row.field == "created":
             continue
         old, new = row.old_value, row.new_value
@@ -59,11 +73,10 @@ async def _timeline(session, ticket: Ticket, messages: list[Message]) -> list[En
         actor = users.get(row.actor_user_id) if row.actor_user_id else None
         if actor is None and row.actor_customer_id:
             actor = ticket.customer.name
-        entries.append(Entry(row.at, "change", field=row.field, old=old, new=new, actor=actor))
-    for event in await routing_status.sla_events(session, ticket.id):
-        entries.append(Entry(event.fired_at, "sla", field=event.target, new=event.kind, old=None))
-    entries.sort(key=lambda entry: (entry.at, entry.kind != "message", entry.order))
-    return entries
+        entries.append(
+            Entry(row.at, "change", field=row.field, old=old, new=new, actor=actor, order=row.id)
+        )
+    return entries, rows[-1].id
 
 
 def reply_options(ticket: Ticket) -> list[dict]:
@@ -121,22 +134,19 @@ async def ticket_page(request: Request) -> Response:
         if ticket is None:
             raise HTTPException(404, "ticket not found")
         now = runtime.clock.now()
+        timeline, last_change = await _timeline(session, ticket, ticket.messages)
         context = {
             "ticket": ticket,
             "now": now,
-            "timeline": await _timeline(session, ticket, ticket.messages),
+            "timeline": timeline,
+            "last_change": last_change,
             "sla": await routing_status.sla_status(session, ticket.id, now),
             "routing": await routing_status.decisions(session, ticket.id),
             "links": await linked_tickets(session, ticket.id),
             "merged_into": (
                 await session.get(Ticket, ticket.merged_into_id) if ticket.merged_into_id else None
             ),
-            "queues": await queries.list_queues(session),
-            "agents": list(
-                await session.scalars(select(User).where(User.active).order_by(User.name))
-            ),
-            "states": STATES,
-            "priorities": PRIORITIES,
+            **await fields_context(session),
             "opened_at": now.isoformat(),
             "first_message_id": ticket.messages[0].id if ticket.messages else None,
             "notice": request.session.pop("flash", None),
@@ -147,6 +157,16 @@ async def ticket_page(request: Request) -> Response:
         "@" + sorted(mention_handles(agent), key=len)[0] for agent in context["agents"][:5]
     )
     return templates.TemplateResponse(request, "ticket.html", context)
+
+
+async def fields_context(session) -> dict:
+    """What the ticket fields form offers (the page and its live updates)."""
+    return {
+        "queues": await queries.list_queues(session),
+        "agents": list(await session.scalars(select(User).where(User.active).order_by(User.name))),
+        "states": STATES,
+        "priorities": PRIORITIES,
+    }
 
 
 async def composer(request: Request) -> Response:

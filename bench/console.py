@@ -8,7 +8,7 @@ tickets (15 % open, the rest solved or closed; open ones under an SLA, some at r
 breached) and five messages a ticket, starts `tresen serve` on it as a person would, signs
 in through the login form and times, over HTTP, the first page of every view (built-in,
 per queue, sorted by SLA and by priority) and ticket pages of random tickets: p50/p95/p99
-of the whole response, read to the end.
+of the whole response, read to the end; and the search box.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ async def fill(runtime, tickets: int, messages_each: int, seed: int = 7) -> list
                     "author_customer_id": ticket["customer_id"] if inbound else None,
                     "author_user_id": None if inbound else rng.choice(agents),
                     "sender": f"kunde{ticket['customer_id']}@x.example" if inbound else None,
-                    "text": sentence(rng, 40),
+                    "text": f"{sentence(rng, 40)} Bestellnummer {rng.randint(100000, 999999)}",
                     "created_at": ticket["created_at"] + timedelta(minutes=k),
                 }
             )
@@ -228,6 +228,23 @@ def measure(url: str, ticket_ids: list[int], requests: int) -> None:
                 f"{'All views together':28} {statistics.median(everything):8.1f}"
                 f" {percentile(everything, 0.95):8.1f} {percentile(everything, 0.99):8.1f}"
             )
+            # The search box: an order number (one message or none holds it), and words
+            # that most messages hold (the worst case for a full-text index).
+            searches = {
+                "Search: an order number": [
+                    f"Bestellnummer {rng.randint(100000, 999999)}" for _ in range(20)
+                ],
+                "Search: common words": ["Drucker Rechnung", "password again", "Paket"],
+            }
+            for name, queries in searches.items():
+                times = []
+                for _ in range(max(1, requests // len(queries))):
+                    for query in queries:
+                        times += timed(client, f"/search?q={query}", 1)
+                print(
+                    f"{name:28} {statistics.median(times):8.1f}"
+                    f" {percentile(times, 0.95):8.1f} {percentile(times, 0.99):8.1f}"
+                )
     finally:
         server.stop()
 

@@ -64,7 +64,7 @@ async def test_reply_from_ticket_page_appears_in_conversation(desk):
         await expect(page.locator("main [ws-connect]")).to_have_attribute("data-live", "connected")
         await page.get_by_role("textbox", name="Message").fill("Die Rechnung ist unterwegs.")
         await page.get_by_role("button", name="Send").click()
-        messages = page.locator("#messages > li")
+        messages = page.locator("#messages > li.message")
         await expect(messages).to_have_count(2)
         await expect(messages.last).to_contain_text("Die Rechnung ist unterwegs.")
         await expect(page.get_by_role("status")).to_contain_text("Sent.")

@@ -402,6 +402,16 @@ async def test_search_box_and_german_ui(client, agent, agent_headers, runtime):
     await sign_in(client)
     found = await client.get("/search", params={"q": "Drucker"})
     assert "Drucker streikt" in found.text and "Druck" in found.text
+    # Words of the messages (as prefixes, all of them), not only the subject.
+    other = await deliver(
+        client, agent_headers, 71, "Hilfe", text="Die Druckerpatrone ist schon wieder leer."
+    )
+    by_text = await client.get("/search", params={"q": "druckerpat wieder"})
+    assert f"#{other['ticket_number']}" in by_text.text
+    assert f"#{made['ticket_number']}" not in by_text.text
+    none = await client.get("/search", params={"q": "druckerpat Kaffee"})
+    assert f"#{other['ticket_number']}" not in none.text
+    assert row_ids((await client.get("/?q=Druckerpatrone")).text) == [other["ticket_id"]]
     by_number = await client.get("/search", params={"q": f"#{made['ticket_number']}"})
     assert (
         by_number.status_code == 303
@@ -425,3 +435,138 @@ async def test_search_box_and_german_ui(client, agent, agent_headers, runtime):
     assert bad.status_code == 400 and "fr" in bad.text
     async with runtime.read() as session:
         assert (await session.get(User, agent.id)).locale == "de"
+
+
+async def test_every_sort_pages_exactly_like_a_full_sort(runtime):
+    """Lists are paged by keyset over a per-state walk of the indexes; each page must be
+    what sorting everything would give."""
+    import random
+
+    from customers.models import Customer
+    from tickets.queries import PRIORITY_RANK, TicketFilter, list_tickets
+
+    rng = random.Random(5)
+    now = runtime.clock.now()
+    async with runtime.transaction() as tx:
+        connection = await tx.session.connection()
+        await connection.execute(
+            Customer.__table__.insert(),
+            [
+                {
+                    "id": 1,
+                    "name": "K",
+                    "tier": "standard",
+                    "notes": "",
+                    "consent": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+        )
+        rows = []
+        for i in range(60):
+            due = None if rng.random() < 0.3 else now + timedelta(minutes=rng.randint(-50, 50))
+            stamp = now - timedelta(minutes=rng.randint(0, 30))  # many ties on purpose
+            rows.append(
+                {
+                    "id": i + 1,
+                    "number": 500 + i,
+                    "subject": f"T{i}",
+                    "channel": "email",
+                    "customer_id": 1,
+                    "state": rng.choice(("new", "open", "pending", "solved")),
+                    "priority": rng.choice(("low", "normal", "high", "urgent")),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "sla_due_at": due,
+                    "sla_warn_at": due - timedelta(minutes=10) if due else None,
+                    "queue_id": None,
+                }
+            )
+        await connection.execute(Ticket.__table__.insert(), rows)
+
+    def expected(sort, states, priorities=None):
+        chosen = [r for r in rows if (states is None or r["state"] in states)]
+        chosen = [r for r in chosen if priorities is None or r["priority"] in priorities]
+        keys = {
+            "updated": lambda r: (-r["updated_at"].timestamp(), -r["id"]),
+            "created": lambda r: (-r["created_at"].timestamp(), -r["id"]),
+            "priority": lambda r: (
+                -PRIORITY_RANK[r["priority"]],
+                -r["updated_at"].timestamp(),
+                -r["id"],
+            ),
+            "sla": lambda r: (
+                r["sla_due_at"] is None,
+                r["sla_due_at"].timestamp() if r["sla_due_at"] else 0,
+                r["id"],
+            ),
+        }
+        return [r["id"] for r in sorted(chosen, key=keys[sort])]
+
+    cases = [
+        (None, None),
+        (["new", "open", "pending"], None),
+        (["open"], None),
+        (["new", "pending"], ["urgent", "low"]),
+    ]
+    for sort in ("updated", "created", "priority", "sla"):
+        for states, priorities in cases:
+            filters = TicketFilter(state=states, priority=priorities, sort=sort)
+            seen, cursor = [], None
+            async with runtime.read() as session:
+                while True:
+                    page, cursor = await list_tickets(
+                        session, filters, cursor=cursor, limit=4, now=now
+                    )
+                    seen += [t.id for t in page]
+                    if not cursor:
+                        break
+            assert seen == expected(sort, states, priorities), (sort, states, priorities)
+
+
+async def test_reply_with_attachments_to_a_chosen_address(client, agent, agent_headers, runtime):
+    made = await deliver(client, agent_headers, 80, "Formular")
+    await sign_in(client)
+    async with runtime.read() as session:
+        customer_id = (await session.get(Ticket, made["ticket_id"])).customer_id
+    page = await client.get(f"/tickets/{made['ticket_id']}")
+    token = csrf_of(page.text)
+    await client.post(
+        f"/customers/{customer_id}/identities",
+        data={"kind": "email", "value": "zweite@x.example", "csrf_token": token},
+    )
+    sent = await client.post(
+        f"/tickets/{made['ticket_id']}/messages",
+        data={
+            "text": "Anbei das Formular.",
+            "send_via": "email:zweite@x.example",
+            "csrf_token": token,
+        },
+        files=[
+            ("files", ("formular.pdf", b"%PDF-1.4 test", "application/pdf")),
+            ("files", ("foto.png", b"\x89PNG\r\n\x1a\nxx", "image/png")),
+        ],
+    )
+    assert sent.status_code == 303
+    ticket = (
+        await client.get(f"/api/v1/tickets/{made['ticket_id']}", headers=agent_headers)
+    ).json()
+    last = ticket["messages"][-1]
+    assert last["text"] == "Anbei das Formular."
+    assert [a["filename"] for a in last["attachments"]] == ["formular.pdf", "foto.png"]
+    async with runtime.read() as session:
+        recipient = await session.scalar(select(Message.recipient).where(Message.id == last["id"]))
+    assert recipient == "zweite@x.example"
+    # An address that is not the customer's is refused, and nothing is sent.
+    refused = await client.post(
+        f"/tickets/{made['ticket_id']}/messages",
+        data={"text": "Falsch", "send_via": "email:fremd@evil.example", "csrf_token": token},
+    )
+    assert refused.status_code == 422 and "fremd@evil.example" in refused.text
+    count = len(
+        (await client.get(f"/api/v1/tickets/{made['ticket_id']}", headers=agent_headers)).json()[
+            "messages"
+        ]
+    )
+    assert count == 2

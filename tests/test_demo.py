@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from routing.models import AgentProfile, RoutingRule, SlaClock
 from tickets.inbox import receive
-from tickets.models import Ticket
+from tickets.models import Macro, Ticket
 from tresen.cli import _seed_demo
 from tresen.inbound import InboundMessage
 
@@ -24,7 +24,14 @@ async def test_demo_data_loads_once_with_routing_and_slas(runtime):
             select(func.count()).select_from(Ticket).where(Ticket.state.in_(("new", "open")))
         )
         with_clocks = await session.scalar(select(func.count(func.distinct(SlaClock.ticket_id))))
+        # The console's lists sort by SLA: the tickets under one carry their due time.
+        due = await session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.sla_due_at.is_not(None))
+        )
+        macros = list(await session.scalars(select(Macro.name)))
     assert open_tickets and with_clocks >= open_tickets
+    assert due and due <= with_clocks
+    assert "Rückerstattung zugesagt" in macros
     # A new invoice question goes to Billing, to an agent who is online, under the SLA.
     result = await receive(
         runtime,

@@ -85,7 +85,7 @@ async def test_mail_in_reply_out_and_the_answer_back_into_the_same_ticket(
             f"Subject: Danke\r\nMessage-ID: <kunde-2@example.com>\r\n"
             f"In-Reply-To: {sent['Message-ID']}\r\n\r\nJetzt geht es wieder.\r\n".encode()
         )
-        messages = page.locator("#messages > li")
+        messages = page.locator("#messages > li.message")
         await expect(messages).to_have_count(3, timeout=20_000)
         await expect(messages.last).to_contain_text("Jetzt geht es wieder.")
         ARTIFACTS.mkdir(exist_ok=True)

@@ -9,7 +9,7 @@ from tresen.database import UNMODELLED_PREFIXES, Base, create_engine
 
 
 def _modelled(name, type_, parent_names) -> bool:
-    return not (type_ == "table" and (name or "").startswith(UNMODELLED_PREFIXES))
+    return not (type_ in ("table", "index") and (name or "").startswith(UNMODELLED_PREFIXES))
 
 
 async def test_migrations_match_the_models(database_url):

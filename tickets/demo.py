@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 
 from tickets.actions import Actor, add_message, update_ticket
 from tickets.inbox import receive
+from tickets.macros import create_macro
 from tickets.models import OutboxMessage, Ticket
 from tickets.queues import create_queue
 from tresen.inbound import InboundMessage
@@ -97,9 +98,31 @@ MESSAGES = (
 )
 
 
+MACROS = (
+    (
+        "Rückerstattung zugesagt",
+        "Hallo {{customer.first_name}},\n\nIhre Rückerstattung zu Ticket #{{ticket.number}} ist "
+        "veranlasst; das Geld ist in 3–5 Werktagen auf Ihrem Konto.\n\nViele Grüße\n"
+        "{{agent.first_name}}",
+        {"state": "pending", "add_tags": ["refund"]},
+    ),
+    (
+        "Password reset link",
+        "Hello {{customer.first_name}},\n\nyou can set a new password here: "
+        "https://example.com/reset\n\nBest regards\n{{agent.first_name}}",
+        {"state": "solved"},
+    ),
+    ("Escalate to billing (note)", "Billing, please check this one.", {"priority": "high"}),
+)
+
+
 async def seed(runtime: Runtime) -> None:
     async with runtime.transaction() as tx:
         queues = {name: await create_queue(tx, name=name) for name in ("Support", "Billing")}
+        for name, body, changes in MACROS:
+            await create_macro(
+                tx, name=name, body=body, internal=name.endswith("(note)"), actions=changes
+            )
     for index, (channel, kind, sender, name, subject, text, work) in enumerate(MESSAGES):
         received = await receive(
             runtime,

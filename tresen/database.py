@@ -25,7 +25,7 @@ WRITE_OPTION = "tresen_write"
 
 # Tables a migration makes by hand that no model describes (full-text indexes: an FTS5 virtual
 # table with its shadow tables on SQLite, a tsvector table on PostgreSQL).
-UNMODELLED_PREFIXES = ("kb_fts",)
+UNMODELLED_PREFIXES = ("kb_fts", "messages_fts")
 
 
 class Base(DeclarativeBase):

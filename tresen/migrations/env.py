@@ -13,8 +13,8 @@ if connection is None:
 
 
 def include_name(name, type_, parent_names) -> bool:
-    """Full-text index tables are made by hand in their migration (not plain tables)."""
-    return not (type_ == "table" and (name or "").startswith(UNMODELLED_PREFIXES))
+    """Full-text index tables and indexes are made by hand in their migration (no model)."""
+    return not (type_ in ("table", "index") and (name or "").startswith(UNMODELLED_PREFIXES))
 
 
 context.configure(
