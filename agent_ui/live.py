@@ -106,24 +106,34 @@ async def _unread(runtime, user_id: int) -> int:
 
 
 async def desk_socket(websocket: WebSocket) -> None:
-    """Every page's header: the unread badge and a note when a notification arrives."""
+    """Every page's header: the unread badge, and a note for each notification that arrives."""
     user = await _accept_staff(websocket)
     if user is None:
         return
     runtime = websocket.app.state.runtime
+    async with runtime.read() as session:
+        shown = await session.scalar(
+            select(func.max(Notification.id)).where(Notification.user_id == user.id)
+        )
+    shown = shown or 0
 
     async def handle(event, _pending):
+        nonlocal shown
         if event.type == "notification.created" and event.data.get("user_id") == user.id:
             async with runtime.read() as session:
-                item = await session.scalar(
-                    select(Notification)
-                    .where(Notification.user_id == user.id)
-                    .order_by(Notification.id.desc())
-                    .limit(1)
+                fresh = list(
+                    await session.scalars(
+                        select(Notification)
+                        .where(Notification.user_id == user.id, Notification.id > shown)
+                        .order_by(Notification.id)
+                        .limit(10)
+                    )
                 )
-            unread = await _unread(runtime, user.id)
-            html = render_fragment("_badge.html", unread=unread, oob=True)
-            if item is not None:
+            if not fresh:
+                return None  # shown already with an earlier event of the same transaction
+            shown = fresh[-1].id
+            html = render_fragment("_badge.html", unread=await _unread(runtime, user.id), oob=True)
+            for item in fresh:
                 html += render_fragment("_toast.html", item=item, text=text_of(item))
             return html
         if event.type == "notifications.read" and event.data.get("user_id") == user.id:

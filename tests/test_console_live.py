@@ -334,3 +334,37 @@ async def test_live_counts_follow_new_tickets(desk):
         await expect(unassigned).to_have_text("1")
         await expect(anna.locator("#ticket-rows")).to_contain_text("Neu hereingekommen")
         await asyncio.sleep(0)
+
+
+async def test_every_console_page_names_its_controls(desk):
+    """Each page a person uses, signed in as an administrator (who sees them all), in both
+    languages: no button, link, field or choice without an accessible name."""
+    made = deliver(desk, 50, "Alles benannt?")
+    pages = [
+        "/",
+        f"/tickets/{made['ticket_id']}",
+        "/customers/1",
+        "/search?q=benannt",
+        "/notifications",
+        "/settings",
+        "/macros",
+        "/board",
+        "/kb",
+        "/kb/new",
+        "/admin/email",
+        "/admin/routing",
+    ]
+    async with open_browser() as browser:
+        ada = await sign_in_page(browser, desk.url, "ada@example.com", "ada-password")
+        for language in ("en", "de"):
+            await ada.goto(desk.url + "/settings")
+            await ada.locator("select[name=locale]").select_option(language)
+            await ada.locator("form[action='/settings'] button[type=submit]").click()
+            for path in pages:
+                await ada.goto(desk.url + path)
+                await expect(ada.locator("html")).to_have_attribute("lang", language)
+                assert await unnamed_controls(ada) == [], (language, path)
+        # The check sees what it looks for: a button without a name is reported.
+        await ada.evaluate("document.body.appendChild(document.createElement('button'))")
+        assert len(await unnamed_controls(ada)) == 1
+        assert ada.errors == []
