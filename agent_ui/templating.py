@@ -11,6 +11,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from routing.status import target_name
 from tresen import i18n
 from tresen.auth import CSRF_FIELD, csrf_token
 from tresen.i18n import _
@@ -135,15 +136,6 @@ def presence_label(presence: str) -> str:
     return labels.get(presence, presence)
 
 
-def sla_target_label(target: str) -> str:
-    labels = {
-        "first_response": _("first response"),
-        "next_response": _("next response"),
-        "resolution": _("resolution"),
-    }
-    return labels.get(target, target)
-
-
 def sla_state_label(state: str) -> str:
     labels = {
         "running": _("running"),
@@ -217,7 +209,7 @@ templates.env.globals.update(
     identity_label=identity_label,
     consent_label=consent_label,
     macro_action_label=macro_action_label,
-    sla_target_label=sla_target_label,
+    sla_target_label=target_name,
     sla_state_label=sla_state_label,
     state_label=state_label,
     priority_label=priority_label,

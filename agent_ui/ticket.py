@@ -19,7 +19,6 @@ from tickets import actions, macros, queries
 from tickets.actions import CHANNEL_IDENTITY, Actor, NewAttachment, TicketError
 from tickets.merge import link_tickets, linked_tickets, merge_tickets, split_message, unlink_tickets
 from tickets.models import PRIORITIES, STATES, Macro, Message, Ticket
-from tickets.notices import mention_handles
 from tresen import auth, rooms
 from tresen.i18n import _
 from tresen.models import User
@@ -153,9 +152,6 @@ async def ticket_page(request: Request) -> Response:
             **await composer_context(session, ticket, user, request.query_params.get("macro")),
             **await customer_panel.panel_context(session, ticket.customer, ticket.id),
         }
-    context["mention_hint"] = ", ".join(
-        "@" + sorted(mention_handles(agent), key=len)[0] for agent in context["agents"][:5]
-    )
     return templates.TemplateResponse(request, "ticket.html", context)
 
 

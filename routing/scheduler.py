@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from routing.config import current
 from routing.models import QueueMember, SlaClock, SlaEvent
+from routing.status import target_name
 from tickets.automation import apply_changes
 from tickets.models import PRIORITIES, Queue, Ticket
 from tresen import i18n
@@ -214,20 +215,11 @@ async def _notify(tx: Transaction, fired: Fired, ticket) -> int:
     )
 
 
-def _target_name(target: str) -> str:
-    names = {
-        "first_response": _("first response"),
-        "next_response": _("next response"),
-        "resolution": _("resolution"),
-    }
-    return names.get(target, target)
-
-
 def _sla_text(kind: str):
     def text(data: dict) -> str:
         values = {
             "number": data["number"],
-            "target": _target_name(data["target"]),
+            "target": target_name(data["target"]),
             "time": i18n.clock_time(datetime.fromisoformat(data["due_at"])),
         }
         if kind == "breach":

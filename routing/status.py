@@ -22,9 +22,20 @@ from routing.models import (
 )
 from routing.rules import Facts, evaluate
 from tickets.models import Queue
+from tresen.i18n import _
 from tresen.models import User
 
 TARGET_ORDER = ("first_response", "next_response", "resolution")
+
+
+def target_name(target: str) -> str:
+    """An SLA target's name in the reader's language."""
+    names = {
+        "first_response": _("first response"),
+        "next_response": _("next response"),
+        "resolution": _("resolution"),
+    }
+    return names.get(target, target)
 
 
 @dataclass(frozen=True)
