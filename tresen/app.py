@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -85,6 +86,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if not await is_current(runtime.engine):
             raise RuntimeError("the database schema is not current: run `tresen migrate` first")
         await runtime.start()
+        # What start-up loaded (modules, templates, the ORM's mappers) lives as long as the
+        # process: kept out of the collector's sight, full collections stay short.
+        gc.collect()
+        gc.freeze()
         tasks = []
         if runtime.settings.background:
             tasks = [
