@@ -13,7 +13,7 @@ from agent_ui.templating import templates
 from customers import actions as customer_actions
 from customers import queries as customer_queries
 from customers.actions import CustomerError
-from customers.identities import normalize_identity
+from customers.identities import IdentityError, normalize_identity
 from customers.merge import merge_customers
 from customers.models import IDENTITY_KINDS, TIERS, Customer, Identity
 from customers.timeline import timeline
@@ -143,22 +143,41 @@ async def link_identity(request: Request) -> Response:
 
 
 async def merge_into(request: Request) -> Response:
-    """Merge another record (`other`) into this one: one person, one record."""
+    """Merge another record into this one (`other`: its id, or one of its e-mail addresses or
+    phone numbers): one person, one record."""
     await auth.require_staff(request)
     form = await auth.verified_form(request)
     customer_id = request.path_params["customer_id"]
-    raw = str(form.get("other") or "")
-    if not raw.isdigit():
-        raise HTTPException(400, f"other {raw!r} is not a customer id")
+    raw = str(form.get("other") or "").strip()
+    runtime = request.app.state.runtime
     try:
-        async with request.app.state.runtime.transaction() as tx:
+        async with runtime.transaction() as tx:
             target = await _customer(tx.session, customer_id)
-            source = await _customer(tx.session, int(raw))
+            other_id = int(raw) if raw.isdigit() else await _owner(runtime, tx.session, raw)
+            source = await _customer(tx.session, other_id)
             await merge_customers(tx, source, target)
     except CustomerError as error:
         raise HTTPException(422, str(error)) from None
     request.session.pop("duplicate", None)
     return RedirectResponse(_back(form, customer_id) + "#customer", status_code=303)
+
+
+async def _owner(runtime, session, value: str) -> int:
+    """The record that has this e-mail address or phone number."""
+    kind = "email" if "@" in value else "phone"
+    try:
+        normalized = normalize_identity(
+            kind, value, default_region=runtime.settings.default_phone_region
+        )
+    except IdentityError:
+        message = f"{value!r} is not a customer id, e-mail address or phone number"
+        raise HTTPException(400, message) from None
+    owner = await session.scalar(
+        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == normalized)
+    )
+    if owner is None:
+        raise HTTPException(404, f"no customer has {kind} {normalized}")
+    return owner
 
 
 routes = [

@@ -395,6 +395,22 @@ async def test_customer_360_edit_link_identity_and_merge(client, agent, agent_he
         f"/customers/{karla}/identities", data={"kind": "fax", "value": "1", "csrf_token": token}
     )
     assert bad.status_code == 400 and "fax" in bad.text
+    # A duplicate found by its address is merged straight from the sidebar.
+    dup = await deliver(client, agent_headers, 63, "Vierte Frage", sender="k.k@z.example")
+    merged = await client.post(
+        f"/customers/{karla}/merge", data={"other": "K.K@z.example", "csrf_token": token}
+    )
+    assert merged.status_code == 303
+    async with runtime.read() as session:
+        assert (await session.get(Ticket, dup["ticket_id"])).customer_id == karla
+    unknown = await client.post(
+        f"/customers/{karla}/merge", data={"other": "nobody@z.example", "csrf_token": token}
+    )
+    assert unknown.status_code == 404 and "nobody@z.example" in unknown.text
+    itself = await client.post(
+        f"/customers/{karla}/merge", data={"other": str(karla), "csrf_token": token}
+    )
+    assert itself.status_code == 422 and "itself" in itself.text
 
 
 async def test_search_box_and_german_ui(client, agent, agent_headers, runtime):
