@@ -330,9 +330,15 @@ async def test_live_counts_follow_new_tickets(desk):
         await expect(anna.locator("main [ws-connect]")).to_have_attribute("data-live", "connected")
         unassigned = anna.locator('[data-view="unassigned"] .count')
         await expect(unassigned).to_have_text("0")
-        deliver(desk, 40, "Neu hereingekommen")
+        first = deliver(desk, 40, "Neu hereingekommen")
         await expect(unassigned).to_have_text("1")
         await expect(anna.locator("#ticket-rows")).to_contain_text("Neu hereingekommen")
+        # What the agent selected survives the next live refresh of the rows.
+        await anna.get_by_label(f"Select ticket #{first['ticket_number']}").check()
+        deliver(desk, 41, "Noch einer")
+        await expect(unassigned).to_have_text("2")
+        await expect(anna.locator("#ticket-rows")).to_contain_text("Noch einer")
+        await expect(anna.get_by_label(f"Select ticket #{first['ticket_number']}")).to_be_checked()
         await asyncio.sleep(0)
 
 

@@ -169,3 +169,29 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   }).observe(toasts, { childList: true, subtree: true });
 });
+
+// A live refresh of a list keeps what the agent selected and the row they were on.
+var keptRows = null;
+document.addEventListener("htmx:wsBeforeMessage", function () {
+  var rows = document.getElementById("ticket-rows");
+  if (!rows) return;
+  var current = rows.querySelector("tr.current");
+  keptRows = {
+    checked: Array.prototype.map.call(
+      rows.querySelectorAll("input[name=ids]:checked"), function (box) { return box.value; }
+    ),
+    current: current ? current.id : null,
+  };
+});
+document.addEventListener("htmx:wsAfterMessage", function () {
+  var rows = document.getElementById("ticket-rows");
+  if (!rows || !keptRows) return;
+  keptRows.checked.forEach(function (id) {
+    var box = rows.querySelector("input[name=ids][value='" + id + "']");
+    if (box) box.checked = true;
+  });
+  var current = keptRows.current && document.getElementById(keptRows.current);
+  if (current) { current.classList.add("current"); current.setAttribute("aria-current", "true"); }
+  keptRows = null;
+  countSelected();
+});
