@@ -34,14 +34,10 @@ log = logging.getLogger(__name__)
 TICKET_EVENTS = ("ticket.created", "ticket.updated", "ticket_view.changed")
 LIST_PAGE_SIZE = 50
 LIST_REFRESH_SECONDS = 0.25
-TYPING_SECONDS = 6.0
-FIELD_CHANGES = {
-    "state",
-    "priority",
-    "queue_id",
-    "assignee_id",
-    "tags",
-}  # "is typing" shows this long after the last keystroke
+TYPING_SECONDS = 6.0  # "is typing" shows this long after the last keystroke
+# What re-renders the ticket's fields form (a message may change the state: a reply opens
+# a new ticket, a customer's answer reopens a pending one).
+FIELD_CHANGES = {"state", "priority", "queue_id", "assignee_id", "tags", "messages"}
 
 
 async def _accept_staff(websocket: WebSocket):

@@ -178,6 +178,8 @@ async def test_two_agents_on_one_ticket_see_each_other(desk):
         )
         await expect(bernd.locator("#collision")).to_contain_text("Anna Agent is viewing")
         await expect(anna.locator("#collision")).to_contain_text("Bernd Berater is viewing")
+        # Bernd starts changing the priority but has not saved it yet.
+        await bernd.locator("#ticket-fields select[name=priority]").select_option("high")
         await anna.get_by_role("textbox", name="Message").press_sequentially("Ich schau")
         await expect(bernd.locator("#collision")).to_contain_text("Anna Agent is typing")
         await anna.get_by_role("button", name="Send").click()
@@ -185,6 +187,10 @@ async def test_two_agents_on_one_ticket_see_each_other(desk):
             "Anna Agent replied since you opened this ticket."
         )
         await expect(bernd.locator("#messages > li.message").last).to_contain_text("Ich schau")
+        # The reply changed the state: Bernd sees it, and his unsaved choice is kept.
+        await expect(bernd.locator("#ticket-status")).to_contain_text("open")
+        await expect(bernd.locator("#ticket-fields select[name=priority]")).to_have_value("high")
+        await expect(anna.locator("#ticket-fields select[name=state]")).to_have_value("open")
         await anna.close()
         await expect(bernd.locator("#collision .viewers")).to_have_count(0)
         assert bernd.errors == []

@@ -195,3 +195,21 @@ document.addEventListener("htmx:wsAfterMessage", function () {
   keptRows = null;
   countSelected();
 });
+
+// A live update of the ticket's fields never throws away a change the agent has not saved.
+document.addEventListener("htmx:oobBeforeSwap", function (event) {
+  var form = event.detail.target;
+  if (!form || form.id !== "ticket-fields") return;
+  var touched = Array.prototype.some.call(form.elements, function (field) {
+    if (!field.name || field.type === "hidden") return false;
+    if (field.tagName === "SELECT") {
+      // As loaded: the option marked selected, or the first when none is.
+      var initial = Array.prototype.findIndex.call(field.options, function (option) {
+        return option.defaultSelected;
+      });
+      return field.selectedIndex !== (initial < 0 ? 0 : initial);
+    }
+    return field.value !== field.defaultValue;
+  });
+  if (touched) event.detail.shouldSwap = false;
+});
