@@ -112,8 +112,14 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
         .order_by(Message.id.desc())
         .limit(1)
     )
+    people = [
+        {"handle": u.email.split("@")[0], "name": u.name}
+        for u in await session.scalars(select(User).where(User.active).order_by(User.name))
+        if u.id != user.id
+    ]
     return {
         "ticket_id": ticket.id,
+        "people": people,
         "macros": macro_list,
         "macro": chosen,
         "text": text,

@@ -118,7 +118,13 @@ async def test_mention_macro_merge_and_360_in_the_browser(desk):
         assert await unnamed_controls(anna) == []
         # A note that mentions Bernd: his header shows it without a reload.
         await anna.get_by_label("Internal note (only agents see it)").check()
-        await anna.get_by_role("textbox", name="Message").fill("@bernd bitte Ersatz prüfen")
+        message = anna.get_by_role("textbox", name="Message")
+        await message.press_sequentially("@Be")  # offers the colleagues whose name fits
+        choice = anna.get_by_role("option", name="Bernd Berater (@bernd)")
+        await expect(choice).to_be_visible()
+        await message.press("Enter")
+        await message.press_sequentially("bitte Ersatz prüfen")
+        await expect(message).to_have_value("@bernd bitte Ersatz prüfen")
         await anna.get_by_role("button", name="Send").click()
         await expect(anna.get_by_role("status")).to_contain_text("Note added.")
         await expect(bernd.locator("#notifications-link .unread")).to_have_text("1")

@@ -213,3 +213,67 @@ document.addEventListener("htmx:oobBeforeSwap", function (event) {
   });
   if (touched) event.detail.shouldSwap = false;
 });
+
+// @mentions: typing "@" and a few letters in the composer offers matching colleagues;
+// a click, Enter or Tab puts their handle in.
+function mentionQuery(textarea) {
+  var before = textarea.value.slice(0, textarea.selectionStart);
+  var match = /(^|\s)@([\w.+-]*)$/.exec(before);
+  return match ? { word: match[2], start: before.length - match[2].length - 1 } : null;
+}
+function showMentions(textarea) {
+  var list = document.getElementById("mention-choices");
+  if (!list) return;
+  var query = mentionQuery(textarea);
+  var people = JSON.parse(textarea.getAttribute("data-people") || "[]");
+  list.innerHTML = "";
+  if (!query) { list.hidden = true; return; }
+  var word = query.word.toLowerCase();
+  people.filter(function (person) {
+    return person.handle.toLowerCase().indexOf(word) === 0 || person.name.toLowerCase().indexOf(word) === 0
+      || person.name.toLowerCase().indexOf(" " + word) > 0;
+  }).slice(0, 6).forEach(function (person, index) {
+    var item = document.createElement("li");
+    item.setAttribute("role", "option");
+    item.setAttribute("data-handle", person.handle);
+    item.setAttribute("aria-selected", index === 0 ? "true" : "false");
+    item.textContent = person.name + " (@" + person.handle + ")";
+    list.appendChild(item);
+  });
+  list.hidden = !list.children.length;
+}
+function insertMention(textarea, handle) {
+  var query = mentionQuery(textarea);
+  if (!query) return;
+  var after = textarea.value.slice(textarea.selectionStart);
+  var before = textarea.value.slice(0, query.start) + "@" + handle + " ";
+  textarea.value = before + after;
+  textarea.focus();
+  textarea.selectionStart = textarea.selectionEnd = before.length;
+  document.getElementById("mention-choices").hidden = true;
+}
+document.addEventListener("input", function (event) {
+  if (event.target.id === "reply-text") showMentions(event.target);
+});
+document.addEventListener("keydown", function (event) {
+  var list = document.getElementById("mention-choices");
+  if (event.target.id !== "reply-text" || !list || list.hidden) return;
+  var options = Array.prototype.slice.call(list.children);
+  var index = options.findIndex(function (o) { return o.getAttribute("aria-selected") === "true"; });
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    var next = (index + (event.key === "ArrowDown" ? 1 : -1) + options.length) % options.length;
+    options.forEach(function (o, i) { o.setAttribute("aria-selected", i === next ? "true" : "false"); });
+  } else if ((event.key === "Enter" || event.key === "Tab") && index >= 0) {
+    event.preventDefault();
+    insertMention(event.target, options[index].getAttribute("data-handle"));
+  } else if (event.key === "Escape") {
+    list.hidden = true;
+  }
+});
+document.addEventListener("mousedown", function (event) {
+  var option = event.target.closest && event.target.closest("#mention-choices [data-handle]");
+  if (!option) return;
+  event.preventDefault();  // keep the focus (and the cursor) in the textarea
+  insertMention(document.getElementById("reply-text"), option.getAttribute("data-handle"));
+});
