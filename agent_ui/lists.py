@@ -140,6 +140,26 @@ async def save_view(request: Request) -> Response:
     return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
 
 
+async def update_view(request: Request) -> Response:
+    """Rename a saved view, or give it the list's current filters."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    name = str(form.get("name") or "").strip()
+    if not name or len(name) > 100:
+        raise HTTPException(400, "a view needs a name of at most 100 characters")
+    params = {k: str(form.get(k)) for k in FILTER_NAMES if form.get(k)}
+    parse_filter(params, user)
+    async with request.app.state.runtime.transaction() as tx:
+        row = await tx.session.get(TicketView, request.path_params["view_id"])
+        if row is None:
+            raise HTTPException(404, "view not found")
+        if row.user_id != user.id and not (row.shared and user.has_role("supervisor")):
+            raise HTTPException(403, "this view is someone else's")
+        row.name, row.query = name, filter_query(params)
+        tx.emit("ticket_view.changed", view_id=row.id, user_id=user.id)
+    return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
+
+
 async def delete_view(request: Request) -> Response:
     user = await auth.require_staff(request)
     await auth.verified_form(request)
@@ -225,6 +245,7 @@ routes = [
     Route("/", ticket_list, name="tickets"),
     Route("/views", views_fragment),
     Route("/views/save", save_view, methods=["POST"]),
+    Route("/views/{view_id:int}/update", update_view, methods=["POST"]),
     Route("/views/{view_id:int}/delete", delete_view, methods=["POST"]),
     Route("/tickets/bulk", bulk, methods=["POST"]),
 ]

@@ -101,7 +101,7 @@ async def test_views_count_filter_sort_and_page_by_keyset(client, agent, agent_h
 
 async def test_saved_view_is_the_agents_own(client, agent, agent_headers, runtime):
     first = await deliver(client, agent_headers, 10, "Rechnung")
-    await deliver(client, agent_headers, 11, "Passwort")
+    second = await deliver(client, agent_headers, 11, "Passwort")
     await sign_in(client)
     page = await client.get("/?q=Rechnung")
     saved = await client.post(
@@ -112,6 +112,14 @@ async def test_saved_view_is_the_agents_own(client, agent, agent_headers, runtim
     view_url = saved.headers["location"]
     listed = await client.get(view_url)
     assert "Rechnungen" in listed.text and row_ids(listed.text) == [first["ticket_id"]]
+    view_id = view_url.rsplit("-", 1)[1]
+    changed = await client.post(
+        f"/views/{view_id}/update",
+        data={"name": "Passwörter", "q": "Passwort", "csrf_token": csrf_of(page.text)},
+    )
+    assert changed.status_code == 303
+    listed = await client.get(view_url)
+    assert "Passwörter" in listed.text and row_ids(listed.text) == [second["ticket_id"]]
     shared = await client.post(
         "/views/save",
         data={"name": "Alle", "shared": "on", "csrf_token": csrf_of(page.text)},
