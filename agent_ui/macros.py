@@ -1,4 +1,4 @@
-"""Managing macros (supervisors): canned responses and the changes they make."""
+"""Managing macros: every agent keeps their own; supervisors keep the shared ones."""
 
 from __future__ import annotations
 
@@ -25,12 +25,19 @@ def _actions(form) -> dict:
     }
 
 
+def _may_edit(macro: Macro, user) -> bool:
+    return macro.owner_id == user.id or (macro.owner_id is None and user.has_role("supervisor"))
+
+
 async def macro_list(request: Request) -> Response:
-    await auth.require_staff(request, "supervisor")
+    user = await auth.require_staff(request)
     error, values = None, {}
     if request.method == "POST":
         form = await auth.verified_form(request)
         values = dict(form)
+        shared = form.get("shared") == "on"
+        if shared and not user.has_role("supervisor"):
+            raise HTTPException(403, "only supervisors make macros for everyone")
         try:
             async with request.app.state.runtime.transaction() as tx:
                 await macros.create_macro(
@@ -39,17 +46,18 @@ async def macro_list(request: Request) -> Response:
                     body=str(form.get("body") or ""),
                     internal=form.get("internal") == "on",
                     actions=_actions(form),
+                    owner_id=None if shared else user.id,
                 )
             return RedirectResponse("/macros", status_code=303)
         except TicketError as exc:
             error = str(exc)
     async with request.app.state.runtime.read() as session:
-        items = await macros.list_macros(session, active_only=False)
+        items = await macros.list_macros(session, user.id, active_only=False)
     return templates.TemplateResponse(
         request,
         "macros.html",
         {
-            "macros": items,
+            "macros": [(item, _may_edit(item, user)) for item in items],
             "placeholders": macros.PLACEHOLDERS,
             "states": STATES,
             "priorities": PRIORITIES,
@@ -61,7 +69,7 @@ async def macro_list(request: Request) -> Response:
 
 
 async def macro_edit(request: Request) -> Response:
-    await auth.require_staff(request, "supervisor")
+    user = await auth.require_staff(request)
     form = await auth.verified_form(request)
     changes = {
         "name": str(form.get("name") or ""),
@@ -73,8 +81,10 @@ async def macro_edit(request: Request) -> Response:
     try:
         async with request.app.state.runtime.transaction() as tx:
             macro = await tx.session.get(Macro, request.path_params["macro_id"])
-            if macro is None:
+            if macro is None or not macros.may_use(macro, user.id):
                 raise HTTPException(404, "macro not found")
+            if not _may_edit(macro, user):
+                raise HTTPException(403, "supervisors change the shared macros")
             await macros.update_macro(tx, macro, changes)
     except TicketError as error:
         raise HTTPException(422, str(error)) from None

@@ -92,13 +92,13 @@ def reply_options(ticket: Ticket) -> list[dict]:
 
 async def composer_context(session, ticket: Ticket, user: User, macro_id: str | None) -> dict:
     """The composer's state; with a macro chosen, its text for this ticket filled in."""
-    macro_list = await macros.list_macros(session)
+    macro_list = await macros.list_macros(session, user.id)
     chosen, text, internal = None, "", False
     if macro_id:
         if not str(macro_id).isdigit():
             raise HTTPException(400, f"macro {macro_id!r} is not an id")
         chosen = await session.get(Macro, int(macro_id))
-        if chosen is None or not chosen.active:
+        if chosen is None or not chosen.active or not macros.may_use(chosen, user.id):
             raise HTTPException(404, "macro not found")
         text = macros.render(chosen.body, ticket, ticket.customer, user)
         internal = chosen.internal
@@ -221,7 +221,7 @@ async def post_message(request: Request) -> Response:
             macro = None
             if macro_id:
                 macro = await tx.session.get(Macro, int(macro_id)) if macro_id.isdigit() else None
-                if macro is None:
+                if macro is None or not macros.may_use(macro, user.id):
                     raise TicketError("macro_id", f"macro {macro_id!r} does not exist")
             channel, recipient = None, None
             send_via = str(form.get("send_via") or "")

@@ -259,6 +259,7 @@ async def test_macro_fills_placeholders_and_sets_fields(client, agent, agent_hea
             "state": "pending",
             "priority": "high",
             "add_tags": "refund",
+            "shared": "on",
             "csrf_token": csrf_of(page.text),
         },
     )
@@ -284,9 +285,34 @@ async def test_macro_fills_placeholders_and_sets_fields(client, agent, agent_hea
         )
     assert (ticket.state, ticket.priority, ticket.tags) == ("pending", "high", ["refund"])
     assert last == text
+    # Agents keep macros of their own: theirs alone; the shared ones are the supervisors'.
     client.cookies.clear()
     await sign_in(client)
-    assert (await client.get("/macros")).status_code == 403  # agents use macros, supervisors edit
+    page = await client.get("/macros")
+    assert page.status_code == 200 and "Erstattung zugesagt" in page.text
+    token = csrf_of(page.text)
+    mine = await client.post(
+        "/macros", data={"name": "Meine Grüße", "body": "Viele Grüße", "csrf_token": token}
+    )
+    assert mine.status_code == 303
+    share = await client.post(
+        "/macros", data={"name": "Für alle", "body": "x", "shared": "on", "csrf_token": token}
+    )
+    assert share.status_code == 403
+    edit_shared = await client.post(
+        f"/macros/{macro_id}", data={"name": "Kaputt gemacht", "body": "x", "csrf_token": token}
+    )
+    assert edit_shared.status_code == 403
+    ticket_page = await client.get(f"/tickets/{made['ticket_id']}")
+    assert "Meine Grüße" in ticket_page.text and "Erstattung zugesagt" in ticket_page.text
+    client.cookies.clear()
+    await sign_in(client, supervisor.email, "super-password")
+    ticket_page = await client.get(f"/tickets/{made['ticket_id']}")
+    assert "Meine Grüße" not in ticket_page.text  # someone else's
+    mine_id = re.search(
+        r'/macros/(\d+)"[^>]*aria-label="Edit macro Meine', (await client.get("/macros")).text
+    )
+    assert mine_id is None
 
 
 async def test_note_mentions_notify_the_colleague(client, agent, agent_headers, runtime):

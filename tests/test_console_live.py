@@ -103,6 +103,7 @@ async def test_mention_macro_merge_and_360_in_the_browser(desk):
         )
         await form.get_by_label("Set state").select_option("pending")
         await form.get_by_label("Add tags").fill("ersatz")
+        await form.get_by_label("Share with everyone").check()
         await form.get_by_role("button", name="Create macro").click()
         await expect(sina.locator(".macros-admin")).to_contain_text("Ersatz zugesagt")
         assert await unnamed_controls(sina) == []

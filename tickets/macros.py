@@ -53,13 +53,33 @@ def check_macro(name: str, body: str, actions: dict) -> dict:
     return cleaned
 
 
+async def _check_name_free(tx: Transaction, name: str, owner_id: int | None, macro_id=None):
+    """A name is taken by a shared macro, or by one of the same owner's."""
+    query = select(Macro.id).where(Macro.name == name)
+    if owner_id is None:
+        query = query.where(Macro.owner_id.is_(None))
+    else:
+        query = query.where((Macro.owner_id == owner_id) | Macro.owner_id.is_(None))
+    if macro_id is not None:
+        query = query.where(Macro.id != macro_id)
+    if await tx.session.scalar(query.limit(1)):
+        raise TicketError("name", f"a macro named {name!r} exists already", conflict=True)
+
+
 async def create_macro(
-    tx: Transaction, *, name: str, body: str = "", internal: bool = False, actions: dict = None
+    tx: Transaction,
+    *,
+    name: str,
+    body: str = "",
+    internal: bool = False,
+    actions: dict | None = None,
+    owner_id: int | None = None,
 ) -> Macro:
+    """A macro for everyone (owner_id None) or one agent's own."""
     cleaned = check_macro(name, body, actions or {})
-    if await tx.session.scalar(select(Macro.id).where(Macro.name == name.strip())):
-        raise TicketError("name", f"a macro named {name.strip()!r} exists already", conflict=True)
+    await _check_name_free(tx, name.strip(), owner_id)
     macro = Macro(
+        owner_id=owner_id,
         name=name.strip(),
         body=body,
         internal=internal,
@@ -80,10 +100,7 @@ async def update_macro(tx: Transaction, macro: Macro, changes: dict) -> Macro:
     body = changes.get("body", macro.body)
     actions = changes.get("actions", macro.actions)
     cleaned = check_macro(name, body, actions)
-    if name.strip() != macro.name and await tx.session.scalar(
-        select(Macro.id).where(Macro.name == name.strip())
-    ):
-        raise TicketError("name", f"a macro named {name.strip()!r} exists already", conflict=True)
+    await _check_name_free(tx, name.strip(), macro.owner_id, macro.id)
     macro.name, macro.body, macro.actions = name.strip(), body, cleaned
     if "internal" in changes:
         macro.internal = bool(changes["internal"])
@@ -92,6 +109,10 @@ async def update_macro(tx: Transaction, macro: Macro, changes: dict) -> Macro:
     macro.updated_at = tx.now()
     tx.emit("macro.changed", macro_id=macro.id)
     return macro
+
+
+def may_use(macro: Macro, user_id: int) -> bool:
+    return macro.owner_id is None or macro.owner_id == user_id
 
 
 def render(body: str, ticket: Ticket, customer: Customer, agent: User) -> str:
@@ -129,8 +150,13 @@ async def apply_actions(tx: Transaction, macro: Macro, ticket: Ticket, actor: Ac
     return changed
 
 
-async def list_macros(session, *, active_only: bool = True) -> list[Macro]:
-    query = select(Macro).order_by(Macro.usage_count.desc(), Macro.name)
+async def list_macros(session, user_id: int, *, active_only: bool = True) -> list[Macro]:
+    """The shared macros and the user's own, most used first."""
+    query = (
+        select(Macro)
+        .where(Macro.owner_id.is_(None) | (Macro.owner_id == user_id))
+        .order_by(Macro.usage_count.desc(), Macro.name)
+    )
     if active_only:
         query = query.where(Macro.active)
     return list(await session.scalars(query))

@@ -206,7 +206,11 @@ class Macro(Base):
     __tablename__ = "macros"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # An agent's own macro; None: shared with everyone (supervisors keep those).
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     # Write the text as an internal note rather than a reply.
     internal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

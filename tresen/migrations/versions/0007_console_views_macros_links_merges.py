@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "macros",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=True),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("internal", sa.Boolean(), server_default=sa.false(), nullable=False),
@@ -30,9 +31,13 @@ def upgrade() -> None:
         sa.Column("usage_count", sa.Integer(), nullable=False),
         sa.Column("created_at", tresen.database.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tresen.database.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_macros_owner_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_macros")),
-        sa.UniqueConstraint("name", name=op.f("uq_macros_name")),
     )
+    with op.batch_alter_table("macros", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_macros_owner_id"), ["owner_id"], unique=False)
     op.create_table(
         "ticket_views",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -167,5 +172,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ticket_views_user_id"))
 
     op.drop_table("ticket_views")
+    with op.batch_alter_table("macros", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_macros_owner_id"))
     op.drop_table("macros")
     # ### end Alembic commands ###
