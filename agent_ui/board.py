@@ -115,7 +115,7 @@ async def board(request: Request) -> Response:
 
 async def board_socket(websocket: WebSocket) -> None:
     """The board re-rendered when tickets, SLAs or presence change (bursts coalesced)."""
-    user = await live._accept_staff(websocket)
+    user = await live.accept_staff(websocket)
     if user is None:
         return
     if not user.has_role("supervisor"):
@@ -139,7 +139,7 @@ async def board_socket(websocket: WebSocket) -> None:
             context = await board_context(session, runtime.clock.now())
         return render_fragment("_board.html", oob=True, **context)
 
-    await live._pump(websocket, handle)
+    await live.pump(websocket, handle)
 
 
 routes = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,9 +14,10 @@ from agent_ui.templating import templates
 from routing.assign import PRESENCE, set_presence
 from routing.models import AgentProfile
 from tresen import auth
-from tresen.i18n import LANGUAGES, valid_timezone
-from tresen.models import Notification, User
-from tresen.notifications import text_of
+from tresen.accounts import AccountError, set_preferences
+from tresen.i18n import LANGUAGES
+from tresen.models import Notification
+from tresen.notifications import text_of, unread_count
 
 
 async def _presence_context(request: Request, user) -> dict:
@@ -24,11 +25,7 @@ async def _presence_context(request: Request, user) -> dict:
         presence = await session.scalar(
             select(AgentProfile.presence).where(AgentProfile.user_id == user.id)
         )
-        unread = await session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        )
+        unread = await unread_count(session, user.id)
     return {"presence": presence or "offline", "choices": PRESENCE, "unread": unread}
 
 
@@ -86,17 +83,15 @@ async def settings(request: Request) -> Response:
     user = await auth.require_staff(request)
     if request.method == "POST":
         form = await auth.verified_form(request)
-        language = str(form.get("locale") or "")
-        zone = str(form.get("timezone") or "").strip()
-        if language not in LANGUAGES:
-            raise HTTPException(400, f"locale {language!r} is not one of {', '.join(LANGUAGES)}")
-        if not valid_timezone(zone):
-            raise HTTPException(400, f"timezone {zone!r} is not a known timezone")
-        async with request.app.state.runtime.transaction() as tx:
-            await tx.session.execute(
-                update(User).where(User.id == user.id).values(locale=language, timezone=zone)
+        try:
+            await set_preferences(
+                request.app.state.runtime,
+                user.id,
+                locale=str(form.get("locale") or ""),
+                timezone=str(form.get("timezone") or "").strip(),
             )
-            tx.emit("user.updated", user_id=user.id)
+        except AccountError as error:
+            raise HTTPException(400, str(error)) from None
         return RedirectResponse("/settings?saved=1", status_code=303)
     return templates.TemplateResponse(
         request,

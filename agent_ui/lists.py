@@ -19,6 +19,7 @@ from agent_ui.filters import (
 )
 from agent_ui.templating import templates
 from tickets import actions, queries
+from tickets import views as saved_views
 from tickets.actions import Actor, TicketError
 from tickets.merge import merge_tickets
 from tickets.models import PRIORITIES, STATES, Ticket, TicketView
@@ -101,42 +102,41 @@ def _own_filters(request: Request) -> dict:
     return {k: v for k, v in request.query_params.items() if k in FILTER_NAMES and v != ""}
 
 
-async def views_fragment(request: Request) -> Response:
-    """The views with their counts (the live socket sends the same)."""
-    user = await auth.require_staff(request)
-    runtime = request.app.state.runtime
-    async with runtime.read() as session:
-        context = await views_context(
-            session, user, runtime.clock.now(), request.query_params.get("view")
-        )
-    return templates.TemplateResponse(request, "_views.html", context)
+def _view_form(form, user: User) -> dict:
+    """The filters a view form sent; a bad one is refused now, not when the view is opened."""
+    params = {k: str(form.get(k)) for k in FILTER_NAMES if form.get(k)}
+    parse_filter(params, user)
+    return params
+
+
+async def _own_view(tx, view_id: int, user: User) -> TicketView:
+    row = await tx.session.get(TicketView, view_id)
+    if row is None:
+        raise HTTPException(404, "view not found")
+    if row.user_id != user.id and not (row.shared and user.has_role("supervisor")):
+        raise HTTPException(403, "this view is someone else's")
+    return row
 
 
 async def save_view(request: Request) -> Response:
     """Save the list's current filters as a named view (the agent's own, or shared)."""
     user = await auth.require_staff(request)
     form = await auth.verified_form(request)
-    name = str(form.get("name") or "").strip()
-    if not name:
-        raise HTTPException(400, "a view needs a name")
-    if len(name) > 100:
-        raise HTTPException(400, "a view's name has at most 100 characters")
-    params = {k: str(form.get(k)) for k in FILTER_NAMES if form.get(k)}
-    parse_filter(params, user)  # a bad filter is refused now, not when the view is opened
+    params = _view_form(form, user)
     shared = form.get("shared") == "on"
     if shared and not user.has_role("supervisor"):
         raise HTTPException(403, "only supervisors share views with everyone")
-    async with request.app.state.runtime.transaction() as tx:
-        row = TicketView(
-            user_id=user.id,
-            name=name,
-            query=filter_query(params),
-            shared=shared,
-            created_at=tx.now(),
-        )
-        tx.session.add(row)
-        await tx.session.flush()
-        tx.emit("ticket_view.changed", view_id=row.id, user_id=user.id)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            row = await saved_views.save_view(
+                tx,
+                user_id=user.id,
+                name=str(form.get("name") or ""),
+                query=filter_query(params),
+                shared=shared,
+            )
+    except TicketError as error:
+        raise HTTPException(400, str(error)) from None
     return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
 
 
@@ -144,19 +144,15 @@ async def update_view(request: Request) -> Response:
     """Rename a saved view, or give it the list's current filters."""
     user = await auth.require_staff(request)
     form = await auth.verified_form(request)
-    name = str(form.get("name") or "").strip()
-    if not name or len(name) > 100:
-        raise HTTPException(400, "a view needs a name of at most 100 characters")
-    params = {k: str(form.get(k)) for k in FILTER_NAMES if form.get(k)}
-    parse_filter(params, user)
-    async with request.app.state.runtime.transaction() as tx:
-        row = await tx.session.get(TicketView, request.path_params["view_id"])
-        if row is None:
-            raise HTTPException(404, "view not found")
-        if row.user_id != user.id and not (row.shared and user.has_role("supervisor")):
-            raise HTTPException(403, "this view is someone else's")
-        row.name, row.query = name, filter_query(params)
-        tx.emit("ticket_view.changed", view_id=row.id, user_id=user.id)
+    params = _view_form(form, user)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            row = await _own_view(tx, request.path_params["view_id"], user)
+            await saved_views.update_view(
+                tx, row, name=str(form.get("name") or ""), query=filter_query(params)
+            )
+    except TicketError as error:
+        raise HTTPException(400, str(error)) from None
     return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
 
 
@@ -164,13 +160,7 @@ async def delete_view(request: Request) -> Response:
     user = await auth.require_staff(request)
     await auth.verified_form(request)
     async with request.app.state.runtime.transaction() as tx:
-        row = await tx.session.get(TicketView, request.path_params["view_id"])
-        if row is None:
-            raise HTTPException(404, "view not found")
-        if row.user_id != user.id and not (row.shared and user.has_role("supervisor")):
-            raise HTTPException(403, "this view is someone else's")
-        await tx.session.delete(row)
-        tx.emit("ticket_view.changed", view_id=row.id, user_id=user.id)
+        await saved_views.delete_view(tx, await _own_view(tx, request.path_params["view_id"], user))
     return RedirectResponse("/", status_code=303)
 
 
@@ -243,7 +233,6 @@ async def bulk(request: Request) -> Response:
 
 routes = [
     Route("/", ticket_list, name="tickets"),
-    Route("/views", views_fragment),
     Route("/views/save", save_view, methods=["POST"]),
     Route("/views/{view_id:int}/update", update_view, methods=["POST"]),
     Route("/views/{view_id:int}/delete", delete_view, methods=["POST"]),

@@ -27,7 +27,7 @@ from tickets import queries
 from tresen import auth
 from tresen.auth import CSRF_FIELD
 from tresen.models import Notification
-from tresen.notifications import text_of
+from tresen.notifications import text_of, unread_count
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ TYPING_SECONDS = 6.0  # "is typing" shows this long after the last keystroke
 FIELD_CHANGES = {"state", "priority", "queue_id", "assignee_id", "tags", "messages"}
 
 
-async def _accept_staff(websocket: WebSocket):
+async def accept_staff(websocket: WebSocket):
     """The signed-in user, or None after refusing the socket."""
     if not auth.same_origin(websocket):
         await websocket.close(code=1008)
@@ -53,7 +53,7 @@ async def _accept_staff(websocket: WebSocket):
     return user
 
 
-async def _pump(websocket: WebSocket, handle, on_message=None) -> None:
+async def pump(websocket: WebSocket, handle, on_message=None) -> None:
     """Feed bus events to handle(event, queue) and send what it renders until the browser
     leaves; what the browser sends goes to on_message(dict)."""
     runtime = websocket.app.state.runtime
@@ -92,18 +92,9 @@ async def _read(websocket: WebSocket, on_message) -> None:
         return
 
 
-async def _unread(runtime, user_id: int) -> int:
-    async with runtime.read() as session:
-        return await session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        )
-
-
 async def desk_socket(websocket: WebSocket) -> None:
     """Every page's header: the unread badge, and a note for each notification that arrives."""
-    user = await _accept_staff(websocket)
+    user = await accept_staff(websocket)
     if user is None:
         return
     runtime = websocket.app.state.runtime
@@ -128,7 +119,9 @@ async def desk_socket(websocket: WebSocket) -> None:
             if not fresh:
                 return None  # shown already with an earlier event of the same transaction
             shown = fresh[-1].id
-            html = render_fragment("_badge.html", unread=await _unread(runtime, user.id), oob=True)
+            async with runtime.read() as session:
+                unread = await unread_count(session, user.id)
+            html = render_fragment("_badge.html", unread=unread, oob=True)
             for item in fresh:
                 html += render_fragment("_toast.html", item=item, text=text_of(item))
             return html
@@ -136,7 +129,7 @@ async def desk_socket(websocket: WebSocket) -> None:
             return render_fragment("_badge.html", unread=0, oob=True)
         return None
 
-    await _pump(websocket, handle)
+    await pump(websocket, handle)
 
 
 async def console_socket(websocket: WebSocket) -> None:
@@ -146,7 +139,7 @@ async def console_socket(websocket: WebSocket) -> None:
     Bursts of events are coalesced, so a busy desk costs one query per interval
     per open list, not one per event.
     """
-    user = await _accept_staff(websocket)
+    user = await accept_staff(websocket)
     if user is None:
         return
     try:
@@ -182,13 +175,13 @@ async def console_socket(websocket: WebSocket) -> None:
             views = await lists.views_context(session, user, now, view_key)
         return render_fragment("_live_rows.html", tickets=tickets, now=now, **views)
 
-    await _pump(websocket, handle)
+    await pump(websocket, handle)
 
 
 async def ticket_socket(websocket: WebSocket) -> None:
     """One ticket's page: new messages and changed fields appear as they happen, and the
     agent sees who else has it open, who is typing, and who replied since."""
-    user = await _accept_staff(websocket)
+    user = await accept_staff(websocket)
     if user is None:
         return
     ticket_id = websocket.path_params["ticket_id"]
@@ -312,7 +305,7 @@ async def ticket_socket(websocket: WebSocket) -> None:
 
     await runtime.publish("ticket.viewer", action="join", **me)
     try:
-        await _pump(websocket, handle, on_message)
+        await pump(websocket, handle, on_message)
     finally:
         for timer in timers:
             timer.cancel()

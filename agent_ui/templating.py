@@ -41,7 +41,6 @@ templates = Jinja2Templates(
 )
 templates.env.install_gettext_callables(i18n.translate, i18n.translate_plural, newstyle=True)
 templates.env.filters["when"] = i18n.when
-templates.env.filters["day"] = i18n.day
 
 _CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.IGNORECASE)
 

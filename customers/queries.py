@@ -25,10 +25,10 @@ async def list_customers(
         needle = q.strip().lower()
         digits = re.sub(r"\D", "", needle)
         conditions = [
-            Customer.name.ilike(f"%{_escape_like(needle)}%", escape="\\"),
+            Customer.name.ilike(f"%{escape_like(needle)}%", escape="\\"),
             Customer.id.in_(
                 select(Identity.customer_id).where(
-                    Identity.search_value.like(f"%{_escape_like(needle)}%", escape="\\")
+                    Identity.search_value.like(f"%{escape_like(needle)}%", escape="\\")
                 )
             ),
         ]
@@ -46,7 +46,8 @@ async def list_customers(
     return list((await session.scalars(query)).unique())
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """The value for LIKE ... ESCAPE '\\': its own %, _ and \\ match themselves."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

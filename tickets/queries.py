@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
 from customers.models import Customer
+from customers.queries import escape_like
 from tickets.models import (
     STATES,
     Attachment,
@@ -168,8 +169,7 @@ def _text_matches(text: str):
     """Ticket number, subject, or every word in one of its messages (full-text index)."""
     text = text.strip()
     number = text.removeprefix("#")
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    matches = [Ticket.subject.ilike(pattern, escape="\\")]
+    matches = [Ticket.subject.ilike(f"%{escape_like(text)}%", escape="\\")]
     in_messages = matching(Message.id, Message.text, text)
     if in_messages is not None:
         matches.append(Ticket.id.in_(select(Message.ticket_id).where(in_messages)))

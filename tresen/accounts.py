@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 
 from tresen.email_address import EmailAddressError, normalize_email
+from tresen.i18n import LANGUAGES, valid_timezone
 from tresen.models import ROLES, ApiToken, User
 from tresen.runtime import Runtime
 
@@ -130,3 +131,16 @@ async def get_user(runtime: Runtime, user_id: int) -> User | None:
     async with runtime.read() as session:
         user = await session.get(User, user_id)
     return user if user and user.active else None
+
+
+async def set_preferences(runtime: Runtime, user_id: int, *, locale: str, timezone: str) -> None:
+    """The console's language and the user's timezone; a bad value is an AccountError."""
+    if locale not in LANGUAGES:
+        raise AccountError(f"locale {locale!r} is not one of {', '.join(LANGUAGES)}")
+    if not valid_timezone(timezone):
+        raise AccountError(f"timezone {timezone!r} is not a known timezone")
+    async with runtime.transaction() as tx:
+        await tx.session.execute(
+            update(User).where(User.id == user_id).values(locale=locale, timezone=timezone)
+        )
+        tx.emit("user.updated", user_id=user_id)

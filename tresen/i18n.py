@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -30,15 +30,8 @@ DEFAULT_TIMEZONE = "Europe/Berlin"
 _current: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
     "tresen_locale", default=(DEFAULT_LANGUAGE, DEFAULT_TIMEZONE)
 )
-# The UI's catalogue (every room's UI text); rooms may register more.
+# The UI's catalogue (every room's UI text).
 _catalogue_dirs: list[Path] = [Path(__file__).parent / "locale"]
-
-
-def register_catalogues(locale_dir: Path) -> None:
-    """A room's `locale/` folder; its messages join every language's catalogue."""
-    if locale_dir not in _catalogue_dirs:
-        _catalogue_dirs.append(locale_dir)
-        _translations.cache_clear()
 
 
 @cache
@@ -138,13 +131,6 @@ def when(value: datetime | None, style: str = "medium") -> str:
     return format_datetime(
         value, formats.get(style, style), tzinfo=timezone(), locale=Locale.parse(language())
     )
-
-
-def day(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    local = value.astimezone(timezone())
-    return format_date(local, "medium", locale=Locale.parse(language()))
 
 
 def clock_time(value: datetime | None) -> str:

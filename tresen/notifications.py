@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from tresen import i18n
 from tresen.models import Notification
@@ -30,6 +30,14 @@ def text_of(notification: Notification) -> str:
         return render(notification.data)
     except (KeyError, TypeError, ValueError):
         return notification.text
+
+
+async def unread_count(session, user_id: int) -> int:
+    return await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
 
 
 async def notify(
