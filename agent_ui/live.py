@@ -53,11 +53,14 @@ async def accept_staff(websocket: WebSocket):
     return user
 
 
-async def pump(websocket: WebSocket, handle, on_message=None) -> None:
+async def pump(websocket: WebSocket, handle, on_message=None, on_listening=None) -> None:
     """Feed bus events to handle(event, queue) and send what it renders until the browser
-    leaves; what the browser sends goes to on_message(dict)."""
+    leaves; what the browser sends goes to on_message(dict). on_listening() runs once the
+    events are subscribed to (an announcement made then cannot miss its answers)."""
     runtime = websocket.app.state.runtime
     async with runtime.bus.subscribe() as events:
+        if on_listening is not None:
+            await on_listening()
         closed = asyncio.create_task(_read(websocket, on_message))
         try:
             while True:
@@ -303,9 +306,11 @@ async def ticket_socket(websocket: WebSocket) -> None:
                     )
         return html
 
-    await runtime.publish("ticket.viewer", action="join", **me)
+    async def join() -> None:
+        await runtime.publish("ticket.viewer", action="join", **me)
+
     try:
-        await pump(websocket, handle, on_message)
+        await pump(websocket, handle, on_message, join)
     finally:
         for timer in timers:
             timer.cancel()
