@@ -3,29 +3,22 @@ members, agents' capacity and skills, SLA policies and business calendars."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from agent_ui.admin import optional_int
 from agent_ui.templating import templates
 from routing import actions, status
+from routing import queries as routing_queries
 from routing.assignment import MODES
-from routing.models import (
-    AgentProfile,
-    BusinessCalendarRow,
-    QueueMember,
-    QueueRouting,
-    RoutingRule,
-    SlaPolicyRow,
-)
+from routing.models import RoutingRule
 from routing.rules import FIELDS, OPERATORS
 from tickets import queries
 from tickets.models import PRIORITIES
 from tresen import auth
-from tresen.models import User
+from tresen.accounts import active_users
+from tresen.forms import optional_int
 from tresen.runtime import ActionError
 
 CONDITION_ROWS = 3
@@ -35,37 +28,24 @@ NUMBER_OPERATORS = ("at_least", "at_most")
 
 async def _page(request: Request, *, error=None, preview=None, form=None, status_code=200):
     async with request.app.state.runtime.read() as session:
-        rules = list(
-            await session.scalars(
-                select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
-            )
-        )
+        found = await routing_queries.routing_settings(session)
         queues = await queries.list_queues(session)
-        routing = {row.queue_id: row for row in await session.scalars(select(QueueRouting))}
-        members = {}
-        for row in await session.scalars(select(QueueMember)):
-            members.setdefault(row.queue_id, {})[row.user_id] = row.role
-        users = list(await session.scalars(select(User).where(User.active).order_by(User.name)))
-        profiles = {row.user_id: row for row in await session.scalars(select(AgentProfile))}
-        policies = list(await session.scalars(select(SlaPolicyRow).order_by(SlaPolicyRow.name)))
-        calendars = list(
-            await session.scalars(select(BusinessCalendarRow).order_by(BusinessCalendarRow.name))
-        )
+        users = await active_users(session)
     return templates.TemplateResponse(
         request,
         "admin_routing.html",
         {
-            "rules": rules,
+            "rules": found.rules,
             "queues": queues,
             "queue_names": {queue.id: queue.name for queue in queues},
-            "routing": routing,
-            "members": members,
+            "routing": found.routing,
+            "members": found.members,
             "users": users,
             "user_names": {user.id: user.name for user in users},
-            "profiles": profiles,
-            "policies": policies,
-            "policy_names": {policy.id: policy.name for policy in policies},
-            "calendars": calendars,
+            "profiles": found.profiles,
+            "policies": found.policies,
+            "policy_names": {policy.id: policy.name for policy in found.policies},
+            "calendars": found.calendars,
             "fields": FIELDS,
             "operators": OPERATORS,
             "modes": MODES,
@@ -157,18 +137,7 @@ async def change_rule(request: Request) -> Response:
         elif what in ("on", "off"):
             await actions.update_rule(tx, rule, {"active": what == "on"})
         elif what in ("up", "down"):
-            ordered = list(
-                await tx.session.scalars(
-                    select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
-                )
-            )
-            index = ordered.index(rule)
-            other = index - 1 if what == "up" else index + 1
-            if 0 <= other < len(ordered):
-                ordered[index], ordered[other] = ordered[other], ordered[index]
-                for position, row in enumerate(ordered, start=1):
-                    if row.position != position:
-                        await actions.update_rule(tx, row, {"position": position})
+            await actions.move_rule(tx, rule, -1 if what == "up" else 1)
         else:
             raise HTTPException(400, f"{what!r} is not on, off, up, down or delete")
     return RedirectResponse("/admin/routing?saved=rule", status_code=303)

@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import and_, case, func, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from agent_ui import live
-from agent_ui.filters import OPEN_STATES
 from agent_ui.templating import render_fragment, templates
-from routing.models import AgentProfile
-from tickets.models import Queue, Ticket
+from routing import queries as routing_queries
+from tickets import queries
 from tresen import auth
-from tresen.models import User
+from tresen.events import Event
+from tresen.live import REFUSED, Feed, Hub, Socket, accept_staff
 
-BOARD_EVENTS = ("ticket.created", "ticket.updated", "agent.presence", "bus.overflow")
+BOARD_EVENTS = ("ticket.created", "ticket.updated", "agent.presence")
 REFRESH_SECONDS = 0.5
 AT_RISK_SHOWN = 25
 
 
 async def board_context(session, now) -> dict:
-    open_ticket = Ticket.state.in_(OPEN_STATES)
-    rows = await session.execute(
-        select(
-            Ticket.queue_id,
-            func.count(),
-            func.sum(case((Ticket.assignee_id.is_(None), 1), else_=0)),
-            func.min(Ticket.created_at),
-            func.sum(case((and_(Ticket.sla_warn_at <= now, Ticket.sla_due_at > now), 1), else_=0)),
-            func.sum(case((Ticket.sla_due_at <= now, 1), else_=0)),
-        )
-        .where(open_ticket)
-        .group_by(Ticket.queue_id)
-    )
-    by_queue = {row[0]: row[1:] for row in rows}
+    by_queue = await queries.open_by_queue(session, now)
     queues = []
-    for queue in [*await session.scalars(select(Queue).order_by(Queue.name)), None]:
+    for queue in [*await queries.list_queues(session), None]:
         backlog, unassigned, oldest, at_risk, breached = by_queue.get(
             queue.id if queue else None, (0, 0, None, 0, 0)
         )
@@ -56,32 +39,10 @@ async def board_context(session, now) -> dict:
                 "breached": breached or 0,
             }
         )
-    risky = list(
-        (
-            await session.scalars(
-                select(Ticket)
-                .where(open_ticket, Ticket.sla_warn_at <= now)
-                .order_by(Ticket.sla_due_at, Ticket.id)
-                .limit(AT_RISK_SHOWN)
-            )
-        ).unique()
-    )
-    loads = dict(
-        (
-            await session.execute(
-                select(Ticket.assignee_id, func.count())
-                .where(open_ticket, Ticket.assignee_id.is_not(None))
-                .group_by(Ticket.assignee_id)
-            )
-        ).all()
-    )
+    risky = await queries.at_risk(session, now, AT_RISK_SHOWN)
+    loads = await queries.open_load_by_assignee(session)
     agents = []
-    for user, presence, changed_at, capacity in await session.execute(
-        select(User, AgentProfile.presence, AgentProfile.presence_changed_at, AgentProfile.capacity)
-        .outerjoin(AgentProfile, AgentProfile.user_id == User.id)
-        .where(User.active)
-        .order_by(User.name)
-    ):
+    for user, presence, changed_at, capacity in await routing_queries.agents_at_work(session):
         agents.append(
             {
                 "user": user,
@@ -113,33 +74,35 @@ async def board(request: Request) -> Response:
     return templates.TemplateResponse(request, "board.html", context)
 
 
+class BoardFeed(Feed):
+    """Every open board: one load per tick for all supervisors watching."""
+
+    tick = REFRESH_SECONDS
+
+    def topics(self, event: Event):
+        return ("board",) if event.type in BOARD_EVENTS else ()
+
+    async def load(self, batch, sockets) -> None:
+        async with self.runtime.read() as session:
+            context = await board_context(session, self.runtime.clock.now())
+        for socket in sockets["board"]:
+            socket.push(context)
+
+
+def render_board(socket: Socket, context: dict) -> str:
+    return render_fragment("_board.html", oob=True, **context)
+
+
 async def board_socket(websocket: WebSocket) -> None:
     """The board re-rendered when tickets, SLAs or presence change (bursts coalesced)."""
-    user = await live.accept_staff(websocket)
+    user = await accept_staff(websocket)
     if user is None:
         return
     if not user.has_role("supervisor"):
-        await websocket.close(code=1008)
+        await websocket.close(code=REFUSED)
         return
-    runtime = websocket.app.state.runtime
-    loop = asyncio.get_running_loop()
-    last = 0.0
-
-    async def handle(event, pending: asyncio.Queue):
-        nonlocal last
-        if event.type not in BOARD_EVENTS:
-            return None
-        wait = last + REFRESH_SECONDS - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        while not pending.empty():
-            pending.get_nowait()
-        last = loop.time()
-        async with runtime.read() as session:
-            context = await board_context(session, runtime.clock.now())
-        return render_fragment("_board.html", oob=True, **context)
-
-    await live.pump(websocket, handle)
+    hub = Hub.of(websocket.app.state.runtime)
+    await hub.serve(websocket, user, BoardFeed, ["board"], render_board)
 
 
 routes = [

@@ -3,7 +3,6 @@ linked, duplicates merged; and the customer's own page."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,11 +12,11 @@ from agent_ui.templating import templates
 from customers import actions as customer_actions
 from customers import queries as customer_queries
 from customers.actions import CustomerError
-from customers.identities import IdentityError, normalize_identity
+from customers.identities import IdentityError, kind_names, normalize_identity
 from customers.merge import merge_customers
-from customers.models import IDENTITY_KINDS, TIERS, Customer, Identity
+from customers.models import TIERS, Customer
 from customers.timeline import timeline
-from tickets.models import Ticket
+from tickets import queries as ticket_queries
 from tresen import auth
 from tresen.i18n import LANGUAGES
 
@@ -26,26 +25,17 @@ OTHER_TICKETS = 10
 
 
 async def panel_context(session, customer: Customer, ticket_id: int | None = None) -> dict:
-    others = list(
-        (
-            await session.scalars(
-                select(Ticket)
-                .where(Ticket.customer_id == customer.id, Ticket.id != (ticket_id or 0))
-                .order_by(Ticket.updated_at.desc())
-                .limit(OTHER_TICKETS)
-            )
-        ).unique()
+    others = await ticket_queries.customer_tickets(
+        session, customer.id, other_than=ticket_id, limit=OTHER_TICKETS
     )
-    total = await session.scalar(
-        select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer.id)
-    )
+    total = await ticket_queries.count_customer_tickets(session, customer.id)
     return {
         "customer": customer,
         "other_tickets": others,
         "ticket_count": total,
         "recent": await timeline(session, customer.id, limit=8),
         "organizations": await customer_queries.list_organizations(session),
-        "identity_kinds": IDENTITY_KINDS,
+        "identity_kinds": kind_names(),
         "tiers": TIERS,
         "consent_keys": CONSENT_KEYS,
         "languages": LANGUAGES,
@@ -112,8 +102,8 @@ async def link_identity(request: Request) -> Response:
     customer_id = request.path_params["customer_id"]
     kind = str(form.get("kind") or "")
     value = str(form.get("value") or "").strip()
-    if kind not in IDENTITY_KINDS:
-        raise HTTPException(400, f"kind {kind!r} is not one of {', '.join(IDENTITY_KINDS)}")
+    if kind not in kind_names():
+        raise HTTPException(400, f"kind {kind!r} is not one of {', '.join(kind_names())}")
     back = _back(form, customer_id)
     try:
         async with request.app.state.runtime.transaction() as tx:
@@ -127,12 +117,7 @@ async def link_identity(request: Request) -> Response:
             kind, value, default_region=runtime.settings.default_phone_region
         )
         async with runtime.read() as session:
-            owner_id = await session.scalar(
-                select(Identity.customer_id).where(
-                    Identity.kind == kind, Identity.value == normalized
-                )
-            )
-            owner = await session.get(Customer, owner_id) if owner_id else None
+            owner = await customer_queries.identity_owner(session, kind, normalized)
         request.session["duplicate"] = {
             "customer_id": int(customer_id),
             "other_id": owner.id if owner else None,
@@ -172,12 +157,10 @@ async def _owner(runtime, session, value: str) -> int:
     except IdentityError:
         message = f"{value!r} is not a customer id, e-mail address or phone number"
         raise HTTPException(400, message) from None
-    owner = await session.scalar(
-        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == normalized)
-    )
+    owner = await customer_queries.identity_owner(session, kind, normalized)
     if owner is None:
         raise HTTPException(404, f"no customer has {kind} {normalized}")
-    return owner
+    return owner.id
 
 
 routes = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from sqlalchemy import select, update
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -12,21 +11,18 @@ from starlette.routing import Route
 
 from agent_ui.templating import templates
 from routing.assign import PRESENCE, set_presence
-from routing.models import AgentProfile
+from routing.queries import presence_of
 from tresen import auth
 from tresen.accounts import AccountError, set_preferences
 from tresen.i18n import LANGUAGES
-from tresen.models import Notification
-from tresen.notifications import text_of, unread_count
+from tresen.notifications import mark_all_read, recent, text_of, unread_count
 
 
 async def _presence_context(request: Request, user) -> dict:
     async with request.app.state.runtime.read() as session:
-        presence = await session.scalar(
-            select(AgentProfile.presence).where(AgentProfile.user_id == user.id)
-        )
+        presence = await presence_of(session, user.id)
         unread = await unread_count(session, user.id)
-    return {"presence": presence or "offline", "choices": PRESENCE, "unread": unread}
+    return {"presence": presence, "choices": PRESENCE, "unread": unread}
 
 
 async def presence(request: Request) -> Response:
@@ -52,14 +48,7 @@ async def presence(request: Request) -> Response:
 async def notifications(request: Request) -> Response:
     user = await auth.require_staff(request)
     async with request.app.state.runtime.read() as session:
-        items = list(
-            await session.scalars(
-                select(Notification)
-                .where(Notification.user_id == user.id)
-                .order_by(Notification.id.desc())
-                .limit(100)
-            )
-        )
+        items = await recent(session, user.id)
     return templates.TemplateResponse(
         request, "notifications.html", {"items": [(item, text_of(item)) for item in items]}
     )
@@ -69,12 +58,7 @@ async def mark_read(request: Request) -> Response:
     user = await auth.require_staff(request)
     await auth.verified_form(request)
     async with request.app.state.runtime.transaction() as tx:
-        await tx.session.execute(
-            update(Notification)
-            .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-            .values(read_at=tx.now())
-        )
-        tx.emit("notifications.read", user_id=user.id)
+        await mark_all_read(tx, user.id)
     return RedirectResponse("/notifications", status_code=303)
 
 

@@ -3,7 +3,6 @@ articles' list and editor (Markdown, visibility, translations, versions with res
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -11,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from agent_ui.templating import templates
+from knowledge_base import queries as kb_queries
 from knowledge_base.articles import (
     PUBLISHERS,
     article_record,
@@ -21,7 +21,7 @@ from knowledge_base.articles import (
 )
 from knowledge_base.feedback import article_feedback
 from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, remove_file
-from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
+from knowledge_base.models import LANGUAGES, VISIBILITIES, Article
 from knowledge_base.search import search
 from routing import suggestions
 from tresen import auth
@@ -72,7 +72,7 @@ async def articles_page(request: Request) -> Response:
     language = request.query_params.get("lang") or None
     language = language if language in LANGUAGES else None
     async with request.app.state.runtime.read() as session:
-        total = await session.scalar(select(func.count(Article.id)))
+        total = await kb_queries.count_articles(session)
     if q:
         hits = await search(
             request.app.state.runtime, q, language=language, audience="editor", limit=50
@@ -83,14 +83,11 @@ async def articles_page(request: Request) -> Response:
             for h in hits
         ]  # fmt: skip
     else:
-        query = select(Article).order_by(Article.updated_at.desc()).limit(100)
-        if language:
-            query = query.where(Article.language == language)
         async with request.app.state.runtime.read() as session:
             rows = [
                 {"id": a.id, "title": a.title, "language": a.language,
                  "visibility": a.visibility, "snippet": ""}
-                for a in (await session.scalars(query)).all()
+                for a in await kb_queries.recent_articles(session, language=language)
             ]  # fmt: skip
     return templates.TemplateResponse(
         request,
@@ -119,23 +116,10 @@ async def _editor(
     versions, feedback, translations, files = [], {}, [], []
     if article is not None:
         async with request.app.state.runtime.read() as session:
-            versions = list(
-                await session.scalars(
-                    select(ArticleVersion)
-                    .where(ArticleVersion.article_id == article.id)
-                    .order_by(ArticleVersion.version.desc())
-                )
-            )
+            versions = await kb_queries.article_versions(session, article.id)
             feedback = await article_feedback(session, article.id)
             files = [file_json(article, f) for f in await files_of(session, article.id)]
-            translations = list(
-                await session.scalars(
-                    select(Article).where(
-                        Article.translation_group == article.translation_group,
-                        Article.id != article.id,
-                    )
-                )
-            )
+            translations = await kb_queries.translations_of(session, article)
     return templates.TemplateResponse(
         request,
         "kb_article.html",

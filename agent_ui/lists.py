@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from agent_ui.filters import (
-    CHANNELS,
     FILTER_NAMES,
     View,
     all_views,
+    channel_names,
     filter_query,
     parse_filter,
     view_params,
@@ -21,10 +20,11 @@ from agent_ui.templating import templates
 from tickets import actions, queries
 from tickets import views as saved_views
 from tickets.actions import Actor, TicketError
-from tickets.merge import merge_tickets
-from tickets.models import PRIORITIES, STATES, Ticket, TicketView
+from tickets.merge import merge_into_oldest
+from tickets.models import PRIORITIES, STATES, TicketView
 from tickets.queries import SLA_FILTERS, SORTS, CursorError
 from tresen import auth
+from tresen.accounts import active_users
 from tresen.i18n import _, ngettext
 from tresen.models import User
 
@@ -67,7 +67,7 @@ async def ticket_list(request: Request) -> Response:
         except CursorError as error:
             raise HTTPException(400, str(error)) from None
         queues = await queries.list_queues(session)
-        agents = list(await session.scalars(select(User).where(User.active).order_by(User.name)))
+        agents = await active_users(session)
     view = next((v for v in context["views"] if v.key == view_key), None)
     here = {**({"view": view_key} if view_key else {}), **_own_filters(request)}
     return templates.TemplateResponse(
@@ -89,7 +89,7 @@ async def ticket_list(request: Request) -> Response:
             "agents": agents,
             "states": STATES,
             "priorities": PRIORITIES,
-            "channels": CHANNELS,
+            "channels": channel_names(),
             "sla_filters": SLA_FILTERS,
             "sorts": SORTS,
             "now": now,
@@ -199,31 +199,20 @@ async def bulk(request: Request) -> Response:
     actor = Actor(user_id=user.id)
     try:
         async with request.app.state.runtime.transaction() as tx:
-            tickets = list(
-                (await tx.session.scalars(select(Ticket).where(Ticket.id.in_(ids)))).unique()
-            )
+            tickets = await queries.tickets_by_ids(tx.session, ids)
             if len(tickets) != len(ids):
                 missing = set(ids) - {t.id for t in tickets}
                 raise HTTPException(404, f"tickets {sorted(missing)} do not exist")
             if merge:
-                if len(tickets) < 2:
-                    raise HTTPException(400, "select two or more tickets to merge")
-                # Into the oldest: the conversation that started it all.
-                target, *others = sorted(tickets, key=lambda t: t.number)
-                for source in others:
-                    await merge_tickets(tx, source, target, actor)
+                target = await merge_into_oldest(tx, tickets, actor)
                 done = ngettext(
                     "%(num)d ticket merged into #%(number)s",
                     "%(num)d tickets merged into #%(number)s",
-                    len(others),
+                    len(tickets) - 1,
                     number=target.number,
                 )
             else:
-                for ticket in tickets:
-                    ticket_changes = dict(changes)
-                    if tag:
-                        ticket_changes["tags"] = [*ticket.tags, tag]
-                    await actions.update_ticket(tx, ticket, ticket_changes, actor)
+                await actions.update_tickets(tx, tickets, changes, actor, add_tag=tag)
                 done = ngettext("%(num)d ticket changed", "%(num)d tickets changed", len(tickets))
     except TicketError as error:
         raise HTTPException(422, str(error)) from None

@@ -1,37 +1,44 @@
-"""Live updates: websockets that turn bus events into htmx out-of-band swaps.
+"""Live updates: the console's sockets, fed by the shell's hub (tresen.live).
 
-Three sockets: a list page's (its rows and the views' counts), a ticket page's (new
-messages, changed fields, who else is looking or typing), and every page's header
-(notifications). Who views a ticket is not stored: each open page announces itself
-with `ticket.viewer` events, and pages already open answer a newcomer.
+Three feeds: the ticket lists' (rows and the views' counts), a ticket page's (new messages,
+changed fields, who else is looking or typing) and every page's header (notifications).
+Each loads what a tick's events changed once for all its sockets; each socket then works
+out in memory what its page must change and renders that in its reader's language.
+Who views a ticket is not stored: each open page announces itself with `ticket.viewer`
+events, and pages already open answer a newcomer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import parse_qsl
 
-from sqlalchemy import func, select
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from agent_ui import lists
 from agent_ui import ticket as ticket_page
-from agent_ui.filters import list_filter
+from agent_ui.filters import View, builtin_views, list_filter, parse_filter
 from agent_ui.templating import render_fragment
 from routing import status as routing_status
 from tickets import queries
-from tresen import auth
+from tickets.models import Ticket
+from tickets.queries import TicketFilter, filter_key, sort_key
+from tresen import i18n, notifications
 from tresen.auth import CSRF_FIELD
-from tresen.models import Notification
+from tresen.events import Event
+from tresen.live import REFUSED, Feed, Hub, Socket, accept_staff
+from tresen.models import User
 from tresen.notifications import text_of, unread_count
 
 log = logging.getLogger(__name__)
 
-TICKET_EVENTS = ("ticket.created", "ticket.updated", "ticket_view.changed")
+LIST_EVENTS = ("ticket.created", "ticket.updated")
+VIEW_EVENTS = ("ticket_view.changed", "queue.created", "queue.updated")
 LIST_PAGE_SIZE = 50
 LIST_REFRESH_SECONDS = 0.25
 TYPING_SECONDS = 6.0  # "is typing" shows this long after the last keystroke
@@ -40,59 +47,315 @@ TYPING_SECONDS = 6.0  # "is typing" shows this long after the last keystroke
 FIELD_CHANGES = {"state", "priority", "queue_id", "assignee_id", "tags", "messages"}
 
 
-async def accept_staff(websocket: WebSocket):
-    """The signed-in user, or None after refusing the socket."""
-    if not auth.same_origin(websocket):
-        await websocket.close(code=1008)
-        return None
-    user = await auth.session_user(websocket)
-    if user is None:
-        await websocket.close(code=1008)
-        return None
-    await websocket.accept()
-    return user
+# The ticket lists ------------------------------------------------------------------------
 
 
-async def pump(websocket: WebSocket, handle, on_message=None, on_listening=None) -> None:
-    """Feed bus events to handle(event, queue) and send what it renders until the browser
-    leaves; what the browser sends goes to on_message(dict). on_listening() runs once the
-    events are subscribed to (an announcement made then cannot miss its answers)."""
-    runtime = websocket.app.state.runtime
-    async with runtime.bus.subscribe() as events:
-        if on_listening is not None:
-            await on_listening()
-        closed = asyncio.create_task(_read(websocket, on_message))
-        try:
-            while True:
-                getter = asyncio.create_task(events.get())
-                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    return
-                html = await handle(getter.result(), events)
-                if html:
-                    await websocket.send_text(html)
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        finally:
-            closed.cancel()
+@dataclass
+class ListPage:
+    """What one list socket's page shows: its filter and the rows on it, by sort key."""
+
+    user: User
+    filters: TicketFilter
+    view_key: str | None
+    shown: dict[int, tuple]  # ticket id -> sort key
+    after: tuple | None = None  # the page starts after this sort key (a later page)
+    more: bool = False  # rows beyond the last shown exist (on the next page)
 
 
-async def _read(websocket: WebSocket, on_message) -> None:
-    # Read until the browser disconnects; htmx sends forms as JSON objects.
+@dataclass(frozen=True)
+class ListTick:
+    """What a tick of ticket events changed, loaded once for every list socket."""
+
+    now: datetime
+    rows: dict[int, Ticket | None]  # the changed tickets (None: gone)
+    text_hits: dict[str, set[int]]  # text filter -> the changed tickets it finds
+    counts: dict[tuple, int]  # filter_key -> count
+    queues: list[tuple[int, str]]
+    saved: list[tuple[int, str, str, bool, int]]  # id, name, query, shared, owner
+    # What one socket rendered that the next in the same language and timezone reuses.
+    rendered: dict = field(default_factory=dict, compare=False)
+
+    def render(self, key: tuple, make) -> Markup:
+        key = (i18n.language(), i18n.timezone().key, *key)
+        html = self.rendered.get(key)
+        if html is None:
+            html = self.rendered[key] = Markup(make())
+        return html
+
+
+@dataclass
+class ListChanges:
+    """The page's edit: rows to delete, rows to insert (ticket, where), or all rows anew."""
+
+    deleted: list[int] = field(default_factory=list)
+    inserted: list[tuple[Ticket, str]] = field(default_factory=list)
+    all_rows: list[Ticket] | None = None
+
+
+def views_for(user: User, queues: list, saved: list) -> list[View]:
+    """Built-in views, one per queue, and the saved views this user may see (as all_views)."""
+    views = builtin_views()
+    views += [View(f"queue-{qid}", name, {"queue": str(qid)}, "queue") for qid, name in queues]
+    for view_id, name, query, shared, owner in saved:
+        if owner == user.id or shared:
+            views.append(
+                View(
+                    f"saved-{view_id}",
+                    name,
+                    dict(parse_qsl(query)),
+                    "saved",
+                    shared=shared,
+                    owner_id=owner,
+                )
+            )
+    return views
+
+
+def _view_filter(view: View, user: User) -> TicketFilter | None:
     try:
-        while True:
-            raw = await websocket.receive_text()
-            if on_message is None:
-                continue
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(body, dict):
-                await on_message(body)
-    except (WebSocketDisconnect, RuntimeError):
+        return parse_filter(view.params, user)
+    except HTTPException:  # a saved view gone bad (e.g. a removed channel): no count
+        return None
+
+
+def list_changes(page: ListPage, tick: ListTick, limit: int = LIST_PAGE_SIZE) -> ListChanges:
+    """Apply the tick's changed rows to the page; what the browser must change (pure)."""
+    filters, sort = page.filters, page.filters.sort
+    before = dict(page.shown)
+    hits = tick.text_hits.get(filters.text or "", set())
+    unchanged = [key for tid, key in before.items() if tid not in tick.rows]
+    last = max(unchanged) if unchanged else None
+    changes, added = ListChanges(), {}
+    for tid, ticket in tick.rows.items():
+        if tid in page.shown:
+            del page.shown[tid]
+        if ticket is None or not queries.matches(ticket, filters, tick.now, text_hit=tid in hits):
+            continue
+        key = sort_key(ticket, sort)
+        if page.after is not None and key <= page.after:
+            continue  # belongs on an earlier page
+        if page.more and last is not None and key > last:
+            continue  # belongs on a later page
+        page.shown[tid] = key
+        added[tid] = ticket
+    order = sorted(page.shown, key=page.shown.__getitem__)
+    for tid in order[limit:]:  # pushed onto the next page
+        del page.shown[tid]
+        added.pop(tid, None)
+        page.more = True
+    order = order[:limit]
+    if not before and order:
+        changes.all_rows = [added[tid] for tid in order]
+        return changes
+    if before and not order:
+        changes.all_rows = []
+        return changes
+    changes.deleted = [tid for tid in before if tid not in page.shown or tid in added]
+    # Inserted from the last up, so each one's anchor (the row after it) is already there.
+    for index in reversed(range(len(order))):
+        tid = order[index]
+        if tid in added:
+            where = (
+                f"beforebegin:#ticket-{order[index + 1]}"
+                if index + 1 < len(order)
+                else "beforeend:#ticket-rows"
+            )
+            changes.inserted.append((added[tid], where))
+    return changes
+
+
+class ListFeed(Feed):
+    """Every open ticket list: changed rows and the views' counts, loaded once per tick."""
+
+    tick = LIST_REFRESH_SECONDS
+
+    def __init__(self, runtime) -> None:
+        super().__init__(runtime)
+        self._views: tuple[list, list] | None = None  # queues, saved views (all users)
+        self._views_lock = asyncio.Lock()
+
+    def topics(self, event: Event):
+        if event.type in LIST_EVENTS or event.type in VIEW_EVENTS:
+            return ("tickets",)
+        return ()
+
+    async def views(self, session=None) -> tuple[list, list]:
+        """Queues and saved views (cached until one changes)."""
+        async with self._views_lock:
+            if self._views is None:
+                if session is None:
+                    async with self.runtime.read() as own:
+                        self._views = await _load_views(own)
+                else:
+                    self._views = await _load_views(session)
+            return self._views
+
+    async def load(self, batch, sockets) -> None:
+        events = batch["tickets"]
+        members = sockets["tickets"]
+        if any(e.type in VIEW_EVENTS for e in events):
+            self._views = None
+        ids = sorted({e.data["ticket_id"] for e in events if e.type in LIST_EVENTS})
+        now = self.runtime.clock.now()
+        async with self.runtime.read() as session:
+            queues, saved = await self.views(session)
+            rows: dict[int, Ticket | None] = dict.fromkeys(ids)
+            text_hits: dict[str, set[int]] = {}
+            if ids:
+                rows.update(await queries.list_rows(session, ids))
+                for text in {s.state.filters.text for s in members if s.state.filters.text}:
+                    text_hits[text] = await queries.text_hits(session, ids, text, now)
+            users = {s.who.id: s.who for s in members}
+            wanted = [
+                f
+                for user in users.values()
+                for view in views_for(user, queues, saved)
+                if (f := _view_filter(view, user)) is not None
+            ]
+            counts = await queries.count_tickets_shared(session, wanted, now)
+        tick = ListTick(now, rows, text_hits, counts, queues, saved)
+        for socket in members:
+            socket.push(tick)
+
+
+async def _load_views(session) -> tuple[list, list]:
+    return await queries.view_choices(session)
+
+
+def render_list(socket: Socket, tick: ListTick) -> str:
+    """The page's changed rows and the views' counts, as out-of-band swaps."""
+    page: ListPage = socket.state
+    changes = list_changes(page, tick)
+    # Pages showing the same rows get the same frame: rendered once per tick and language.
+    shape = (
+        tuple(changes.deleted),
+        tuple((t.id, where) for t, where in changes.inserted),
+        None if changes.all_rows is None else tuple(t.id for t in changes.all_rows),
+    )
+    return str(
+        tick.render(
+            ("frame", page.user.id, page.view_key, shape), lambda: _list_frame(page, tick, changes)
+        )
+    )
+
+
+def _list_frame(page: ListPage, tick: ListTick, changes: ListChanges) -> str:
+    rows = {
+        ticket.id: tick.render(
+            ("row", ticket.id),
+            lambda t=ticket: render_fragment("_ticket_row.html", ticket=t, now=tick.now),
+        )
+        for ticket in [*(t for t, _where in changes.inserted), *(changes.all_rows or ())]
+    }
+    html = render_fragment("_live_list.html", changes=changes, rows=rows, now=tick.now)
+    views = tick.render(("views", page.user.id, page.view_key), lambda: _views(page, tick))
+    return html + str(views)
+
+
+def _views(page: ListPage, tick: ListTick) -> str:
+    views = views_for(page.user, tick.queues, tick.saved)
+    counts = {}
+    for view in views:
+        found = _view_filter(view, page.user)
+        counts[view.key] = tick.counts.get(filter_key(found), 0) if found else 0
+    return render_fragment(
+        "_views.html", oob=True, views=views, counts=counts, current_view=page.view_key
+    )
+
+
+async def console_socket(websocket: WebSocket) -> None:
+    """The ticket list: rows that change, arrive or leave, and the views' counts, live."""
+    user = await accept_staff(websocket)
+    if user is None:
         return
+    try:
+        filters = list_filter(websocket, user)
+    except HTTPException:
+        await websocket.close(code=REFUSED)
+        return
+    runtime = websocket.app.state.runtime
+    hub = Hub.of(runtime)
+    feed = hub.feed(ListFeed)
+    cursor = websocket.query_params.get("cursor")
+    # What the page shows (its rows' sort keys), so ticket events change it in memory.
+    async with runtime.read() as session:
+        try:
+            tickets, next_cursor = await queries.list_tickets(
+                session,
+                filters,
+                cursor=cursor,
+                limit=LIST_PAGE_SIZE,
+                now=runtime.clock.now(),
+                keys_only=True,
+            )
+        except queries.CursorError:
+            await websocket.close(code=REFUSED)
+            return
+        await feed.views(session)
+    page = ListPage(
+        user,
+        filters,
+        websocket.query_params.get("view"),
+        {t.id: sort_key(t, filters.sort) for t in tickets},
+        after=queries.cursor_key(cursor, filters.sort) if cursor else None,
+        more=next_cursor is not None,
+    )
+
+    async def on_message(body: dict) -> None:
+        # The page says which rows it shows (after it opened or refreshed): those are the
+        # rows to change from now on, whatever happened between its rendering and now.
+        shown = body.get("shown")
+        if isinstance(shown, list) and all(isinstance(i, int) for i in shown):
+            async with runtime.read() as session:
+                keys = await queries.sort_keys(session, shown[: LIST_PAGE_SIZE * 2], filters.sort)
+            page.shown = keys
+            page.more = page.more or len(keys) >= LIST_PAGE_SIZE
+
+    await hub.serve(
+        websocket, user, ListFeed, ["tickets"], render_list, state=page, on_message=on_message
+    )
+
+
+# The header: notifications ----------------------------------------------------------------
+
+
+class DeskFeed(Feed):
+    """Every page's header: a user's new notifications and unread count, loaded per user."""
+
+    def topics(self, event: Event):
+        if event.type in ("notification.created", "notifications.read"):
+            return (f"user:{event.data.get('user_id')}",)
+        return ()
+
+    async def load(self, batch, sockets) -> None:
+        for topic, events in batch.items():
+            members = sockets[topic]
+            if not any(e.type == "notification.created" for e in events):
+                for socket in members:
+                    socket.push(("read", [], 0))
+                continue
+            user_id = members[0].who.id
+            since = min(s.state["shown"] for s in members)
+            async with self.runtime.read() as session:
+                fresh = await notifications.newer_than(session, user_id, since, 50)
+                unread = await unread_count(session, user_id) if fresh else 0
+            if fresh:
+                for socket in members:
+                    socket.push(("fresh", fresh, unread))
+
+
+def render_desk(socket: Socket, item) -> str | None:
+    kind, fresh, unread = item
+    if kind == "read":
+        return render_fragment("_badge.html", unread=0, oob=True)
+    fresh = [n for n in fresh if n.id > socket.state["shown"]][:10]
+    if not fresh:
+        return None  # shown already with an earlier event of the same transaction
+    socket.state["shown"] = fresh[-1].id
+    html = render_fragment("_badge.html", unread=unread, oob=True)
+    for note in fresh:
+        html += render_fragment("_toast.html", item=note, text=text_of(note))
+    return html
 
 
 async def desk_socket(websocket: WebSocket) -> None:
@@ -102,83 +365,171 @@ async def desk_socket(websocket: WebSocket) -> None:
         return
     runtime = websocket.app.state.runtime
     async with runtime.read() as session:
-        shown = await session.scalar(
-            select(func.max(Notification.id)).where(Notification.user_id == user.id)
+        shown = await notifications.newest_id(session, user.id)
+    await Hub.of(runtime).serve(
+        websocket, user, DeskFeed, [f"user:{user.id}"], render_desk, state={"shown": shown or 0}
+    )
+
+
+# A ticket's page ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """What a tick's ticket.updated events changed, loaded once for the ticket's pages."""
+
+    ticket: Ticket
+    entries: list  # history entries after the oldest page's last change
+    fields: dict | None  # the fields form's choices, when a field changed
+    sla: object
+    deliveries: list
+
+
+class TicketFeed(Feed):
+    """The open pages of each ticket: messages and changes loaded once per ticket."""
+
+    def topics(self, event: Event):
+        if event.type in ("message.created", "ticket.updated", "ticket.viewer"):
+            return (f"ticket:{event.data.get('ticket_id')}",)
+        return ()
+
+    async def load(self, batch, sockets) -> None:
+        for topic, events in batch.items():
+            members = sockets[topic]
+            ticket_id = int(topic.removeprefix("ticket:"))
+            for event in events:
+                if event.type == "ticket.viewer":
+                    for socket in members:
+                        socket.push(("viewer", event.data))
+            message_ids = [e.data["message_id"] for e in events if e.type == "message.created"]
+            changed = {
+                f for e in events if e.type == "ticket.updated" for f in e.data.get("fields", ())
+            }
+            updated = any(e.type == "ticket.updated" for e in events)
+            if not message_ids and not updated:
+                continue
+            async with self.runtime.read() as session:
+                for message_id in message_ids:
+                    message = await queries.get_message(session, message_id)
+                    if message is not None and message.ticket_id == ticket_id:
+                        for socket in members:
+                            socket.push(("message", message))
+                if updated:
+                    change = await self._changed(session, ticket_id, changed, members)
+                    for socket in members:
+                        socket.push(("ticket", change))
+
+    async def _changed(self, session, ticket_id: int, fields: set, members) -> TicketChange:
+        ticket = await queries.get_ticket(session, ticket_id)
+        since = min(s.state.last_change for s in members)
+        entries, _last = await ticket_page.history_entries(session, ticket, since)
+        return TicketChange(
+            ticket=ticket,
+            entries=entries,
+            fields=await ticket_page.fields_context(session) if FIELD_CHANGES & fields else None,
+            sla=await routing_status.sla_status(session, ticket_id, self.runtime.clock.now()),
+            deliveries=[m for m in await queries.outbound_messages(session, ticket_id) if m.outbox]
+            if "delivery" in fields
+            else [],
         )
-    shown = shown or 0
 
-    async def handle(event, _pending):
-        nonlocal shown
-        if event.type == "notification.created" and event.data.get("user_id") == user.id:
-            async with runtime.read() as session:
-                fresh = list(
-                    await session.scalars(
-                        select(Notification)
-                        .where(Notification.user_id == user.id, Notification.id > shown)
-                        .order_by(Notification.id)
-                        .limit(10)
-                    )
-                )
-            if not fresh:
-                return None  # shown already with an earlier event of the same transaction
-            shown = fresh[-1].id
-            async with runtime.read() as session:
-                unread = await unread_count(session, user.id)
-            html = render_fragment("_badge.html", unread=unread, oob=True)
-            for item in fresh:
-                html += render_fragment("_toast.html", item=item, text=text_of(item))
-            return html
-        if event.type == "notifications.read" and event.data.get("user_id") == user.id:
-            return render_fragment("_badge.html", unread=0, oob=True)
+
+@dataclass
+class TicketPage:
+    """One ticket page's socket: who it is, and who else is on the ticket."""
+
+    user: User
+    ticket_id: int
+    opened: datetime
+    last_change: int
+    csrf: str | None
+    viewers: dict[int, dict] = field(default_factory=dict)  # others: name, typing until
+    replied: dict[int, str] = field(default_factory=dict)  # others' replies since opened
+    timers: set = field(default_factory=set)
+
+
+def _collision(page: TicketPage) -> str:
+    now = time.monotonic()
+    shown = [
+        {"name": v["name"], "typing": v.get("typing_until", 0) > now}
+        for _id, v in sorted(page.viewers.items())
+    ]
+    return render_fragment("_collision.html", viewers=shown, replied=list(page.replied.values()))
+
+
+async def render_ticket(socket: Socket, item) -> str | None:
+    page: TicketPage = socket.state
+    kind, data = item
+    if kind == "collision":
+        return _collision(page)
+    if kind == "viewer":
+        return await _viewer_event(socket, data)
+    if kind == "message":
+        html = render_fragment(
+            "_live_message.html", message=data, csrf_token=page.csrf, csrf_field=CSRF_FIELD
+        )
+        author = data.author_user_id
+        if (
+            author not in (None, page.user.id)
+            and data.direction == "outbound"
+            and not data.internal
+            and data.created_at >= page.opened
+        ):
+            page.replied[data.id] = data.author_user.name
+            html += _collision(page)
+        return html
+    change: TicketChange = data
+    ticket = change.ticket
+    html = render_fragment("_ticket_status.html", ticket=ticket, oob=True)
+    entries = [e for e in change.entries if e.order > page.last_change]
+    if entries:
+        page.last_change = max(e.order for e in entries)
+        html += render_fragment("_live_entries.html", entries=entries)
+    if change.fields is not None:
+        html += render_fragment(
+            "_ticket_fields.html",
+            ticket=ticket,
+            oob=True,
+            csrf_token=page.csrf,
+            csrf_field=CSRF_FIELD,
+            **change.fields,
+        )
+    html += render_fragment("_sla.html", sla=change.sla, ticket_state=ticket.state, oob=True)
+    for message in change.deliveries:
+        html += render_fragment(
+            "_delivery.html", message=message, oob=True, csrf_token=page.csrf, csrf_field=CSRF_FIELD
+        )
+    return html
+
+
+async def _viewer_event(socket: Socket, data: dict) -> str | None:
+    page: TicketPage = socket.state
+    if data.get("user_id") == page.user.id:
         return None
+    other = data["user_id"]
+    action = data.get("action")
+    if action == "leave":
+        page.viewers.pop(other, None)
+    else:
+        entry = page.viewers.setdefault(other, {"name": data.get("name", "?")})
+        if action == "typing":
+            entry["typing_until"] = time.monotonic() + TYPING_SECONDS
+            timer = asyncio.create_task(_typing_expired(socket))
+            page.timers.add(timer)
+            timer.add_done_callback(page.timers.discard)
+        if action == "join":  # a newcomer: tell them we are here too
+            runtime = socket.websocket.app.state.runtime
+            await runtime.publish("ticket.viewer", action="here", **_me(page))
+    return _collision(page)
 
-    await pump(websocket, handle)
+
+async def _typing_expired(socket: Socket) -> None:
+    await asyncio.sleep(TYPING_SECONDS + 0.1)
+    socket.push(("collision", None))
 
 
-async def console_socket(websocket: WebSocket) -> None:
-    """The ticket list: the visible page and the views' counts re-rendered when tickets
-    arrive or change.
-
-    Bursts of events are coalesced, so a busy desk costs one query per interval
-    per open list, not one per event.
-    """
-    user = await accept_staff(websocket)
-    if user is None:
-        return
-    try:
-        filters = list_filter(websocket, user)
-    except HTTPException:
-        await websocket.close(code=1008)
-        return
-    runtime = websocket.app.state.runtime
-    cursor = websocket.query_params.get("cursor")
-    view_key = websocket.query_params.get("view")
-    loop = asyncio.get_running_loop()
-    last_render = 0.0
-
-    async def handle(event, pending: asyncio.Queue):
-        nonlocal last_render
-        if event.type not in TICKET_EVENTS and event.type != "bus.overflow":
-            return None
-        wait = last_render + LIST_REFRESH_SECONDS - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        # Whatever else arrived meanwhile is covered by this one rendering.
-        while not pending.empty():
-            pending.get_nowait()
-        last_render = loop.time()
-        now = runtime.clock.now()
-        async with runtime.read() as session:
-            try:
-                tickets, _next = await queries.list_tickets(
-                    session, filters, cursor=cursor, limit=LIST_PAGE_SIZE, now=now
-                )
-            except queries.CursorError:
-                return None
-            views = await lists.views_context(session, user, now, view_key)
-        return render_fragment("_live_rows.html", tickets=tickets, now=now, **views)
-
-    await pump(websocket, handle)
+def _me(page: TicketPage) -> dict:
+    return {"ticket_id": page.ticket_id, "user_id": page.user.id, "name": page.user.name}
 
 
 async def ticket_socket(websocket: WebSocket) -> None:
@@ -194,127 +545,39 @@ async def ticket_socket(websocket: WebSocket) -> None:
     except ValueError:
         opened = runtime.clock.now()
     change = websocket.query_params.get("change", "0")
-    last_change = int(change) if change.isdigit() else 0
-    viewers: dict[int, dict] = {}  # other users on this ticket: name, typing until
-    replied: dict[int, str] = {}  # others' replies since the page was opened: id -> name
-    me = {"ticket_id": ticket_id, "user_id": user.id, "name": user.name}
+    page = TicketPage(
+        user,
+        ticket_id,
+        opened,
+        int(change) if change.isdigit() else 0,
+        websocket.session.get("csrf"),
+    )
     last_typing = 0.0
-    timers: set[asyncio.Task] = set()
-
-    def collision() -> str:
-        now = time.monotonic()
-        shown = [
-            {"name": v["name"], "typing": v.get("typing_until", 0) > now}
-            for _id, v in sorted(viewers.items())
-        ]
-        return render_fragment("_collision.html", viewers=shown, replied=list(replied.values()))
 
     async def on_message(body: dict) -> None:
         nonlocal last_typing
         if body.get("typing") and time.monotonic() - last_typing > 2:
             last_typing = time.monotonic()
-            await runtime.publish("ticket.viewer", action="typing", **me)
-
-    async def handle(event, _pending):
-        if event.type == "bus.overflow":
-            return render_fragment("_stale.html")
-        if event.type == "ticket.viewer":
-            return await _viewer_event(event.data)
-        if event.data.get("ticket_id") != ticket_id:
-            return None
-        async with runtime.read() as session:
-            if event.type == "message.created":
-                message = await queries.get_message(session, event.data["message_id"])
-                if message is None or message.ticket_id != ticket_id:
-                    return None
-                html = render_fragment(
-                    "_live_message.html",
-                    message=message,
-                    csrf_token=websocket.session.get("csrf"),
-                    csrf_field=CSRF_FIELD,
-                )
-                author = message.author_user_id
-                if (
-                    author not in (None, user.id)
-                    and message.direction == "outbound"
-                    and not message.internal
-                    and message.created_at >= opened
-                ):
-                    replied[message.id] = message.author_user.name
-                    html += collision()
-                return html
-            if event.type == "ticket.updated":
-                return await _ticket_changed(session, event)
-        return None
-
-    async def _viewer_event(data: dict) -> str | None:
-        if data.get("ticket_id") != ticket_id or data.get("user_id") == user.id:
-            return None
-        other = data["user_id"]
-        action = data.get("action")
-        if action == "leave":
-            viewers.pop(other, None)
-        else:
-            entry = viewers.setdefault(other, {"name": data.get("name", "?")})
-            if action == "typing":
-                entry["typing_until"] = time.monotonic() + TYPING_SECONDS
-                timer = asyncio.create_task(_typing_expired())
-                timers.add(timer)
-                timer.add_done_callback(timers.discard)
-            if action == "join":  # a newcomer: tell them we are here too
-                await runtime.publish("ticket.viewer", action="here", **me)
-        return collision()
-
-    async def _typing_expired() -> None:
-        await asyncio.sleep(TYPING_SECONDS + 0.1)
-        try:
-            await websocket.send_text(collision())
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-
-    async def _ticket_changed(session, event) -> str:
-        nonlocal last_change
-        ticket = await queries.get_ticket(session, ticket_id)
-        html = render_fragment("_ticket_status.html", ticket=ticket, oob=True)
-        changes, last_change = await ticket_page.history_entries(session, ticket, last_change)
-        if changes:
-            html += render_fragment("_live_entries.html", entries=changes)
-        if FIELD_CHANGES & set(event.data.get("fields", ())):
-            html += render_fragment(
-                "_ticket_fields.html",
-                ticket=ticket,
-                oob=True,
-                csrf_token=websocket.session.get("csrf"),
-                csrf_field=CSRF_FIELD,
-                **await ticket_page.fields_context(session),
-            )
-        html += render_fragment(
-            "_sla.html",
-            sla=await routing_status.sla_status(session, ticket_id, runtime.clock.now()),
-            ticket_state=ticket.state,
-            oob=True,
-        )
-        if "delivery" in event.data.get("fields", ()):
-            for message in await queries.outbound_messages(session, ticket_id):
-                if message.outbox is not None:
-                    html += render_fragment(
-                        "_delivery.html",
-                        message=message,
-                        oob=True,
-                        csrf_token=websocket.session.get("csrf"),
-                        csrf_field=CSRF_FIELD,
-                    )
-        return html
+            await runtime.publish("ticket.viewer", action="typing", **_me(page))
 
     async def join() -> None:
-        await runtime.publish("ticket.viewer", action="join", **me)
+        await runtime.publish("ticket.viewer", action="join", **_me(page))
 
     try:
-        await pump(websocket, handle, on_message, join)
+        await Hub.of(runtime).serve(
+            websocket,
+            user,
+            TicketFeed,
+            [f"ticket:{ticket_id}"],
+            render_ticket,
+            state=page,
+            on_message=on_message,
+            on_listening=join,
+        )
     finally:
-        for timer in timers:
+        for timer in page.timers:
             timer.cancel()
         try:
-            await runtime.publish("ticket.viewer", action="leave", **me)
+            await runtime.publish("ticket.viewer", action="leave", **_me(page))
         except Exception:  # noqa: BLE001 - the server may be stopping; viewers time out
             log.debug("could not announce leaving ticket %s", ticket_id, exc_info=True)

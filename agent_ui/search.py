@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -11,7 +10,6 @@ from agent_ui.templating import templates
 from customers.queries import list_customers
 from knowledge_base.search import search as search_articles
 from tickets import queries
-from tickets.models import Ticket
 from tickets.queries import TicketFilter
 from tresen import auth
 
@@ -27,9 +25,9 @@ async def search(request: Request) -> Response:
         number = q.removeprefix("#")
         async with runtime.read() as session:
             if number.isdigit():
-                exact = await session.scalar(select(Ticket.id).where(Ticket.number == int(number)))
+                exact = await queries.ticket_by_number(session, int(number))
                 if exact is not None:  # a ticket number: straight there
-                    return RedirectResponse(f"/tickets/{exact}", status_code=303)
+                    return RedirectResponse(f"/tickets/{exact.id}", status_code=303)
             context["tickets"], context["more_tickets"] = await queries.list_tickets(
                 session, TicketFilter(text=q), limit=SHOWN, now=runtime.clock.now()
             )

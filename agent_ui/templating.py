@@ -6,12 +6,21 @@ import re
 from pathlib import Path
 
 from babel.dates import get_day_names
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    TemplateNotFound,
+    select_autoescape,
+)
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from agent_ui.filters import channel_names
 from routing.status import target_name
+from tresen import channel as channel_registry
 from tresen import i18n
 from tresen.auth import CSRF_FIELD, csrf_token
 from tresen.i18n import _
@@ -31,9 +40,32 @@ def _context(request: Request) -> dict:
     }
 
 
+class ChannelTemplates(BaseLoader):
+    """The channels' own page templates (their settings pages), found in the folder each
+    registered channel names, looked up when asked (a channel may register late)."""
+
+    def get_source(self, environment, template):
+        for channel in channel_registry.channels():
+            if channel.templates:
+                try:
+                    return FileSystemLoader(channel.templates).get_source(environment, template)
+                except TemplateNotFound:
+                    continue
+        raise TemplateNotFound(template)
+
+
+def channel_admin_pages() -> list[tuple[str, str]]:
+    """(path, label) of each channel's settings page, for the admin menu."""
+    return [
+        (channel.admin_page[0], channel.admin_page[1].get(i18n.language(), channel.name))
+        for channel in channel_registry.channels()
+        if channel.admin_page
+    ]
+
+
 templates = Jinja2Templates(
     env=Environment(
-        loader=FileSystemLoader(HERE / "templates"),
+        loader=ChoiceLoader([FileSystemLoader(HERE / "templates"), ChannelTemplates()]),
         autoescape=select_autoescape(),
         extensions=["jinja2.ext.i18n"],
     ),
@@ -114,20 +146,8 @@ def priority_label(priority: str) -> str:
 
 
 def channel_label(channel: str) -> str:
-    labels = {
-        "email": _("Email"),
-        "chat": _("Chat"),
-        "sms": _("SMS"),
-        "voice": _("Phone"),
-        "phone": _("Phone"),
-        "web": _("Web form"),
-        "api": _("API"),
-        "whatsapp": "WhatsApp",
-        "messenger": "Messenger",
-        "instagram": "Instagram",
-        "telegram": "Telegram",
-    }
-    return labels.get(channel, channel)
+    """The channel's name in the reader's language, as the channel gives it."""
+    return channel_registry.describe(channel).label(i18n.language())
 
 
 def presence_label(presence: str) -> str:
@@ -152,8 +172,9 @@ def tier_label(tier: str) -> str:
 
 
 def identity_label(kind: str) -> str:
-    labels = {"email": _("Email"), "phone": _("Phone"), "chat": _("Chat")}
-    return labels.get(kind, channel_label(kind))
+    """What an identity kind is called (Email, Phone, WhatsApp) in the reader's language."""
+    known = channel_registry.identity_kinds().get(kind)
+    return known.label(i18n.language()) if known else kind
 
 
 def consent_label(key: str) -> str:
@@ -213,5 +234,7 @@ templates.env.globals.update(
     state_label=state_label,
     priority_label=priority_label,
     channel_label=channel_label,
+    channel_admin_pages=channel_admin_pages,
+    channel_names=channel_names,
     presence_label=presence_label,
 )

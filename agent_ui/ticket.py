@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,10 +15,12 @@ from agent_ui import customer_panel
 from agent_ui.templating import templates
 from routing import status as routing_status
 from tickets import actions, macros, queries
-from tickets.actions import CHANNEL_IDENTITY, Actor, NewAttachment, TicketError
+from tickets.actions import Actor, NewAttachment, TicketError
 from tickets.merge import link_tickets, linked_tickets, merge_tickets, split_message, unlink_tickets
 from tickets.models import PRIORITIES, STATES, Macro, Message, Ticket
-from tresen import auth, rooms
+from tresen import auth, i18n
+from tresen import channel as channel_registry
+from tresen.accounts import active_users, user_names
 from tresen.i18n import _
 from tresen.models import User
 
@@ -56,7 +57,7 @@ async def history_entries(session, ticket: Ticket, after_id: int = 0) -> tuple[l
     rows = [r for r in await queries.ticket_history(session, ticket.id) if r.id > after_id]
     if not rows:
         return [], after_id
-    users = {u.id: u.name for u in await session.scalars(select(User))}
+    users = await user_names(session)
     queues = {q.id: q.name for q in await queries.list_queues(session)}
     entries = []
     for row in rows:
@@ -79,15 +80,35 @@ async def history_entries(session, ticket: Ticket, after_id: int = 0) -> tuple[l
 
 
 def reply_options(ticket: Ticket) -> list[dict]:
-    """Where a reply can go: the customer's identities on channels we can send through."""
+    """Where a reply can go: the customer's identities on channels that can send to them,
+    the ticket's own channel first."""
     options = []
     for identity in ticket.customer.identities:
-        for channel in rooms.CHANNEL_MODULES:
-            if CHANNEL_IDENTITY.get(channel, channel) == identity.kind:
-                options.append(
-                    {"channel": channel, "value": identity.value, "bounced": identity.bounced_at}
-                )
+        for channel in channel_registry.senders_to(identity.kind):
+            options.append(
+                {"channel": channel.name, "value": identity.value, "bounced": identity.bounced_at}
+            )
+    options.sort(key=lambda option: option["channel"] != ticket.channel)
     return options
+
+
+async def reply_blockers(session, ticket: Ticket, options: list[dict]) -> list[str]:
+    """Why a reply cannot (yet) go where the customer wrote, in the reader's language: a
+    channel Tresen cannot send on, or one whose account is missing. Shown before writing."""
+    language = i18n.language()
+    notes = []
+    reachable = {option["channel"] for option in options}
+    wrote_on = channel_registry.describe(ticket.channel)
+    # A channel that cannot send but whose customers another channel reaches (a web form,
+    # answered by email) needs no word; one nobody can answer on does.
+    if wrote_on.send is None and not channel_registry.senders_to(wrote_on.identity_kind):
+        notes.append(wrote_on.why_not(language))
+    for channel in channel_registry.channels():
+        if channel.name in reachable and channel.sending_problem is not None:
+            problem = await channel.sending_problem(session)
+            if problem:
+                notes.append(problem.get(language) or problem["en"])
+    return notes
 
 
 async def composer_context(session, ticket: Ticket, user: User, macro_id: str | None) -> dict:
@@ -102,19 +123,11 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
             raise HTTPException(404, "macro not found")
         text = macros.render(chosen.body, ticket, ticket.customer, user)
         internal = chosen.internal
-    last_inbound = await session.scalar(
-        select(Message.sender)
-        .where(
-            Message.ticket_id == ticket.id,
-            Message.direction == "inbound",
-            Message.internal.is_(False),
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
+    last_inbound = await queries.last_customer_sender(session, ticket.id)
+    options = reply_options(ticket)
     people = [
         {"handle": u.email.split("@")[0], "name": u.name}
-        for u in await session.scalars(select(User).where(User.active).order_by(User.name))
+        for u in await active_users(session)
         if u.id != user.id
     ]
     return {
@@ -124,7 +137,8 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
         "macro": chosen,
         "text": text,
         "internal": internal,
-        "reply_options": reply_options(ticket),
+        "reply_options": options,
+        "reply_blockers": await reply_blockers(session, ticket, options),
         "reply_to": last_inbound,
     }
 
@@ -165,7 +179,7 @@ async def fields_context(session) -> dict:
     """What the ticket fields form offers (the page and its live updates)."""
     return {
         "queues": await queries.list_queues(session),
-        "agents": list(await session.scalars(select(User).where(User.active).order_by(User.name))),
+        "agents": await active_users(session),
         "states": STATES,
         "priorities": PRIORITIES,
     }
@@ -209,40 +223,30 @@ async def post_message(request: Request) -> Response:
     ticket_id = request.path_params["ticket_id"]
     text = str(form.get("text") or "")
     internal = form.get("internal") == "on"
-    macro_id = str(form.get("macro_id") or "")
     error = None
     runtime = request.app.state.runtime
     try:
         attachments = await _uploads(form)
+        macro_id = _optional_id(form, "macro_id", "macro")
+        channel, recipient = None, None
+        send_via = str(form.get("send_via") or "")
+        if send_via and not internal:
+            channel, _sep, recipient = send_via.partition(":")
+            if not recipient:
+                raise TicketError("send_via", f"cannot send via {send_via!r}")
         async with runtime.transaction() as tx:
-            ticket = await queries.get_ticket(tx.session, ticket_id)
-            if ticket is None:
-                raise HTTPException(404, "ticket not found")
-            macro = None
-            if macro_id:
-                macro = await tx.session.get(Macro, int(macro_id)) if macro_id.isdigit() else None
-                if macro is None or not macros.may_use(macro, user.id):
-                    raise TicketError("macro_id", f"macro {macro_id!r} does not exist")
-            channel, recipient = None, None
-            send_via = str(form.get("send_via") or "")
-            if send_via and not internal:
-                channel, _sep, recipient = send_via.partition(":")
-                if channel not in rooms.CHANNEL_MODULES or not recipient:
-                    raise TicketError("send_via", f"cannot send via {send_via!r}")
-            if text.strip() or attachments or macro is None:
-                await actions.add_message(
-                    tx,
-                    ticket,
-                    direction="outbound",
-                    channel=channel,
-                    text=text,
-                    internal=internal,
-                    actor=Actor(user_id=user.id),
-                    attachments=attachments,
-                    recipient=recipient,
-                )
-            if macro is not None:
-                await macros.apply_actions(tx, macro, ticket, Actor(user_id=user.id))
+            ticket = await _ticket(tx.session, ticket_id)
+            await actions.reply(
+                tx,
+                ticket,
+                Actor(user_id=user.id),
+                text=text,
+                internal=internal,
+                attachments=attachments,
+                macro_id=macro_id,
+                channel=channel,
+                recipient=recipient,
+            )
     except TicketError as exc:
         error = str(exc)
     if request.headers.get("hx-request"):
@@ -295,6 +299,13 @@ async def post_ticket(request: Request) -> Response:
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
+def _optional_id(form, name: str, what: str) -> int | None:
+    raw = str(form.get(name) or "")
+    if raw and not raw.isdigit():
+        raise TicketError(name, f"{what} {raw!r} does not exist")
+    return int(raw) if raw else None
+
+
 async def _ticket(session, ticket_id: int) -> Ticket:
     ticket = await queries.get_ticket(session, ticket_id)
     if ticket is None:
@@ -306,7 +317,7 @@ async def _by_number(session, raw) -> Ticket:
     number = str(raw or "").strip().removeprefix("#")
     if not number.isdigit():
         raise HTTPException(400, f"ticket number {raw!r} is not a number")
-    ticket = await session.scalar(select(Ticket).where(Ticket.number == int(number)))
+    ticket = await queries.ticket_by_number(session, int(number))
     if ticket is None:
         raise HTTPException(404, f"there is no ticket #{number}")
     return ticket

@@ -29,13 +29,13 @@ from sqlalchemy import insert
 from bench.common import database_urls, migrated_runtime
 from customers.models import Customer, Identity
 from tickets.models import Counter, Message, Queue, Ticket, TicketTag
+from tickets.states import DONE_STATES, OPEN_STATES
 from tresen.accounts import create_user
 
 WORDS = (
     "Rechnung Lieferung Paket Passwort Konto Zahlung Vertrag Drucker Router invoice refund "
     "order delivery password account payment printer please help since yesterday again"
 ).split()
-OPEN = ("new", "open", "pending", "on_hold")
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -95,7 +95,7 @@ async def fill(runtime, tickets: int, messages_each: int, seed: int = 7) -> list
     for i in range(tickets):
         created = now - timedelta(minutes=(tickets - i) * 3)
         is_open = rng.random() < 0.15
-        state = rng.choice(OPEN) if is_open else rng.choice(("solved", "closed"))
+        state = rng.choice(OPEN_STATES) if is_open else rng.choice(DONE_STATES)
         due = warn = None
         if is_open:
             due = now + timedelta(minutes=rng.randint(-600, 2400))

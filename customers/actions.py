@@ -253,6 +253,42 @@ async def update_customer(tx: Transaction, customer: Customer, changes: dict) ->
     return customer
 
 
+# Built once: routing asks for every new customer's first message.
+_SET_LANGUAGE = (
+    update(Customer)
+    .where(Customer.id == bindparam("customer_id"))
+    .values(language=bindparam("language"), updated_at=bindparam("now"))
+)
+_SET_LANGUAGE_IF_UNKNOWN = _SET_LANGUAGE.where(Customer.language.is_(None))
+# detected: read from the customer's messages; chosen: said by the customer or an agent.
+LANGUAGE_SOURCES = ("detected", "chosen")
+
+
+async def set_language(
+    tx: Transaction, customer_id: int, language: str, *, source: str = "detected"
+) -> bool:
+    """Record the language a customer writes in; False when it was not set.
+
+    A detected language (routing reads it from the customer's messages) only fills
+    one not known yet: it never replaces a chosen one. Costs one statement, no look-up.
+    """
+    if source not in LANGUAGE_SOURCES:
+        sources = ", ".join(LANGUAGE_SOURCES)
+        raise CustomerError("source", f"source {source!r} is not one of {sources}")
+    statement = _SET_LANGUAGE_IF_UNKNOWN if source == "detected" else _SET_LANGUAGE
+    connection = await tx.session.connection()
+    result = await connection.execute(
+        statement, {"customer_id": customer_id, "language": language, "now": tx.now()}
+    )
+    if not result.rowcount:
+        return False
+    remembered = tx.memo.get(("customer", customer_id))
+    if remembered is not None:
+        remembered["language"] = language
+    tx.emit("customer.updated", customer_id=customer_id)
+    return True
+
+
 async def create_organization(
     tx: Transaction, *, name: str, domain: str | None = None, tier: str = "standard"
 ) -> Organization:

@@ -1,56 +1,41 @@
-"""Normalizing identities: one spelling per email, phone number or handle (pure functions)."""
+"""Normalizing identities: one spelling per email, phone number or handle (pure functions).
+
+Which kinds exist and how each is spelled is the channels' word (tresen.channel): email and
+phone always, and whatever kinds the registered channels reach customers by.
+"""
 
 from __future__ import annotations
 
-import re
-
-import phonenumbers
-
-from customers.models import IDENTITY_KINDS
-from tresen.email_address import EmailAddressError, normalize_email
+from tresen.channel import IdentityValueError, identity_kinds
 
 
 class IdentityError(ValueError):
     """An identity value that cannot be normalized; the message says why."""
 
 
-def normalize_phone(raw: str, default_region: str = "DE") -> str:
-    """E.164, e.g. '+4930123456'; a local number is read in the default region."""
-    try:
-        number = phonenumbers.parse(raw, default_region)
-    except phonenumbers.NumberParseException as error:
-        raise IdentityError(f"{raw!r} is not a phone number: {error}") from None
-    # "Possible" rather than "valid": numbering plans change faster than libraries,
-    # and a real customer's number must never be refused; fragments like "12" are.
-    if not phonenumbers.is_possible_number(number) or len(str(number.national_number)) < 5:
-        raise IdentityError(f"{raw!r} is not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def kind_names() -> tuple[str, ...]:
+    """The identity kinds a customer record may hold."""
+    return tuple(identity_kinds())
 
 
 def normalize_identity(kind: str, raw: str, *, default_region: str = "DE") -> str:
     """The stored form of an identity value of this kind."""
-    if kind not in IDENTITY_KINDS:
-        raise IdentityError(f"identity kind {kind!r} is not one of {', '.join(IDENTITY_KINDS)}")
+    known = identity_kinds().get(kind)
+    if known is None:
+        raise IdentityError(f"identity kind {kind!r} is not one of {', '.join(kind_names())}")
     value = (raw or "").strip()
     if not value:
         raise IdentityError(f"{kind} identity value is empty")
-    if kind == "email":
-        try:
-            return normalize_email(value)
-        except EmailAddressError as error:
-            raise IdentityError(str(error)) from None
-    if kind in ("phone", "whatsapp"):
-        return normalize_phone(value, default_region)
-    if kind == "telegram" or kind == "instagram":
-        return value.lstrip("@").lower() if not value.isdigit() else value
-    return value
+    try:
+        return known.normalize(value, default_region)
+    except (IdentityValueError, ValueError) as error:
+        raise IdentityError(str(error)) from None
 
 
 def search_form(kind: str, value: str) -> str:
     """What a search matches against: digits for phones, the value otherwise."""
-    if kind in ("phone", "whatsapp"):
-        return re.sub(r"\D", "", value)
-    return value.lower()
+    known = identity_kinds().get(kind)
+    return known.search_form(value) if known else value.lower()
 
 
 def name_from_identity(kind: str, value: str) -> str:

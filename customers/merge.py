@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import update
 
 from customers.actions import CustomerError
+from customers.events import CustomerMerged, CustomerUpdated
 from customers.models import TIERS, Customer, Identity
 from tresen.runtime import Transaction
 
@@ -54,6 +55,6 @@ async def merge_customers(tx: Transaction, source: Customer, target: Customer) -
     source.updated_at = target.updated_at = tx.now()
     await tx.session.flush()
     tx.session.expire(target, ["identities"])
-    tx.emit("customer.merged", customer_id=source.id, into_id=target.id)
-    tx.emit("customer.updated", customer_id=target.id)
+    tx.emit(CustomerMerged(customer_id=source.id, into_id=target.id))
+    tx.emit(CustomerUpdated(customer_id=target.id))
     return target

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tresen.database import Base, UTCDateTime
 
-IDENTITY_KINDS = ("email", "phone", "chat", "whatsapp", "messenger", "instagram", "telegram")
 TIERS = ("standard", "premium", "vip")
 
 

@@ -53,3 +53,12 @@ def escape_like(value: str) -> str:
 
 async def list_organizations(session: AsyncSession) -> list[Organization]:
     return list(await session.scalars(select(Organization).order_by(Organization.name)))
+
+
+async def identity_owner(session: AsyncSession, kind: str, value: str) -> Customer | None:
+    """The customer who has this identity (its value normalized already)."""
+    return await session.scalar(
+        select(Customer)
+        .join(Identity, Identity.customer_id == Customer.id)
+        .where(Identity.kind == kind, Identity.value == value)
+    )

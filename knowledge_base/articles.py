@@ -11,6 +11,7 @@ from datetime import datetime
 from markdown_it import MarkdownIt
 from sqlalchemy import select
 
+from knowledge_base.events import ArticleChanged
 from knowledge_base.index import index_article
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion, Category
 from tresen.html import sanitize_html
@@ -157,7 +158,7 @@ async def create_article(
     await tx.session.flush()
     _record_version(tx, article, owner_id)
     await index_article(tx.session, article)
-    tx.emit("kb.article.changed", article_id=article.id)
+    tx.emit(ArticleChanged(article_id=article.id))
     return article
 
 
@@ -210,7 +211,7 @@ async def update_article(
         _record_version(tx, article, editor_id)
         if {"title", "body", "keywords", "language", "visibility"} & set(changed):
             await index_article(tx.session, article)
-        tx.emit("kb.article.changed", article_id=article.id)
+        tx.emit(ArticleChanged(article_id=article.id))
     return changed
 
 
@@ -239,7 +240,7 @@ async def restore_version(
     await tx.session.flush()
     _record_version(tx, article, editor_id)
     await index_article(tx.session, article)
-    tx.emit("kb.article.changed", article_id=article.id)
+    tx.emit(ArticleChanged(article_id=article.id))
 
 
 async def article_record(session, article: Article) -> dict:

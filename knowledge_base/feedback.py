@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from knowledge_base.events import FeedbackGiven
 from knowledge_base.models import FEEDBACK_KINDS, Article, ArticleFeedback, SearchGap
 from tresen.runtime import ActionError, Transaction
 
@@ -50,7 +51,7 @@ async def record_feedback(
         at=tx.now(),
     )
     tx.session.add(record)
-    tx.emit("kb.feedback", article_id=article_id, kind=kind, ticket_id=ticket_id)
+    tx.emit(FeedbackGiven(article_id=article_id, kind=kind, ticket_id=ticket_id))
     return record
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from knowledge_base.articles import check_publishing
+from knowledge_base.events import ArticleChanged
 from knowledge_base.models import Article, ArticleFile
 from tresen.runtime import ActionError, Transaction
 
@@ -83,7 +84,7 @@ async def put_file(
     existing.content, existing.content_type, existing.size = content, kind, len(content)
     existing.uploaded_by, existing.at = user_id, tx.now()
     await tx.session.flush()
-    tx.emit("kb.article.changed", article_id=article.id)
+    tx.emit(ArticleChanged(article_id=article.id))
     return existing, True
 
 
@@ -99,7 +100,7 @@ async def remove_file(
     if found is None:
         raise FileError("filename", f"article {article.id} has no file {filename!r}")
     await tx.session.delete(found)
-    tx.emit("kb.article.changed", article_id=article.id)
+    tx.emit(ArticleChanged(article_id=article.id))
 
 
 async def files_of(session, article_id: int) -> list[ArticleFile]:

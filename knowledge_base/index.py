@@ -8,18 +8,8 @@ from sqlalchemy import text
 
 from knowledge_base.analysis import analyze
 
-# Made by migration 0005; not in the models (neither engine's form is a plain table).
-SQLITE_DDL = (
-    "CREATE VIRTUAL TABLE kb_fts USING fts5(title, keywords, body, scope, "
-    "tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5')",
-    "CREATE VIRTUAL TABLE kb_fts_vocab USING fts5vocab(kb_fts, row)",
-)
-POSTGRES_DDL = (
-    "CREATE TABLE kb_fts (article_id integer PRIMARY KEY "
-    "REFERENCES kb_articles (id) ON DELETE CASCADE, document tsvector NOT NULL)",
-    "CREATE INDEX ix_kb_fts_document ON kb_fts USING gin (document)",
-)
-TABLES = ("kb_fts", "kb_fts_vocab")  # left out of the models-to-migrations comparison
+# The index's tables (kb_fts, and kb_fts_vocab on SQLite) are made by migration 0005, which
+# holds their statements; not in the models (neither engine's form is a plain table).
 
 
 def dialect(session) -> str:

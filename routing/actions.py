@@ -25,6 +25,7 @@ from routing.models import (
     RoutingRule,
     SlaPolicyRow,
 )
+from routing.queries import rules_in_order
 from routing.rules import Rule
 from tickets.models import PRIORITIES, STATES, Queue
 from tresen.models import User
@@ -112,6 +113,18 @@ async def update_rule(tx: Transaction, row: RoutingRule, changes: dict) -> Routi
     await tx.session.flush()
     changed(tx)
     return row
+
+
+async def move_rule(tx: Transaction, row: RoutingRule, step: int) -> None:
+    """Move a rule one place earlier (step -1) or later (+1); the rules are renumbered."""
+    ordered = await rules_in_order(tx.session)
+    index = ordered.index(row)
+    other = index + step
+    if 0 <= other < len(ordered):
+        ordered[index], ordered[other] = ordered[other], ordered[index]
+        for position, rule in enumerate(ordered, start=1):
+            if rule.position != position:
+                await update_rule(tx, rule, {"position": position})
 
 
 async def delete_rule(tx: Transaction, row: RoutingRule) -> None:

@@ -9,12 +9,12 @@ from routing.assignment import Candidate, Choice, choose
 from routing.config import current
 from routing.models import AgentProfile, QueueMember, QueueRouting
 from tickets.models import Ticket
+from tickets.states import OPEN_STATES
+from tresen import channel as channel_registry
 from tresen.models import User
 from tresen.runtime import ActionError, Transaction
 
 PRESENCE = ("online", "away", "offline")
-UNSOLVED = ("new", "open", "pending", "on_hold")
-CHAT_CHANNELS = ("chat",)
 
 
 async def set_presence(tx: Transaction, user_id: int, presence: str) -> None:
@@ -105,7 +105,7 @@ _LOADS = (
     .where(
         and_(
             Ticket.assignee_id.in_(bindparam("ids", expanding=True)),
-            Ticket.state.in_(UNSOLVED),
+            Ticket.state.in_(OPEN_STATES),
         )
     )
     .group_by(Ticket.assignee_id, Ticket.channel)
@@ -120,7 +120,7 @@ async def _candidates(tx: Transaction, queue_id: int) -> list[Candidate]:
     loads: dict[tuple[int, bool], int] = {}
     rows = await connection.execute(_LOADS, {"ids": [member.user_id for member in members]})
     for agent_id, channel, count in rows:
-        key = (agent_id, channel in CHAT_CHANNELS)
+        key = (agent_id, channel_registry.describe(channel).live)
         loads[key] = loads.get(key, 0) + count
     return [
         Candidate(

@@ -4,7 +4,8 @@ Before a writing transaction commits, every ticket whose messages, state,
 priority or SLA policy it changed gets its clocks recomputed from its history
 (`routing.sla.ticket_clocks`, a pure function), so the stored due times are never
 behind the ticket. A clock's warning and breach stay fired for its cycle; a new
-cycle (a new customer message after a reply) can fire again.
+cycle (a new customer message after a reply) can fire again. The ticket's own
+due and warning times are set through the tickets room (`tickets.deadlines`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from routing.config import current
 from routing.models import SlaClock, TicketSla
 from routing.sla import ClockStatus, Post, SlaPolicy, ticket_clocks
+from tickets.deadlines import set_sla_due
 from tickets.models import Message, Ticket, TicketHistory
 from tresen.runtime import Transaction
 
@@ -109,6 +111,7 @@ async def _recompute_one(tx: Transaction, ticket_id: int, policy_id: int, policy
         query = _CLOCKS_LOCKED if tx.runtime.settings.is_postgres else _CLOCKS
         stored = {row.target: row for row in (await connection.execute(query, key)).mappings()}
     await _store(connection, ticket_id, policy_id, statuses, stored, now)
+    await set_sla_due(tx, ticket_id, **ticket_sla_summary(statuses))
 
 
 def _opened_here(tx: Transaction, ticket_id: int) -> list[Post] | None:
@@ -165,9 +168,6 @@ async def _store(connection, ticket_id: int, policy_id: int, statuses, stored, n
         await connection.execute(
             delete(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.target.in_(gone))
         )
-    await connection.execute(
-        update(Ticket).where(Ticket.id == ticket_id).values(**ticket_sla_summary(statuses))
-    )
 
 
 def ticket_sla_summary(statuses) -> dict:
@@ -175,8 +175,8 @@ def ticket_sla_summary(statuses) -> dict:
     running = [s for s in statuses if s.met_at is None and not s.paused and s.due_at is not None]
     warnings = [s.warn_at for s in running if s.warn_at is not None]
     return {
-        "sla_due_at": min((s.due_at for s in running), default=None),
-        "sla_warn_at": min(warnings, default=None),
+        "due_at": min((s.due_at for s in running), default=None),
+        "warn_at": min(warnings, default=None),
     }
 
 

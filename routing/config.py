@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.calendars import BusinessCalendar, CalendarError, _minutes
 from routing.models import BusinessCalendarRow, QueueRouting, RoutingRule, SlaPolicyRow
@@ -121,14 +122,14 @@ async def current(tx: Transaction) -> Config:
         and monotonic.monotonic() - config.loaded_at < RELOAD_AFTER
     ):
         return config
-    config = await _load(tx)
+    config = await load(tx.session)
     config.runtime = weakref.ref(tx.runtime)
     _cache[id(tx.runtime)] = config
     return config
 
 
-async def _load(tx: Transaction) -> Config:
-    session = tx.session
+async def load(session: AsyncSession) -> Config:
+    """The stored configuration as read now (uncached: `current` is the cached copy)."""
     rule_rows = await session.scalars(
         select(RoutingRule).where(RoutingRule.active).order_by(RoutingRule.position, RoutingRule.id)
     )

@@ -9,6 +9,7 @@ from routing.assign import set_presence
 from routing.clocks import recompute
 from routing.models import TicketSla
 from tickets.models import Queue, Ticket
+from tickets.states import OPEN_STATES
 from tresen.models import User
 from tresen.runtime import Runtime
 
@@ -79,9 +80,7 @@ async def seed(runtime: Runtime) -> None:
             await set_presence(tx, agent, "online")
         # The demo's open tickets come from before routing: put them under the policy too.
         open_ids = list(
-            await tx.session.scalars(
-                select(Ticket.id).where(Ticket.state.in_(("new", "open", "pending", "on_hold")))
-            )
+            await tx.session.scalars(select(Ticket.id).where(Ticket.state.in_(OPEN_STATES)))
         )
         if open_ids:
             await tx.session.execute(

@@ -2,11 +2,12 @@
 
 The inbox calls `route` in the transaction that stores the message (through
 `tresen.rooms.route`, as tickets may not import routing). The message's language
-and intent are detected; for a message that opens a ticket the rules choose
-queue, priority, tags, SLA policy and assignee, the queue's mode picks an agent
-when no rule named one, and the decision is applied and recorded with the rules
-that made it. A message into an existing ticket is recorded (language, intent)
-but changes nothing an agent may have set.
+and intent are detected; for a message that opens a ticket the rules judge its
+facts (`routing.facts`, shared with the rules preview) and choose queue, priority,
+tags, SLA policy and assignee, the queue's mode picks an agent when no rule named
+one, and the decision is applied (through the tickets' and customers' actions)
+and recorded with the rules that made it. A message into an existing ticket is
+recorded (language, intent) but changes nothing an agent may have set.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 
+from customers.actions import set_language
 from customers.models import Customer
-from routing import assign, intent
+from routing import assign
 from routing.config import current
-from routing.language import detect
+from routing.facts import Reading, facts_for, read_message, reading_of
 from routing.models import RoutingDecision, TicketSla
-from routing.rules import Decision, Facts, evaluate
-from tickets.automation import apply_changes
+from routing.rules import Decision, evaluate
+from tickets.actions import apply_changes
 from tickets.models import Queue
 from tresen.inbound import InboundMessage
 from tresen.models import User
@@ -34,11 +36,6 @@ log = logging.getLogger(__name__)
 # Built once: these run for every inbound message.
 _CUSTOMER = select(Customer.organization_id, Customer.tier, Customer.language).where(
     Customer.id == bindparam("id")
-)
-_SET_LANGUAGE = (
-    update(Customer)
-    .where(Customer.id == bindparam("customer_id"), Customer.language.is_(None))
-    .values(language=bindparam("detected"))
 )
 _INSERT_DECISION = insert(RoutingDecision)
 _QUEUE_EXISTS = select(func.count()).select_from(Queue).where(Queue.id == bindparam("queue_id"))
@@ -56,44 +53,33 @@ async def route(
     tx: Transaction, *, inbound: InboundMessage, ticket, message_id: int, opened: bool
 ) -> Routed:
     settings = tx.runtime.settings
-    text = inbound.visible_text or inbound.text or ""
-    language = detect(f"{inbound.subject or ''}\n{text}", settings.languages)
-    try:
-        predicted = intent.predict(settings, f"{inbound.subject or ''}\n{text}")
-    except Exception:  # a broken model must not stop the mail: route without an intent
-        log.exception("intent prediction failed")
-        predicted = None
     connection = await tx.session.connection()
-    row = {
-        "ticket_id": ticket.id,
-        "message_id": message_id,
-        "language": language,
-        "intent": predicted.label if predicted else None,
-        "intent_confidence": predicted.confidence if predicted else None,
-        "created_at": tx.now(),
-    }
     if not opened:
-        await connection.execute(_INSERT_DECISION, {**row, "applied": False})
+        reading = read_message(
+            settings, subject=inbound.subject, text=inbound.text, visible_text=inbound.visible_text
+        )
+        await connection.execute(
+            _INSERT_DECISION, {**_decision_row(tx, ticket, message_id, reading), "applied": False}
+        )
         return Routed(ticket.queue_id)
     config = await current(tx)
     customer = tx.memo.get(("customer", ticket.customer_id))
     if customer is None:  # not resolved in this transaction: look it up
         found = (await connection.execute(_CUSTOMER, {"id": ticket.customer_id})).one()
         customer = found._asdict()
-    facts = Facts(
+    facts = facts_for(
+        settings,
         channel=inbound.channel,
         account=inbound.to,
-        organization_id=customer["organization_id"],
-        tier=customer["tier"],
-        language=language,
-        subject=inbound.subject or "",
-        text=text,
-        intent=predicted.label if predicted else None,
-        intent_confidence=predicted.confidence if predicted else 0.0,
-        business_hours=(
-            config.default_calendar.is_open(tx.now()) if config.default_calendar else True
-        ),
+        subject=inbound.subject,
+        text=inbound.text,
+        visible_text=inbound.visible_text,
+        customer=customer,
+        calendar=config.default_calendar,
+        now=tx.now(),
     )
+    language = facts.language
+    row = _decision_row(tx, ticket, message_id, reading_of(facts))
     decision = evaluate(config.rules, facts)
     queue_id = await _existing_queue(tx, decision.queue_id) or ticket.queue_id
     queue = config.queues.get(queue_id)
@@ -124,10 +110,8 @@ async def route(
         )
         tx.memo[("sla_policy", ticket.id)] = policy_id
         tx.emit("ticket.updated", ticket_id=ticket.id, fields=["sla"])
-    if language and customer["language"] is None:
-        await connection.execute(
-            _SET_LANGUAGE, {"customer_id": ticket.customer_id, "detected": language}
-        )
+    if language and customer["language"] is None:  # known from above: no look-up here
+        await set_language(tx, ticket.customer_id, language, source="detected")
     await connection.execute(
         _INSERT_DECISION,
         {
@@ -143,6 +127,17 @@ async def route(
         },
     )
     return Routed(queue_id, decision.auto_reply)
+
+
+def _decision_row(tx: Transaction, ticket, message_id: int, reading: Reading) -> dict:
+    return {
+        "ticket_id": ticket.id,
+        "message_id": message_id,
+        "language": reading.language,
+        "intent": reading.intent,
+        "intent_confidence": reading.intent_confidence,
+        "created_at": tx.now(),
+    }
 
 
 async def _existing_queue(tx: Transaction, queue_id: int | None) -> int | None:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from routing.config import current
 from routing.models import QueueMember, SlaClock, SlaEvent
 from routing.status import target_name
-from tickets.automation import apply_changes
+from tickets.actions import apply_changes
 from tickets.models import PRIORITIES, Queue, Ticket
 from tresen import i18n
 from tresen.i18n import _

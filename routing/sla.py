@@ -11,10 +11,12 @@ of the target.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from routing.calendars import BusinessCalendar, Interval, add, between
+from tickets.states import DONE_STATES
 
 TARGETS = ("first_response", "next_response", "resolution")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -152,9 +154,6 @@ class Post:
     agent_reply: bool  # a person's public outbound reply (not an automatic one)
 
 
-DONE_STATES = frozenset({"solved", "closed"})
-
-
 def ticket_clocks(
     policy: SlaPolicy,
     priority: str,
@@ -217,14 +216,14 @@ def ticket_clocks(
             ]
             if asked and (before is not None or not opened_by_customer):
                 add_clock("next_response", asked[0], last_reply, response_pauses)
-    resolution_pauses = pauses_from(states, policy.pause_states | DONE_STATES)
+    resolution_pauses = pauses_from(states, policy.pause_states.union(DONE_STATES))
     if solved_at is not None:
         resolution_pauses = Pauses(resolution_pauses.closed, None)
     add_clock("resolution", created_at, solved_at, resolution_pauses)
     return clocks
 
 
-def _last_entry(states: list[tuple[datetime, str]], wanted: frozenset[str]) -> datetime | None:
+def _last_entry(states: list[tuple[datetime, str]], wanted: Collection[str]) -> datetime | None:
     """When the ticket last went into one of the wanted states (from another)."""
     entered = None
     previous = None

@@ -8,19 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routing import intent
-from routing.config import calendar_from_row, rule_from_row
-from routing.language import detect
-from routing.models import (
-    BusinessCalendarRow,
-    RoutingDecision,
-    RoutingRule,
-    SlaClock,
-    SlaEvent,
-    SlaPolicyRow,
-    TicketSla,
-)
-from routing.rules import Facts, evaluate
+from routing.config import load
+from routing.facts import facts_for, reading_of
+from routing.models import RoutingDecision, SlaClock, SlaEvent, SlaPolicyRow, TicketSla
+from routing.rules import evaluate
 from tickets.models import Queue
 from tresen.i18n import _
 from tresen.models import User
@@ -162,37 +153,29 @@ async def preview(
     organization_id: int | None = None,
     now: datetime,
 ) -> dict:
-    """Which stored rules a message like this would match, and the decision they'd make."""
-    language = detect(f"{subject}\n{text}", settings.languages)
-    predicted = intent.predict(settings, f"{subject}\n{text}")
-    calendar_row = await session.scalar(
-        select(BusinessCalendarRow).where(BusinessCalendarRow.is_default)
-    )
-    if calendar_row is not None:
-        business_hours = calendar_from_row(calendar_row).is_open(now)
-    else:
-        business_hours = True
-    facts = Facts(
+    """Which stored rules a message like this would match, and the decision they'd make.
+
+    The facts and rules are the engine's own (`routing.facts.facts_for`, the rules
+    as `routing.config` loads them), read fresh so a rule just saved is seen.
+    """
+    config = await load(session)
+    facts = facts_for(
+        settings,
         channel=channel,
         account=account,
-        organization_id=organization_id,
-        tier=tier,
-        language=language,
         subject=subject,
         text=text,
-        intent=predicted.label if predicted else None,
-        intent_confidence=predicted.confidence if predicted else 0.0,
-        business_hours=business_hours,
+        customer={"organization_id": organization_id, "tier": tier},
+        calendar=config.default_calendar,
+        now=now,
     )
-    rows = await session.scalars(
-        select(RoutingRule).where(RoutingRule.active).order_by(RoutingRule.position, RoutingRule.id)
-    )
-    decision = evaluate([rule_from_row(row) for row in rows], facts)
+    decision = evaluate(config.rules, facts)
+    reading = reading_of(facts)
     return {
-        "language": language,
-        "intent": predicted.label if predicted else None,
-        "intent_confidence": predicted.confidence if predicted else None,
-        "business_hours": business_hours,
+        "language": reading.language,
+        "intent": reading.intent,
+        "intent_confidence": reading.intent_confidence,
+        "business_hours": facts.business_hours,
         "matched_rules": list(decision.matched),
         "decision": {
             "queue_id": decision.queue_id,

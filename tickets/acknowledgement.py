@@ -8,16 +8,13 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from customers.models import Customer
-from tickets.actions import TicketRef
-from tickets.automation import queue_automatic_reply
+from tickets.actions import TicketRef, queue_automatic_reply
 from tickets.models import Message, Queue
+from tresen import channel as channel_registry
 from tresen.inbound import InboundMessage
 from tresen.runtime import Transaction
 
 log = logging.getLogger(__name__)
-
-# Channels where a confirmation is a message of its own; chat and SMS answer in the conversation.
-CHANNELS = ("email",)
 
 TEMPLATES = {
     "de": (
@@ -43,10 +40,26 @@ TEMPLATES = {
 }
 
 
-def acknowledgement_text(language: str | None, *, name: str, number: int, subject: str):
-    """Subject and body of the confirmation in the customer's language (German or English)."""
-    template_subject, template_body = TEMPLATES.get((language or "")[:2].lower(), TEMPLATES["de"])
+# Inside a conversation (chat, SMS, WhatsApp): one short line, answered in the same place.
+CONVERSATION_TEMPLATES = {
+    "de": "Danke für Ihre Nachricht! Wir haben sie als Ticket #{number} erfasst und "
+    "antworten Ihnen hier so schnell wie möglich. (Automatische Nachricht)",
+    "en": "Thank you for your message! We have filed it as ticket #{number} and will answer "
+    "you here as soon as we can. (Automatic message)",
+}
+
+
+def acknowledgement_text(
+    language: str | None, *, name: str, number: int, subject: str, style: str = "message"
+):
+    """Subject and body of the confirmation in the customer's language (German or English);
+    style "conversation" is one line for chat and short-message channels (no subject)."""
+    language = (language or "")[:2].lower()
     values = {"name": name, "number": number, "subject": subject}
+    if style == "conversation":
+        template = CONVERSATION_TEMPLATES.get(language, CONVERSATION_TEMPLATES["de"])
+        return "", template.format(**values)
+    template_subject, template_body = TEMPLATES.get(language, TEMPLATES["de"])
     return template_subject.format(**values), template_body.format(**values)
 
 
@@ -69,7 +82,8 @@ async def acknowledge(
 ) -> int | None:
     """Queue the confirmation of a new ticket when its queue (or a routing rule's
     `template`) asks for one; its message id."""
-    if inbound.channel not in CHANNELS:
+    channel = channel_registry.describe(inbound.channel)
+    if channel.acknowledgement == "none" or channel.send is None:
         return None
     connection = await tx.session.connection()
     if template is None:
@@ -108,6 +122,7 @@ async def acknowledge(
         name=customer.name,
         number=ticket.number,
         subject=inbound.subject or "",
+        style=channel.acknowledgement,
     )
     if template is not None:
         text = fill_template(template, name=customer.name, number=ticket.number, subject=subject)

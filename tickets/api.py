@@ -46,6 +46,19 @@ class MessageCreate(BaseModel):
     text: str = Field(default="", max_length=2_000_000)
     html: str | None = Field(default=None, max_length=10_000_000)
     internal: bool = False
+    channel: str | None = Field(
+        default=None,
+        max_length=30,
+        description="the channel a reply goes out on (default: the ticket's, or one that "
+        "reaches the same customer when the ticket's cannot send)",
+        examples=["email"],
+    )
+    recipient: str | None = Field(
+        default=None,
+        max_length=320,
+        description="one of the customer's identities on that channel (default: where they "
+        "last wrote from)",
+    )
 
 
 class QueueCreate(BaseModel):
@@ -280,16 +293,17 @@ async def patch_ticket(request: Request, user, body: TicketPatch):
 async def create_message(request: Request, user, body: MessageCreate):
     async with request.app.state.runtime.transaction() as tx:
         ticket = await _load(tx.session, request.path_params["ticket_id"])
-        message = await actions.add_message(
+        done = await actions.reply(
             tx,
             ticket,
-            direction="outbound",
+            Actor(user_id=user.id),
             text=body.text,
             html=body.html,
             internal=body.internal,
-            actor=Actor(user_id=user.id),
+            channel=body.channel,
+            recipient=body.recipient,
         )
-        return message_json(message)
+        return message_json(done.message)
 
 
 @router.route("GET", "/tickets/{ticket_id:int}/history", summary="Who changed what, and when")

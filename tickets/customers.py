@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from customers.merge import register_mover
+from tickets.events import TicketUpdated
 from tickets.models import Message, Ticket, TicketHistory
 from tresen.runtime import Transaction
 
@@ -29,4 +30,4 @@ async def move_tickets(tx: Transaction, from_id: int, into_id: int) -> None:
         .values(actor_customer_id=into_id)
     )
     for ticket_id in moved:
-        tx.emit("ticket.updated", ticket_id=ticket_id, fields=["customer"])
+        tx.emit(TicketUpdated(ticket_id=ticket_id, fields=["customer"]))

@@ -146,7 +146,10 @@ async def seed(runtime: Runtime) -> None:
             await update_ticket(
                 tx, ticket, {"queue_id": queues[queue].id, "assignee_id": agent.id}, actor
             )
-            await add_message(tx, ticket, direction="outbound", text=reply, actor=actor)
+            # The demo's replies are history, on channels that may not send here.
+            await add_message(
+                tx, ticket, direction="outbound", text=reply, actor=actor, delivered=True
+            )
             await add_message(
                 tx,
                 ticket,

@@ -12,8 +12,9 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from customers.actions import flag_bouncing, resolve_sender
@@ -21,7 +22,9 @@ from customers.identities import IdentityError, normalize_identity
 from tickets.acknowledgement import acknowledge
 from tickets.actions import NewAttachment, TicketRef, add_inbound_message, mark_delivery_failed
 from tickets.models import InboundRecord, Message, OutboxMessage, Queue, Ticket
+from tickets.states import DONE_STATES
 from tickets.threading import joins_existing, subject_key, ticket_number_in_subject
+from tresen import channel as channel_registry
 from tresen import rooms
 from tresen.inbound import InboundMessage
 from tresen.runtime import Runtime, Transaction
@@ -179,7 +182,18 @@ def _record(
 
 
 def _sender(runtime: Runtime, inbound: InboundMessage) -> str:
-    """The sender's normalized identity value; a message without a usable one is refused."""
+    """The sender's normalized identity value; a message without a usable one is refused,
+    and so is one whose sender is of a kind its channel does not reach (an "email" sender
+    on SMS would give the customer an identity no reply on that channel can go to)."""
+    channel = channel_registry.get(inbound.channel)
+    if channel is not None:
+        kinds = [kind.name for kind in channel.identity_kinds]
+        if inbound.sender.kind not in kinds:
+            raise InboundRejected(
+                "from",
+                f"a {inbound.channel} message comes from a {' or '.join(kinds)} identity, "
+                f"not {inbound.sender.kind!r}",
+            )
     try:
         return normalize_identity(
             inbound.sender.kind,
@@ -250,6 +264,7 @@ async def _process(
     if inbound.report is not None:
         return await _process_report(tx, inbound)
     person = inbound.auto_submitted is None
+    await _one_at_a_time(tx, inbound.sender.kind, sender_value)
     customer_id = await resolve_sender(
         tx, inbound.sender.kind, sender_value, inbound.sender.name, person=person
     )
@@ -284,6 +299,19 @@ async def _process(
     if opens_ticket and person:
         await acknowledge(tx, ticket, inbound, sender_value, template=routed.auto_reply)
     return ticket, message_id
+
+
+async def _one_at_a_time(tx: Transaction, kind: str, value: str) -> None:
+    """Messages from one sender are taken one after the other (PostgreSQL; SQLite has one
+    writer anyway): two SMS arriving together must find one customer and one conversation,
+    not each open their own."""
+    if not tx.runtime.settings.is_postgres:
+        return
+    digest = hashlib.sha256(f"inbound-sender:{kind}:{value}".encode()).digest()
+    await tx.session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest[:8], "big", signed=True)},
+    )
 
 
 def _attachments(inbound: InboundMessage) -> list[NewAttachment]:
@@ -379,12 +407,25 @@ _BY_CONVERSATION = (
     .order_by(Message.id.desc())
     .limit(1)
 )
+# The customer's latest conversation on this channel, when it is recent enough.
+_BY_SENDER = (
+    select(*_THREAD_COLUMNS)
+    .join(Message, Message.ticket_id == Ticket.id)
+    .where(
+        Ticket.customer_id == bindparam("customer_id"),
+        Message.channel == bindparam("channel"),
+        Message.internal.is_(False),
+        Message.created_at >= bindparam("since"),
+    )
+    .order_by(Message.id.desc())
+    .limit(1)
+)
 _BY_SUBJECT = (
     select(*_THREAD_COLUMNS)
     .where(
         Ticket.customer_id == bindparam("customer_id"),
         Ticket.subject_key == bindparam("subject_key"),
-        Ticket.state.not_in(("solved", "closed")),
+        Ticket.state.not_in(DONE_STATES),
     )
     .order_by(Ticket.updated_at.desc())
     .limit(1)
@@ -394,14 +435,18 @@ _BY_SUBJECT = (
 async def find_thread(
     tx: Transaction, inbound: InboundMessage, customer_id: int | None = None
 ) -> TicketRef | None:
-    """The ticket this message continues: by number, message ids, conversation, then subject.
+    """The ticket this message continues: by number, message ids, conversation, then subject
+    or sender, as far as its channel threads by each (tresen.channel.Threading).
 
-    The subject is the last resort, and only among the same customer's open tickets.
-    A closed ticket is returned too; whether the message joins it is the caller's rule.
+    Subject and sender are last resorts, and only among the same customer's tickets: an open
+    one with the same subject (mail), or the latest one this customer wrote or was answered
+    on over this channel within the conversation window (SMS, WhatsApp, ...). A closed
+    ticket is returned too; whether the message joins it is the caller's rule.
     """
+    threading = channel_registry.describe(inbound.channel).threading
     connection = await tx.session.connection()
     row = None
-    number = ticket_number_in_subject(inbound.subject)
+    number = ticket_number_in_subject(inbound.subject) if threading.ticket_number else None
     if number is not None:
         row = (await connection.execute(_BY_NUMBER, {"number": number})).first()
         # A merged ticket's replies go where its conversation went (merges may chain).
@@ -410,7 +455,7 @@ async def find_thread(
                 break
             row = (await connection.execute(_BY_ID, {"id": row.merged_into_id})).first()
         row = row and row[:-1]
-    hints = inbound.thread_hints()
+    hints = inbound.thread_hints() if threading.references else []
     if row is None and hints:
         row = (
             await connection.execute(
@@ -421,19 +466,33 @@ async def find_thread(
                 .limit(1)
             )
         ).first()
-    if row is None and inbound.conversation_id:
+    if row is None and inbound.conversation_id and threading.conversation:
         row = (
             await connection.execute(
                 _BY_CONVERSATION,
                 {"channel": inbound.channel, "conversation_id": inbound.conversation_id},
             )
         ).first()
-    key = subject_key(inbound.subject) if inbound.subject else None
-    if row is None and key and customer_id is not None and inbound.channel == "email":
+    key = subject_key(inbound.subject) if inbound.subject and threading.subject else None
+    if row is None and key and customer_id is not None:
         row = (
             await connection.execute(_BY_SUBJECT, {"customer_id": customer_id, "subject_key": key})
         ).first()
+    if row is None and threading.sender and customer_id is not None:
+        since = tx.now() - conversation_window(tx, inbound.channel)
+        row = (
+            await connection.execute(
+                _BY_SENDER,
+                {"customer_id": customer_id, "channel": inbound.channel, "since": since},
+            )
+        ).first()
     return None if row is None else TicketRef(*row)
+
+
+def conversation_window(tx: Transaction, channel: str) -> timedelta:
+    """How long after the last message on a channel a new one continues the conversation."""
+    window = channel_registry.describe(channel).conversation_window
+    return window or timedelta(hours=tx.runtime.settings.conversation_hours)
 
 
 async def _store_failed(

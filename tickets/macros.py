@@ -7,7 +7,8 @@ import re
 from sqlalchemy import select, update
 
 from customers.models import Customer
-from tickets.actions import Actor, TicketError, _check_choice, normalize_tags, update_ticket
+from tickets.fields import TicketError, check_choice, normalize_tags, update_ticket
+from tickets.history import Actor
 from tickets.models import PRIORITIES, STATES, Macro, Ticket
 from tresen.models import User
 from tresen.runtime import Transaction
@@ -41,10 +42,10 @@ def check_macro(name: str, body: str, actions: dict) -> dict:
         if key not in ACTION_KEYS:
             raise TicketError("actions", f"a macro cannot set {key!r}")
         if key == "state" and value:
-            _check_choice("state", value, STATES)
+            check_choice("state", value, STATES)
             cleaned[key] = value
         elif key == "priority" and value:
-            _check_choice("priority", value, PRIORITIES)
+            check_choice("priority", value, PRIORITIES)
             cleaned[key] = value
         elif key in ("add_tags", "remove_tags") and value:
             cleaned[key] = normalize_tags(value)

@@ -6,9 +6,21 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tickets.actions import Actor, TicketError, _history, open_ticket
+from tickets.fields import TicketError
+from tickets.history import Actor, change_state, record_history
 from tickets.models import Message, Ticket, TicketLink, TicketTag
+from tickets.opening import open_ticket
 from tresen.runtime import Transaction
+
+
+async def merge_into_oldest(tx: Transaction, tickets: list[Ticket], actor: Actor) -> Ticket:
+    """Merge several tickets into the oldest, the conversation that started it all."""
+    if len(tickets) < 2:
+        raise TicketError("tickets", "select two or more tickets to merge")
+    target, *others = sorted(tickets, key=lambda ticket: ticket.number)
+    for source in others:
+        await merge_tickets(tx, source, target, actor)
+    return target
 
 
 async def merge_tickets(tx: Transaction, source: Ticket, target: Ticket, actor: Actor) -> Ticket:
@@ -29,7 +41,7 @@ async def merge_tickets(tx: Transaction, source: Ticket, target: Ticket, actor: 
     )
     tags = sorted(set(target.tags) | set(source.tags))
     if tags != target.tags:
-        _history(tx, target, actor, "tags", ",".join(target.tags), ",".join(tags))
+        record_history(tx, target, actor, "tags", ",".join(target.tags), ",".join(tags))
         target.tag_rows = [TicketTag(tag=tag) for tag in tags]
     # Links of the source become the target's (never to itself).
     linked = set(
@@ -44,13 +56,10 @@ async def merge_tickets(tx: Transaction, source: Ticket, target: Ticket, actor: 
     )
     for other in sorted(linked):
         await _link_rows(tx, target.id, other, actor)
-    _history(tx, source, actor, "merged_into", None, target.number)
-    _history(tx, target, actor, "merged_from", None, source.number)
+    record_history(tx, source, actor, "merged_into", None, target.number)
+    record_history(tx, target, actor, "merged_from", None, source.number)
     source.merged_into_id = target.id
-    if source.state != "closed":
-        _history(tx, source, actor, "state", source.state, "closed")
-        source.state = "closed"
-        source.solved_at = source.solved_at or tx.now()
+    change_state(tx, source, "closed", actor)
     source.updated_at = target.updated_at = tx.now()
     await tx.session.flush()
     tx.emit(
@@ -87,8 +96,8 @@ async def split_message(tx: Transaction, message: Message, ticket: Ticket, actor
     )
     message.ticket_id = new.id
     new.state = "open"
-    _history(tx, new, actor, "split_from", None, ticket.number)
-    _history(tx, ticket, actor, "split_to", None, new.number)
+    record_history(tx, new, actor, "split_from", None, ticket.number)
+    record_history(tx, ticket, actor, "split_to", None, new.number)
     await _link_rows(tx, ticket.id, new.id, actor)
     await tx.session.flush()
     tx.emit("ticket.updated", ticket_id=ticket.id, fields=["messages", "links"])
@@ -102,8 +111,8 @@ async def link_tickets(tx: Transaction, ticket: Ticket, other: Ticket, actor: Ac
         raise TicketError("linked", "a ticket cannot be linked to itself")
     added = await _link_rows(tx, ticket.id, other.id, actor)
     if added:
-        _history(tx, ticket, actor, "linked", None, other.number)
-        _history(tx, other, actor, "linked", None, ticket.number)
+        record_history(tx, ticket, actor, "linked", None, other.number)
+        record_history(tx, other, actor, "linked", None, ticket.number)
         tx.emit("ticket.updated", ticket_id=ticket.id, fields=["links"])
         tx.emit("ticket.updated", ticket_id=other.id, fields=["links"])
     return added
@@ -118,8 +127,8 @@ async def unlink_tickets(tx: Transaction, ticket: Ticket, other: Ticket, actor: 
         )
     )
     if done.rowcount:
-        _history(tx, ticket, actor, "unlinked", other.number, None)
-        _history(tx, other, actor, "unlinked", ticket.number, None)
+        record_history(tx, ticket, actor, "unlinked", other.number, None)
+        record_history(tx, other, actor, "unlinked", ticket.number, None)
         tx.emit("ticket.updated", ticket_id=ticket.id, fields=["links"])
         tx.emit("ticket.updated", ticket_id=other.id, fields=["links"])
 

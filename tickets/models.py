@@ -19,10 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from customers.models import Customer
+from tickets.states import STATES  # noqa: F401  (kept importable from here)
 from tresen.database import Base, UTCDateTime
 from tresen.models import User
 
-STATES = ("new", "open", "pending", "on_hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
@@ -255,14 +255,24 @@ class InboundRecord(Base):
 
 
 class OutboxMessage(Base):
-    """A reply waiting for its channel to deliver it; written with the message."""
+    """A message waiting for its channel to deliver it; written with the message.
+
+    A ticket message's row points to it (`message_id`); a mail to a staff member
+    (a notification's copy) has no message and carries its own subject and text.
+    """
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[int] = mapped_column(
+    message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), unique=True
     )
+    # The staff notification this mail copies (rows without a message only).
+    notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), unique=True
+    )
+    subject: Mapped[str | None] = mapped_column(String(500))
+    text: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(30), index=True)
     recipient: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)

@@ -17,7 +17,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from tickets.models import Attachment, Message, OutboxMessage, Ticket
-from tresen import rooms
+from tresen import channel as channel_registry
+from tresen import notifications
 from tresen.outbound import DeliveryError, OutboundAttachment, OutboundMessage
 from tresen.runtime import ActionError, Runtime, Transaction
 
@@ -35,8 +36,8 @@ async def deliver_due(runtime: Runtime, *, limit: int = 50) -> int:
     """Send what is due now; returns how many messages went out."""
     await _expire_leases(runtime)
     sent = 0
-    for outbound in await _claim(runtime, limit):
-        sent += await _deliver(runtime, outbound)
+    for outbox_id, outbound in await _claim(runtime, limit):
+        sent += await _deliver(runtime, outbox_id, outbound)
     return sent
 
 
@@ -61,22 +62,29 @@ async def run(runtime: Runtime) -> None:
 async def _expire_leases(runtime: Runtime) -> None:
     async with runtime.transaction() as tx:
         connection = await tx.session.connection()
-        expired = await connection.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at < tx.now())
-            .values(
-                status="uncertain",
-                next_attempt_at=None,
-                last_error="sending was interrupted; it may have reached the recipient, "
-                "so it is not sent again on its own",
+        expired = (
+            await connection.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at < tx.now())
+                .values(
+                    status="uncertain",
+                    next_attempt_at=None,
+                    last_error="sending was interrupted; it may have reached the recipient, "
+                    "so it is not sent again on its own",
+                )
+                .returning(OutboxMessage.message_id, OutboxMessage.notification_id)
             )
-            .returning(OutboxMessage.message_id)
-        )
+        ).all()
+        for row in expired:
+            if row.notification_id is not None:  # a staff mail: say so on the notification
+                await notifications.set_mail_status(
+                    tx, row.notification_id, "failed", "sending was interrupted"
+                )
         await _emit_delivery(tx, [row.message_id for row in expired])
 
 
-async def _claim(runtime: Runtime, limit: int) -> list[OutboundMessage]:
-    """Due rows, marked as being sent by us, with what their channel needs."""
+async def _claim(runtime: Runtime, limit: int) -> list[tuple[int, OutboundMessage]]:
+    """Due rows (their ids), marked as being sent by us, with what their channel needs."""
     async with runtime.transaction() as tx:
         connection = await tx.session.connection()
         due = (
@@ -85,6 +93,9 @@ async def _claim(runtime: Runtime, limit: int) -> list[OutboundMessage]:
                 OutboxMessage.message_id,
                 OutboxMessage.recipient,
                 OutboxMessage.channel,
+                OutboxMessage.subject,
+                OutboxMessage.text,
+                OutboxMessage.created_at,
             )
             .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= tx.now())
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -95,7 +106,8 @@ async def _claim(runtime: Runtime, limit: int) -> list[OutboundMessage]:
         rows = (await connection.execute(due)).all()
         claimed = []
         for row in rows:
-            if row.channel not in rooms.CHANNEL_MODULES:
+            sender = channel_registry.get(row.channel)
+            if sender is None or sender.send is None:
                 await connection.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id)
@@ -105,7 +117,10 @@ async def _claim(runtime: Runtime, limit: int) -> list[OutboundMessage]:
                     )
                 )
                 continue
-            outbound = await _outbound(tx, row.message_id, row.recipient)
+            if row.message_id is None:
+                outbound = _staff_mail(row)
+            else:
+                outbound = await _outbound(tx, row.message_id, row.recipient)
             await connection.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id)
@@ -116,8 +131,27 @@ async def _claim(runtime: Runtime, limit: int) -> list[OutboundMessage]:
                     details={"external_id": outbound.external_id},
                 )
             )
-            claimed.append(outbound)
+            claimed.append((row.id, outbound))
     return claimed
+
+
+def _staff_mail(row) -> OutboundMessage:
+    """A mail without a ticket message (a notification's copy): its row holds it all."""
+    make_id = channel_registry.describe(row.channel).new_external_id
+    return OutboundMessage(
+        channel=row.channel,
+        message_id=0,  # no ticket message
+        external_id=make_id(0, None) if make_id else None,
+        sender=None,
+        recipient=row.recipient,
+        subject=row.subject or "",
+        text=row.text or "",
+        html=None,
+        # No [#number] in the subject: an answer to this mail is not the customer's.
+        ticket_number=0,
+        created_at=row.created_at,
+        auto_submitted="auto-generated",
+    )
 
 
 async def _outbound(tx: Transaction, message_id: int, recipient: str) -> OutboundMessage:
@@ -144,7 +178,7 @@ async def _outbound(tx: Transaction, message_id: int, recipient: str) -> Outboun
     ).one()
     external_id = row.external_id
     if external_id is None:
-        make_id = getattr(rooms.channel(row.channel), "new_external_id", None)
+        make_id = channel_registry.describe(row.channel).new_external_id
         external_id = make_id(row.id, row.sender) if make_id else None
         if external_id:
             # Fixed now, so a reply to it threads even if recording the send is lost.
@@ -194,24 +228,28 @@ async def _outbound(tx: Transaction, message_id: int, recipient: str) -> Outboun
     )
 
 
-async def _deliver(runtime: Runtime, outbound: OutboundMessage) -> int:
+async def _deliver(runtime: Runtime, outbox_id: int, outbound: OutboundMessage) -> int:
     try:
-        external_id = await rooms.channel(outbound.channel).send(runtime, outbound)
+        external_id = await channel_registry.get(outbound.channel).send(runtime, outbound)
     except DeliveryError as error:
-        await _failed(runtime, outbound, str(error), permanent=error.permanent)
+        await _failed(runtime, outbox_id, outbound, str(error), permanent=error.permanent)
         return 0
     except Exception as error:  # a bug or an unexpected answer: treated as temporary
         log.exception("sending message %s failed unexpectedly", outbound.message_id)
-        await _failed(runtime, outbound, f"{type(error).__name__}: {error}", permanent=False)
+        await _failed(
+            runtime, outbox_id, outbound, f"{type(error).__name__}: {error}", permanent=False
+        )
         return 0
     async with runtime.transaction() as tx:
         connection = await tx.session.connection()
         await connection.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.message_id == outbound.message_id)
+            .where(OutboxMessage.id == outbox_id)
             .values(status="sent", sent_at=tx.now(), next_attempt_at=None, last_error=None)
         )
-        if external_id and external_id != outbound.external_id:
+        if not outbound.message_id:  # a staff notification's mail copy
+            await _notification_status(tx, outbox_id, "sent", None)
+        if outbound.message_id and external_id and external_id != outbound.external_id:
             await connection.execute(
                 update(Message)
                 .where(Message.id == outbound.message_id)
@@ -221,11 +259,13 @@ async def _deliver(runtime: Runtime, outbound: OutboundMessage) -> int:
     return 1
 
 
-async def _failed(runtime: Runtime, outbound: OutboundMessage, reason: str, *, permanent: bool):
+async def _failed(
+    runtime: Runtime, outbox_id: int, outbound: OutboundMessage, reason: str, *, permanent: bool
+):
     async with runtime.transaction() as tx:
         connection = await tx.session.connection()
         attempts = await connection.scalar(
-            select(OutboxMessage.attempts).where(OutboxMessage.message_id == outbound.message_id)
+            select(OutboxMessage.attempts).where(OutboxMessage.id == outbox_id)
         )
         if permanent or attempts >= len(BACKOFF):
             values = {"status": "failed", "next_attempt_at": None}
@@ -237,13 +277,29 @@ async def _failed(runtime: Runtime, outbound: OutboundMessage, reason: str, *, p
         )
         await connection.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.message_id == outbound.message_id)
+            .where(OutboxMessage.id == outbox_id)
             .values(last_error=reason[:2000], **values)
         )
+        status = "failed" if values["status"] == "failed" else "queued"
+        if not outbound.message_id:
+            await _notification_status(tx, outbox_id, status, reason[:2000])
         await _emit_delivery(tx, [outbound.message_id])
 
 
-async def _emit_delivery(tx: Transaction, message_ids: list[int]) -> None:
+async def _notification_status(
+    tx: Transaction, outbox_id: int, status: str, error: str | None
+) -> None:
+    """A staff notification's copy records on the notification how its mail went."""
+    connection = await tx.session.connection()
+    notification_id = await connection.scalar(
+        select(OutboxMessage.notification_id).where(OutboxMessage.id == outbox_id)
+    )
+    if notification_id is not None:
+        await notifications.set_mail_status(tx, notification_id, status, error)
+
+
+async def _emit_delivery(tx: Transaction, message_ids: list[int | None]) -> None:
+    message_ids = [item for item in message_ids if item]  # staff mail has no ticket
     if not message_ids:
         return
     connection = await tx.session.connection()

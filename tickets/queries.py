@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload, undefer
+from sqlalchemy.orm import defaultload, joinedload, selectinload, undefer
 
 from customers.models import Customer
 from customers.queries import escape_like
@@ -22,7 +22,9 @@ from tickets.models import (
     Ticket,
     TicketHistory,
     TicketTag,
+    TicketView,
 )
+from tickets.states import OPEN_STATES
 from tickets.text_search import matching
 
 
@@ -72,6 +74,38 @@ def _sort_values(ticket: Ticket, sort: str) -> list:
     if sort == "priority":
         return [PRIORITY_RANK.get(ticket.priority, 0), ticket.updated_at.isoformat(), ticket.id]
     return [ticket.sla_due_at.isoformat() if ticket.sla_due_at else None, ticket.id]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def sort_key(ticket: Ticket, sort: str = "updated") -> tuple:
+    """The list's order in memory: sorted(tickets, key=...) agrees with list_tickets."""
+    if sort == "updated":
+        return _order_key(sort, [ticket.updated_at, ticket.id])
+    if sort == "created":
+        return _order_key(sort, [ticket.created_at, ticket.id])
+    if sort == "priority":
+        rank = PRIORITY_RANK.get(ticket.priority, 0)
+        return _order_key(sort, [rank, ticket.updated_at, ticket.id])
+    return _order_key(sort, [ticket.sla_due_at, ticket.id])
+
+
+def cursor_key(cursor: str, sort: str = "updated") -> tuple:
+    """The sort_key of the last row of the page before the cursor's (rows after it follow)."""
+    return _order_key(sort, decode_cursor(cursor, sort))
+
+
+def _order_key(sort: str, values: list) -> tuple:
+    if sort == "sla":  # due first, earliest first; tickets without a clock after them
+        due, ticket_id = values
+        return (due is None, _micros(due) if due else 0, ticket_id)
+    # Every other sort is descending in all its columns.
+    return tuple(-(_micros(v) if isinstance(v, datetime) else v) for v in values)
 
 
 def encode_cursor(ticket: Ticket, sort: str = "updated") -> str:
@@ -165,6 +199,47 @@ def filtered(query, filters: TicketFilter, now: datetime):
     return query
 
 
+def matches(ticket: Ticket, filters: TicketFilter, now: datetime, *, text_hit: bool = False):
+    """Whether `filtered` finds this ticket, decided in memory (customer and tags loaded).
+
+    The text filter reads the messages' full-text index, which only the database has: the
+    caller asks it (one query for many tickets) and says here whether this one matched.
+    """
+    if filters.state and ticket.state not in filters.state:
+        return False
+    if filters.queue_id is not None and ticket.queue_id != filters.queue_id:
+        return False
+    if filters.assignee_id is not None and ticket.assignee_id != filters.assignee_id:
+        return False
+    if filters.unassigned and ticket.assignee_id is not None:
+        return False
+    if filters.customer_id is not None and ticket.customer_id != filters.customer_id:
+        return False
+    if (
+        filters.organization_id is not None
+        and ticket.customer.organization_id != filters.organization_id
+    ):
+        return False
+    if filters.channel and ticket.channel != filters.channel:
+        return False
+    if filters.priority and ticket.priority not in filters.priority:
+        return False
+    if filters.tag and filters.tag not in ticket.tags:
+        return False
+    due, warn = ticket.sla_due_at, ticket.sla_warn_at
+    if filters.sla == "breached" and not (due is not None and due <= now):
+        return False
+    if filters.sla == "at_risk" and not (
+        warn is not None and warn <= now and due is not None and due > now
+    ):
+        return False
+    if filters.sla == "running" and due is None:
+        return False
+    if filters.sla == "none" and due is not None:
+        return False
+    return not filters.text or text_hit
+
+
 def _text_matches(text: str):
     """Ticket number, subject, or every word in one of its messages (full-text index)."""
     text = text.strip()
@@ -178,6 +253,9 @@ def _text_matches(text: str):
     return or_(*matches)
 
 
+_KEY_COLUMNS = (Ticket.id, Ticket.updated_at, Ticket.created_at, Ticket.priority, Ticket.sla_due_at)
+
+
 async def list_tickets(
     session: AsyncSession,
     filters: TicketFilter,
@@ -185,21 +263,54 @@ async def list_tickets(
     cursor: str | None = None,
     limit: int = 50,
     now: datetime | None = None,
+    keys_only: bool = False,
 ) -> tuple[list[Ticket], str | None]:
-    """One page in the filter's sort order, and the cursor of the next page (keyset)."""
+    """One page in the filter's sort order, and the cursor of the next page (keyset).
+
+    keys_only: rows of the id and the sort columns alone (what a live list keeps), not tickets.
+    """
     now = now or datetime.now(UTC)
     sort = filters.sort if filters.sort in _ORDER else "updated"
     after = _after(sort, decode_cursor(cursor, sort)) if cursor else None
-    query = select(Ticket).order_by(*_ordering(sort)).limit(limit + 1)
+    query = select(*_KEY_COLUMNS) if keys_only else select(Ticket)
+    query = query.order_by(*_ordering(sort)).limit(limit + 1)
     if _by_state(filters, sort):
         query = query.where(Ticket.id.in_(_page_ids_by_state(filters, sort, after, now, limit)))
     else:
         query = filtered(query, filters, now)
         if after is not None:
             query = query.where(after)
-    tickets = list((await session.scalars(query)).unique())
+    if keys_only:
+        tickets = list(await session.execute(query))
+    else:
+        tickets = list((await session.scalars(query)).unique())
     next_cursor = encode_cursor(tickets[limit - 1], sort) if len(tickets) > limit else None
     return tickets[:limit], next_cursor
+
+
+async def sort_keys(session: AsyncSession, ids: list[int], sort: str) -> dict[int, tuple]:
+    """The sort_key of each of these tickets (those that exist)."""
+    rows = await session.execute(select(*_KEY_COLUMNS).where(Ticket.id.in_(ids)))
+    return {row.id: sort_key(row, sort) for row in rows}
+
+
+async def list_rows(session: AsyncSession, ids: list[int]) -> dict[int, Ticket]:
+    """Tickets as a list row shows them (customer, queue, assignee, tags), in one query."""
+    rows = await session.scalars(
+        select(Ticket)
+        .where(Ticket.id.in_(ids))
+        .options(
+            joinedload(Ticket.tag_rows),
+            defaultload(Ticket.customer).raiseload(Customer.identities),
+        )
+    )
+    return {ticket.id: ticket for ticket in rows.unique()}
+
+
+async def text_hits(session: AsyncSession, ids: list[int], text: str, now: datetime) -> set[int]:
+    """Which of these tickets the list's text filter finds (for `matches`)."""
+    query = filtered(select(Ticket.id).where(Ticket.id.in_(ids)), TicketFilter(text=text), now)
+    return set(await session.scalars(query))
 
 
 # Filters that narrow a list to few tickets: their own index finds them faster than
@@ -259,6 +370,40 @@ async def count_tickets(
     return counts
 
 
+def filter_key(filters: TicketFilter) -> tuple:
+    """What the filter finds, hashable (the sort aside): equal keys, one count."""
+    return tuple(
+        tuple(v) if isinstance(v, list) else v for k, v in vars(filters).items() if k != "sort"
+    )
+
+
+async def count_tickets_shared(
+    session: AsyncSession, filters: list[TicketFilter], now: datetime, *, cap: int = 10_000
+) -> dict[tuple, int]:
+    """Counts for many filters (by filter_key) in few queries, as count_tickets counts them:
+    every filter within the open states in one pass over the open tickets (a sum per filter,
+    its condition `filtered`'s own), each other distinct filter by its own query."""
+    wanted = {filter_key(f): f for f in filters}
+    together = {
+        key: f
+        for key, f in wanted.items()
+        if f.state and set(f.state) <= set(OPEN_STATES) and not f.text
+    }
+    counts: dict[tuple, int] = {}
+    if together:
+        sums = [
+            func.coalesce(func.sum(case((filtered(select(Ticket.id), f, now).whereclause, 1))), 0)
+            for f in together.values()
+        ]
+        row = (await session.execute(select(*sums).where(Ticket.state.in_(OPEN_STATES)))).one()
+        counts.update({key: min(n, cap + 1) for key, n in zip(together, row, strict=True)})
+    rest = [(key, f) for key, f in wanted.items() if key not in together]
+    rest_counts = await count_tickets(session, [f for _k, f in rest], now, cap=cap)
+    for (key, _f), count in zip(rest, rest_counts, strict=True):
+        counts[key] = count
+    return counts
+
+
 async def get_ticket(session: AsyncSession, ticket_id: int, *, with_messages: bool = False):
     query = select(Ticket).where(Ticket.id == ticket_id)
     if with_messages:
@@ -279,6 +424,17 @@ async def get_message(session: AsyncSession, message_id: int) -> Message | None:
 
 async def list_queues(session: AsyncSession) -> list[Queue]:
     return list(await session.scalars(select(Queue).order_by(Queue.name)))
+
+
+async def visible_views(session: AsyncSession, user_id: int) -> list[TicketView]:
+    """The saved views a user sees: their own and the shared ones, by name."""
+    return list(
+        await session.scalars(
+            select(TicketView)
+            .where(or_(TicketView.user_id == user_id, TicketView.shared))
+            .order_by(TicketView.name, TicketView.id)
+        )
+    )
 
 
 async def get_attachment(session: AsyncSession, message_id: int, attachment_id: int):
@@ -319,3 +475,113 @@ async def outbound_messages(session: AsyncSession, ticket_id: int) -> list[Messa
             .order_by(Message.id)
         )
     )
+
+
+async def ticket_by_number(session: AsyncSession, number: int) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.number == number))
+
+
+async def tickets_by_ids(session: AsyncSession, ids: list[int]) -> list[Ticket]:
+    return list((await session.scalars(select(Ticket).where(Ticket.id.in_(ids)))).unique())
+
+
+async def customer_tickets(
+    session: AsyncSession, customer_id: int, *, other_than: int | None = None, limit: int = 10
+) -> list[Ticket]:
+    """The customer's most recently updated tickets, but `other_than`."""
+    query = (
+        select(Ticket)
+        .where(Ticket.customer_id == customer_id)
+        .order_by(Ticket.updated_at.desc())
+        .limit(limit)
+    )
+    if other_than is not None:
+        query = query.where(Ticket.id != other_than)
+    return list((await session.scalars(query)).unique())
+
+
+async def count_customer_tickets(session: AsyncSession, customer_id: int) -> int:
+    return await session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id)
+    )
+
+
+async def last_customer_sender(session: AsyncSession, ticket_id: int) -> str | None:
+    """Where the customer last wrote from on this ticket (the reply's default address)."""
+    return await session.scalar(
+        select(Message.sender)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == "inbound",
+            Message.internal.is_(False),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
+# --- The supervisors' board ---
+
+
+async def open_by_queue(session: AsyncSession, now: datetime) -> dict:
+    """Per queue id (None: no queue) of the open tickets: (backlog, unassigned, oldest
+    created, SLA at risk, SLA breached)."""
+    rows = await session.execute(
+        select(
+            Ticket.queue_id,
+            func.count(),
+            func.sum(case((Ticket.assignee_id.is_(None), 1), else_=0)),
+            func.min(Ticket.created_at),
+            func.sum(case((and_(Ticket.sla_warn_at <= now, Ticket.sla_due_at > now), 1), else_=0)),
+            func.sum(case((Ticket.sla_due_at <= now, 1), else_=0)),
+        )
+        .where(Ticket.state.in_(OPEN_STATES))
+        .group_by(Ticket.queue_id)
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def at_risk(session: AsyncSession, now: datetime, limit: int) -> list[Ticket]:
+    """Open tickets past their SLA warning, the soonest due first."""
+    return list(
+        (
+            await session.scalars(
+                select(Ticket)
+                .where(Ticket.state.in_(OPEN_STATES), Ticket.sla_warn_at <= now)
+                .order_by(Ticket.sla_due_at, Ticket.id)
+                .limit(limit)
+            )
+        ).unique()
+    )
+
+
+async def open_load_by_assignee(session: AsyncSession) -> dict[int, int]:
+    """How many open tickets each agent has."""
+    rows = await session.execute(
+        select(Ticket.assignee_id, func.count())
+        .where(Ticket.state.in_(OPEN_STATES), Ticket.assignee_id.is_not(None))
+        .group_by(Ticket.assignee_id)
+    )
+    return dict(rows.all())
+
+
+async def view_choices(session: AsyncSession) -> tuple[list[tuple], list[tuple]]:
+    """Every queue (id, name) and every saved view (id, name, query, shared, owner), by
+    name: what the live lists match events against."""
+    queues = [
+        tuple(row)
+        for row in await session.execute(select(Queue.id, Queue.name).order_by(Queue.name))
+    ]
+    saved = [
+        tuple(row)
+        for row in await session.execute(
+            select(
+                TicketView.id,
+                TicketView.name,
+                TicketView.query,
+                TicketView.shared,
+                TicketView.user_id,
+            ).order_by(TicketView.name, TicketView.id)
+        )
+    ]
+    return queues, saved

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tickets.actions import TicketError
+from tickets.events import QueueCreated, QueueUpdated
 from tickets.models import Queue
 from tresen.runtime import Transaction
 
@@ -20,7 +21,7 @@ async def create_queue(
     queue = Queue(name=name, description=description, acknowledge=acknowledge)
     tx.session.add(queue)
     await tx.session.flush()
-    tx.emit("queue.created", queue_id=queue.id)
+    tx.emit(QueueCreated(queue_id=queue.id))
     return queue
 
 
@@ -43,5 +44,5 @@ async def update_queue(tx: Transaction, queue: Queue, changes: dict) -> list[str
             setattr(queue, field, value)
             changed.append(field)
     if changed:
-        tx.emit("queue.updated", queue_id=queue.id, fields=changed)
+        tx.emit(QueueUpdated(queue_id=queue.id, fields=changed))
     return changed

@@ -3,10 +3,10 @@
 SQLite: an FTS5 index over `messages.text` (external content, kept by triggers, so every
 writer, ORM or Core, keeps it current). PostgreSQL: a GIN index over the text's
 `to_tsvector('simple', ...)`. Words match as prefixes ("druck" finds "Drucker"), all of
-them must occur. The migration builds both from these statements.
+them must occur. Migration 0007 builds both and holds their statements.
 
-A batch migration that rebuilds `messages` on SQLite drops its triggers: run
-SQLITE_TRIGGERS again after one.
+A batch migration that rebuilds `messages` on SQLite drops its triggers: it must create
+them again after one (0007's SQLITE_TRIGGERS, copied into it).
 """
 
 from __future__ import annotations
@@ -16,32 +16,6 @@ import re
 from sqlalchemy import Boolean, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-
-SQLITE_DDL = (
-    "CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', "
-    "content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='3')",
-)
-SQLITE_TRIGGERS = (
-    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
-    "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text); END",
-    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
-    "INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text); "
-    "END",
-    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN "
-    "INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text); "
-    "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text); END",
-    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
-)
-SQLITE_DROP = (
-    "DROP TRIGGER IF EXISTS messages_fts_insert",
-    "DROP TRIGGER IF EXISTS messages_fts_delete",
-    "DROP TRIGGER IF EXISTS messages_fts_update",
-    "DROP TABLE IF EXISTS messages_fts",
-)
-POSTGRES_DDL = (
-    "CREATE INDEX messages_fts_text ON messages USING gin (to_tsvector('simple', text))",
-)
-POSTGRES_DROP = ("DROP INDEX IF EXISTS messages_fts_text",)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 8

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tickets.states import DONE_STATES
+
 # "[#10042]", "[Ticket#10042]", "Ticket #10042": how our outbound subjects carry the number.
 _NUMBER = re.compile(r"\[\s*(?:ticket\s*)?#\s*(\d{1,12})\s*\]|\bticket\s*#\s*(\d{1,12})\b", re.I)
 
@@ -54,7 +56,7 @@ def state_after_customer_message(state: str) -> str:
 
     A closed ticket only receives one when the desk reopens closed tickets.
     """
-    if state in ("pending", "solved", "closed"):
+    if state == "pending" or state in DONE_STATES:
         return "open"
     return state
 

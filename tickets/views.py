@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tickets.actions import TicketError
+from tickets.events import TicketViewChanged
 from tickets.models import TicketView
 from tresen.runtime import Transaction
 
@@ -27,16 +28,16 @@ async def save_view(
     )
     tx.session.add(row)
     await tx.session.flush()
-    tx.emit("ticket_view.changed", view_id=row.id, user_id=user_id)
+    tx.emit(TicketViewChanged(view_id=row.id, user_id=user_id))
     return row
 
 
 async def update_view(tx: Transaction, row: TicketView, *, name: str, query: str) -> TicketView:
     row.name, row.query = _name(name), query
-    tx.emit("ticket_view.changed", view_id=row.id, user_id=row.user_id)
+    tx.emit(TicketViewChanged(view_id=row.id, user_id=row.user_id))
     return row
 
 
 async def delete_view(tx: Transaction, row: TicketView) -> None:
     await tx.session.delete(row)
-    tx.emit("ticket_view.changed", view_id=row.id, user_id=row.user_id)
+    tx.emit(TicketViewChanged(view_id=row.id, user_id=row.user_id))

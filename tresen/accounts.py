@@ -133,6 +133,16 @@ async def get_user(runtime: Runtime, user_id: int) -> User | None:
     return user if user and user.active else None
 
 
+async def active_users(session) -> list[User]:
+    """The staff who can work, by name (whom a ticket can be assigned, who can be mentioned)."""
+    return list(await session.scalars(select(User).where(User.active).order_by(User.name)))
+
+
+async def user_names(session) -> dict[int, str]:
+    """Every staff member's name by id, the former ones too (for history)."""
+    return {user_id: name for user_id, name in await session.execute(select(User.id, User.name))}
+
+
 async def set_preferences(runtime: Runtime, user_id: int, *, locale: str, timezone: str) -> None:
     """The console's language and the user's timezone; a bad value is an AccountError."""
     if locale not in LANGUAGES:

@@ -10,6 +10,7 @@ import secrets
 import sys
 from dataclasses import replace
 
+from tresen import channel as channel_registry
 from tresen import rooms
 from tresen.accounts import AccountError, create_token, create_user
 from tresen.models import ROLES
@@ -42,6 +43,26 @@ def _port(raw: str) -> int:
     return port
 
 
+def _serve_options() -> list:
+    """The channels' settings that `tresen serve` takes as flags (e.g. --smtp-port)."""
+    return [
+        (channel, option)
+        for channel in channel_registry.channels()
+        for option in channel.options
+        if option.flag
+    ]
+
+
+def _option_type(option):
+    def parse(raw: str):
+        try:
+            return option.parse(raw)
+        except (ValueError, TypeError) as error:
+            raise argparse.ArgumentTypeError(f"{raw!r}: {error}") from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="tresen", description="Tresen service desk")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -55,12 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--port", type=_port, default=8000)
         if name == "serve":
             command.add_argument("--workers", type=int, default=1)
-            command.add_argument(
-                "--smtp-port",
-                type=_port,
-                help="also receive mail by SMTP on this port (for forwarded or piped mail)",
-            )
-            command.add_argument("--smtp-host", help="address the SMTP listener binds to")
+            for _channel, option in _serve_options():
+                command.add_argument(option.flag, type=_option_type(option), help=option.help)
     commands.add_parser("migrate", help="bring the database schema up to date")
 
     users = commands.add_parser("users", help="staff users").add_subparsers(
@@ -88,7 +105,7 @@ async def _migrate(settings: Settings) -> None:
 
     runtime = Runtime.create(settings)
     try:
-        await upgrade(runtime.engine)
+        await upgrade(runtime.engine, secret_key=settings.secret_key, base_url=settings.base_url)
     finally:
         await runtime.engine.dispose()
 
@@ -120,12 +137,15 @@ async def _seed_demo(runtime: Runtime) -> bool:
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    # Live updates go to many sockets at once: compressing each copy separately would cost
+    # more CPU than the few kilobytes of HTML it saves.
+    options = {"host": host, "port": port, "ws_per_message_deflate": False}
     if workers > 1:
-        uvicorn.run("tresen.app:create_app", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run("tresen.app:create_app", factory=True, workers=workers, **options)
     else:
         from tresen.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), log_level="info", **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             print("database schema is up to date")
         elif args.command == "serve":
+            if settings.is_postgres and not os.environ.get("TRESEN_SECRET_KEY"):
+                # Each machine would make its own key: sessions and the channels' stored
+                # passwords would only work on the machine that made them.
+                print(
+                    "tresen: warning: TRESEN_SECRET_KEY is not set; using the key in "
+                    f"{settings.data_dir / 'secret_key'}. Every server sharing this database "
+                    "needs the same key: set TRESEN_SECRET_KEY on each.",
+                    file=sys.stderr,
+                )
             if args.workers > 1 and not settings.is_postgres:
                 raise SettingsError(
                     f"--workers {args.workers} needs PostgreSQL (TRESEN_DATABASE_URL=postgresql://"
@@ -150,13 +179,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.workers < 1:
                 raise SettingsError(f"--workers {args.workers} must be at least 1")
             asyncio.run(_migrate(settings))
-            if args.smtp_port:
-                # Through the environment, so every worker process of uvicorn sees it too.
-                os.environ["TRESEN_SMTP_PORT"] = str(args.smtp_port)
-                settings = replace(settings, smtp_port=args.smtp_port)
-            if args.smtp_host:
-                os.environ["TRESEN_SMTP_HOST"] = args.smtp_host
-                settings = replace(settings, smtp_host=args.smtp_host)
+            options = dict(settings.channel_options)
+            for channel, option in _serve_options():
+                value = getattr(args, option.flag.lstrip("-").replace("-", "_"))
+                if value is not None:
+                    # Through the environment too, so every worker process of uvicorn sees it.
+                    os.environ[option.env] = str(value)
+                    options[f"{channel.name}.{option.name}"] = value
+            settings = replace(settings, channel_options=options)
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "demo":
             asyncio.run(_migrate(settings))

@@ -55,6 +55,20 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+# PostgreSQL connections per server process, sized on purpose. Live sockets hold none: the
+# hub (tresen/live.py) loads once per tick for all of them, on one connection. What holds
+# connections is HTTP requests (one each, for the request's length) and the background
+# workers (inbox, outbox, SLA timers, mail fetch, event handlers: one each while working);
+# the event listener has its own connection outside the pool. 10 kept open cover a busy
+# process; 10 more for bursts; 4 processes then stay at 80 + 4 listeners, under
+# PostgreSQL's default max_connections of 100. A request that finds the pool empty for
+# POOL_TIMEOUT seconds fails (HTTP 500, logged) instead of queueing without end.
+# SQLite keeps SQLAlchemy's default (5 + 10): its readers share one file, one writer at a time.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+POOL_TIMEOUT = 10
+
+
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for the URL; SQLite gets WAL and foreign keys (busy timeout: its driver)."""
     if database_url.startswith("sqlite"):
@@ -84,7 +98,13 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
-    return create_async_engine(database_url, echo=echo, pool_size=10, max_overflow=20)
+    return create_async_engine(
+        database_url,
+        echo=echo,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT,
+    )
 
 
 def create_sessionmakers(engine: AsyncEngine) -> tuple[async_sessionmaker, async_sessionmaker]:

@@ -1,5 +1,10 @@
 """The event bus: actions publish after commit, UI rooms subscribe.
 
+Each event type has a typed payload: a frozen dataclass in the room that owns the event,
+subclassing `Payload` with its type string (`class TicketUpdated(Payload,
+type="ticket.updated")`). `payload_for` checks the old keyword form against it, so a
+misspelled or missing field raises where the event is emitted.
+
 In one process the bus is a fan-out of asyncio queues. On PostgreSQL the event is
 sent with pg_notify inside the action's transaction (so it is delivered exactly
 when, and only if, the transaction commits) and every process LISTENs, so
@@ -14,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -27,12 +32,79 @@ QUEUE_LIMIT = 1000
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 
 
+class EventError(TypeError):
+    """An event emitted with fields its payload class does not have (or lacks)."""
+
+
+# Event type -> its payload class; filled as the rooms' events modules are imported.
+PAYLOADS: dict[str, type[Payload]] = {}
+_unregistered: set[str] = set()
+
+
+class Payload:
+    """The base of typed event payloads; subclasses are frozen dataclasses.
+
+    `key()` may name the event for good (e.g. "message.created:12"), so a handler runs
+    once for it however often it is emitted; by default every emit is an event of its own.
+    """
+
+    type: ClassVar[str]
+
+    def __init_subclass__(cls, *, type: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if type is None:
+            return
+        known = PAYLOADS.get(type)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"event type {type} already has {known.__qualname__}")
+        cls.type = type
+        PAYLOADS[type] = cls
+
+    def key(self) -> str | None:
+        return None
+
+    def as_data(self) -> dict[str, Any]:
+        # A dataclass without slots keeps exactly its fields in __dict__ (fast, on every emit).
+        return dict(self.__dict__)
+
+
+def payload_for(event_type: str, data: dict[str, Any]) -> Payload | None:
+    """The typed payload of an event given by name; raises EventError for wrong fields."""
+    cls = PAYLOADS.get(event_type)
+    if cls is None:
+        if event_type not in _unregistered:
+            _unregistered.add(event_type)
+            log.warning(
+                "event type %s has no payload class; its fields are not checked", event_type
+            )
+        return None
+    try:
+        return cls(**data)
+    except TypeError as error:
+        raise EventError(f"{event_type}: {error}") from None
+
+
 @dataclass(frozen=True)
 class Event:
-    """Something that happened, e.g. Event("ticket.created", {"ticket_id": 7})."""
+    """Something that happened, e.g. Event("ticket.created", {"ticket_id": 7}).
+
+    `data` is the payload as a dict (what subscribers and other processes get);
+    `payload` the typed object where the type has a class.
+    """
 
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+    payload: Payload | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, payload: Payload) -> Event:
+        return cls(payload.type, payload.as_data(), payload)
+
+    @classmethod
+    def named(cls, event_type: str, data: dict[str, Any]) -> Event:
+        """The keyword form, checked against the type's payload class."""
+        payload = payload_for(event_type, data)
+        return cls(event_type, payload.as_data() if payload else data, payload)
 
     def to_json(self) -> str:
         return json.dumps({"type": self.type, "data": self.data}, separators=(",", ":"))
@@ -142,12 +214,21 @@ class PostgresEventBus(EventBus):
 
     def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
         try:
-            events = [Event(item["type"], item.get("data", {})) for item in json.loads(payload)]
+            events = [_received(item["type"], item.get("data", {})) for item in json.loads(payload)]
         except (ValueError, KeyError, TypeError):
             log.error("ignoring malformed event payload %r", payload[:200])
             return
         for item in events:
             self.deliver(item)
+
+
+def _received(event_type: str, data: dict[str, Any]) -> Event:
+    """An event from another process: typed where this process knows the type."""
+    try:
+        typed = PAYLOADS[event_type](**data) if event_type in PAYLOADS else None
+    except TypeError:  # another version of the code sent it; subscribers still get the dict
+        typed = None
+    return Event(event_type, data, typed)
 
 
 def _batches(events: list[Event]) -> list[str]:

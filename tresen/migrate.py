@@ -20,8 +20,13 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision; several processes may call it at once."""
+async def upgrade(engine: AsyncEngine, *, secret_key: str = "", base_url: str = "") -> None:
+    """Bring the schema to the newest revision; several processes may call it at once.
+
+    The secret key is for migrations that seal stored secrets (0009); a database
+    without channel accounts migrates without it. The base URL makes links in mail a
+    migration queues absolute (0008).
+    """
 
     def run(connection) -> None:
         if connection.dialect.name == "postgresql":
@@ -29,6 +34,8 @@ async def upgrade(engine: AsyncEngine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         config = alembic_config()
         config.attributes["connection"] = connection
+        config.attributes["secret_key"] = secret_key
+        config.attributes["base_url"] = base_url
         command.upgrade(config, "head")
 
     async with engine.begin() as connection:

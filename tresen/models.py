@@ -63,6 +63,27 @@ class Notification(Base):
     data: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Email copy: pending, sent, failed, or None when none is wanted.
+    # Email copy: pending, queued (in the outbox), sent, failed, or None when none is wanted.
     email_status: Mapped[str | None] = mapped_column(String(20), index=True)
     email_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventJob(Base):
+    """One run of a durable handler for one event, written in the event's transaction."""
+
+    __tablename__ = "event_jobs"
+    __table_args__ = (Index("ix_event_jobs_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handler: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict] = mapped_column(JSON)
+    # Handler name and event key: the handler's idempotency key for effects elsewhere.
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    # pending, done, or failed (after the handler's last attempt; kept for a person to see).
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

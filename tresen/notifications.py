@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from tresen import i18n
 from tresen.models import Notification
 from tresen.runtime import Transaction
+from tresen.staff_events import NotificationCreated, NotificationsRead
 
 _texts: dict[str, Callable[[dict], str]] = {}
 
@@ -38,6 +39,48 @@ async def unread_count(session, user_id: int) -> int:
         .select_from(Notification)
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
+
+
+async def recent(session, user_id: int, limit: int = 100) -> list[Notification]:
+    """The user's notifications, newest first."""
+    return list(
+        await session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user_id)
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def newer_than(session, user_id: int, since: int, limit: int) -> list[Notification]:
+    """A user's notifications after the one with id `since`, oldest first."""
+    return list(
+        await session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user_id, Notification.id > since)
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+    )
+
+
+async def newest_id(session, user_id: int) -> int:
+    """The id of a user's newest notification (0: none yet)."""
+    newest = await session.scalar(
+        select(func.max(Notification.id)).where(Notification.user_id == user_id)
+    )
+    return newest or 0
+
+
+async def mark_all_read(tx: Transaction, user_id: int) -> None:
+    """The user has read all their notifications (the unread count drops to nought)."""
+    await tx.session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=tx.now())
+    )
+    tx.emit(NotificationsRead(user_id=user_id))
 
 
 async def notify(
@@ -71,7 +114,33 @@ async def notify(
         for user_id in users
     ]
     connection = await tx.session.connection()
-    await connection.execute(insert(Notification), rows)
-    for user_id in users:
-        tx.emit("notification.created", user_id=user_id, kind=kind, ticket_id=ticket_id)
+    created = await connection.execute(
+        insert(Notification).returning(
+            Notification.id, Notification.user_id, sort_by_parameter_order=True
+        ),
+        rows,
+    )
+    for row in created:
+        # The mail copy goes by a durable handler (routing.notify_mail) through the outbox.
+        tx.emit(
+            NotificationCreated(
+                user_id=row.user_id,
+                kind=kind,
+                ticket_id=ticket_id,
+                notification_id=row.id,
+                email=email,
+            )
+        )
     return len(rows)
+
+
+async def set_mail_status(
+    tx: Transaction, notification_id: int, status: str, error: str | None = None
+) -> None:
+    """How a notification's mail copy is doing: queued, sent, or failed (with the reason)."""
+    connection = await tx.session.connection()
+    await connection.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(email_status=status, email_error=error)
+    )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 
+from tresen import channel as channel_registry
+
 MODEL_MODULES = (
     "tresen.models",
     "customers.models",
     "tickets.models",
-    "channels.email.models",
     "routing.models",
     "knowledge_base.models",
 )
@@ -17,7 +18,6 @@ HOOK_MODULES = ("tickets.timeline", "tickets.customers")
 API_MODULES = (
     "customers.api",
     "tickets.api",
-    "channels.email.api",
     "routing.api",
     "knowledge_base.api",
 )
@@ -29,20 +29,27 @@ ROUTER_MODULE = "routing.engine"
 # Run in every writing transaction before it commits, with the transaction: they
 # see its events (e.g. routing keeps the SLA clocks of the tickets it changed).
 COMMIT_HOOKS = ("routing.clocks",)
-# Each channel's sending module: `send(runtime, outbound)` and, where the channel lets
-# us choose it, `new_external_id(message_id, sender)` (the outbox may not import channels).
-CHANNEL_MODULES = {"email": "channels.email.send"}
+# Channels (their models, API, pages, workers, commands and events) come from tresen.channel.
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
-CLI_MODULES = ("channels.email.cli", "routing.cli", "knowledge_base.cli")
+CLI_MODULES = ("tresen.channel_cli", "tresen.handlers_cli", "routing.cli", "knowledge_base.cli")
+# Each room's typed event payloads (tresen.events.Payload subclasses), so an event
+# emitted by name is checked against its class.
+EVENT_MODULES = (
+    "tresen.staff_events",
+    "customers.events",
+    "tickets.events",
+    "routing.events",
+    "knowledge_base.events",
+)
+# Durable reactions to events (tresen.handlers.handler), registered when imported.
+HANDLER_MODULES = ("routing.notify_mail",)
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = (
+    "tresen.handlers",
     "tickets.inbox",
     "tickets.outbox",
-    "channels.email.fetch",
-    "channels.email.receive",
     "routing.scheduler",
     "routing.config",
-    "routing.notify_mail",
     "knowledge_base.semantic",
 )
 PAGE_MODULES = (
@@ -65,16 +72,35 @@ def load_models() -> None:
     """Import every room's models so the shared metadata knows all tables."""
     for name in MODEL_MODULES + HOOK_MODULES:
         importlib.import_module(name)
+    for item in channel_registry.channels():
+        for name in item.models:
+            importlib.import_module(name)
+
+
+def load_handlers() -> None:
+    """Import the event payload classes and the durable handlers of every room."""
+    for name in EVENT_MODULES + HANDLER_MODULES:
+        importlib.import_module(name)
+    for item in channel_registry.channels():
+        for name in item.events:
+            importlib.import_module(name)
 
 
 def api_routers() -> list:
-    return [importlib.import_module(name).router for name in API_MODULES]
+    routers = [importlib.import_module(name).router for name in API_MODULES]
+    for item in channel_registry.channels():
+        routers.extend(item.api_routers)
+    return routers
 
 
 def page_routes() -> list:
     routes = []
     for name in PAGE_MODULES:
-        routes.extend(importlib.import_module(name).routes)
+        module = importlib.import_module(name)
+        # `page_routes()` where what a module serves depends on the registered channels.
+        routes.extend(module.page_routes() if hasattr(module, "page_routes") else module.routes)
+    for item in channel_registry.channels():
+        routes.extend(item.routes)
     return routes
 
 
@@ -93,15 +119,14 @@ async def before_commit(tx) -> None:
         await importlib.import_module(name).before_commit(tx)
 
 
-def channel(name: str):
-    """The sending module of a channel (see CHANNEL_MODULES)."""
-    return importlib.import_module(CHANNEL_MODULES[name])
-
-
 def workers() -> list:
-    """The `run(runtime)` coroutine functions of every room's background work."""
-    return [importlib.import_module(name).run for name in WORKER_MODULES]
+    """The `run(runtime)` coroutine functions of every room's and channel's background work."""
+    runs = [importlib.import_module(name).run for name in WORKER_MODULES]
+    for item in channel_registry.channels():
+        runs.extend(item.workers)
+    return runs
 
 
 def cli_modules() -> list:
+    """Modules adding `tresen` commands (channels add theirs under `tresen channels`)."""
     return [importlib.import_module(name) for name in CLI_MODULES]

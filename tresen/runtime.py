@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tresen import rooms
+from tresen import handlers, rooms
 from tresen.clock import Clock
 from tresen.database import create_engine, create_sessionmakers
-from tresen.events import Event, EventBus, create_bus
+from tresen.events import Event, EventBus, Payload, create_bus
 from tresen.settings import Settings
 
 
@@ -40,6 +40,8 @@ class Transaction:
     started_at: datetime | None = None
     # What one step learned that a later step of the same transaction asks again.
     memo: dict = field(default_factory=dict)
+    # Durable handler jobs this transaction wrote (the worker is woken after commit).
+    jobs_staged: int = 0
 
     def now(self) -> datetime:
         """One instant per transaction: everything it records happened together."""
@@ -47,8 +49,13 @@ class Transaction:
             self.started_at = self.runtime.clock.now()
         return self.started_at
 
-    def emit(self, event_type: str, **data) -> None:
-        self.events.append(Event(event_type, data))
+    def emit(self, event: str | Payload, **data) -> None:
+        """Publish after commit: `emit(TicketUpdated(...))`, or by name with its fields
+        (checked against the type's payload class: a wrong field raises EventError)."""
+        if isinstance(event, Payload):
+            self.events.append(Event.of(event))
+        else:
+            self.events.append(Event.named(event, data))
 
 
 @dataclass
@@ -64,6 +71,8 @@ class Runtime:
     write_lock: asyncio.Lock | None = None
     # What a room keeps in memory for this runtime (e.g. the search index's vocabulary).
     caches: dict = field(default_factory=dict)
+    # Set after a commit that wrote durable handler jobs: wakes this process's worker.
+    jobs_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -73,6 +82,8 @@ class Runtime:
         reader, writer = create_sessionmakers(engine)
         bus = create_bus(settings.database_url)
         write_lock = asyncio.Lock() if not settings.is_postgres else None
+        # Every process writes the jobs of the handlers it knows, worker or not.
+        rooms.load_handlers()
         return cls(settings, engine, reader, writer, bus, clock or Clock(), write_lock)
 
     async def start(self) -> None:
@@ -82,9 +93,11 @@ class Runtime:
         await self.bus.stop()
         await self.engine.dispose()
 
-    async def publish(self, event_type: str, **data) -> None:
-        """An event that changes nothing stored (e.g. who is viewing a ticket), to every process."""
-        event = Event(event_type, data)
+    async def publish(self, event: str | Payload, **data) -> None:
+        """An event that changes nothing stored (e.g. who is viewing a ticket), to every process.
+
+        No durable handler runs for it: nothing is written."""
+        event = Event.of(event) if isinstance(event, Payload) else Event.named(event, data)
         if not self.settings.is_postgres:
             self.bus.deliver(event)
             return
@@ -108,7 +121,10 @@ class Runtime:
                     yield tx
                     if tx.events:
                         await rooms.before_commit(tx)
+                        tx.jobs_staged += await handlers.stage_jobs(tx)
                         await self.bus.stage(session, tx.events)
+        if tx.jobs_staged:
+            self.jobs_due.set()
         if tx.events:
             await self.bus.committed(tx.events)
 

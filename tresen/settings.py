@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -47,9 +49,12 @@ class Settings:
     auto_replies_per_hour: int = 3
     # Run background work (outbox delivery, mail fetching) in this server process.
     background: bool = True
-    # Receive mail by SMTP on this port (0: off), for sites that forward mail to Tresen.
-    smtp_port: int = 0
-    smtp_host: str = "127.0.0.1"
+    # A customer's next message on a conversational channel (SMS, WhatsApp, ...) continues
+    # their ticket this long after their last message; later, it opens a new one.
+    conversation_hours: float = 24.0
+    # The channels' own settings ("email.smtp_port": 2525), see tresen.channel.ChannelOption;
+    # an option not given here has the channel's default.
+    channel_options: Mapping[str, Any] = field(default_factory=dict)
     # The languages routing tells apart in customers' messages (ISO 639-1).
     languages: tuple[str, ...] = ("de", "en")
     # The trained intent model (`tresen routing train`); None: data_dir/intent-model.
@@ -63,6 +68,15 @@ class Settings:
     @property
     def intent_model_path(self) -> Path:
         return self.intent_model or self.data_dir / "intent-model"
+
+    def option(self, channel: str, name: str) -> Any:
+        """A channel's setting, e.g. settings.option("email", "smtp_port")."""
+        key = f"{channel}.{name}"
+        if key in self.channel_options:
+            return self.channel_options[key]
+        from tresen.channel import option_default
+
+        return option_default(channel, name)
 
     @property
     def is_postgres(self) -> bool:
@@ -106,8 +120,25 @@ class Settings:
             intent_threshold = -1.0
         if not 0 <= intent_threshold <= 1:
             raise SettingsError(f"TRESEN_INTENT_THRESHOLD={threshold!r} is not between 0 and 1")
+        hours = env.get("TRESEN_CONVERSATION_HOURS", "24")
+        try:
+            conversation_hours = float(hours)
+        except ValueError:
+            conversation_hours = -1.0
+        if not 0 < conversation_hours <= 24 * 365:
+            raise SettingsError(
+                f"TRESEN_CONVERSATION_HOURS={hours!r} is not a number of hours above 0"
+            )
+        from tresen.channel import option_values
+
+        try:
+            channel_options = option_values(env)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
         values = dict(
             data_dir=data_dir,
+            conversation_hours=conversation_hours,
+            channel_options=channel_options,
             languages=languages,
             intent_model=Path(env["TRESEN_INTENT_MODEL"])
             if env.get("TRESEN_INTENT_MODEL")
@@ -127,8 +158,6 @@ class Settings:
             sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
             background=_bool("TRESEN_BACKGROUND", env.get("TRESEN_BACKGROUND", "true")),
             semantic=_bool("TRESEN_SEMANTIC", env.get("TRESEN_SEMANTIC", "true")),
-            smtp_port=_int("TRESEN_SMTP_PORT", env.get("TRESEN_SMTP_PORT", "0")),
-            smtp_host=env.get("TRESEN_SMTP_HOST", "127.0.0.1"),
         )
         values.update(overrides)
         settings = cls(**values)

@@ -6,6 +6,65 @@ document.addEventListener("htmx:wsClose", function (event) {
   event.detail.elt.setAttribute("data-live", "reconnecting");
 });
 
+// A live socket that drops (the server restarted, the socket fell behind or failed) comes
+// back by itself: the htmx extension reconnects on 1006, 1011, 1012 and 1013. Meanwhile the
+// agent is told so; once it is back the page fetches itself and swaps in what it may have
+// missed, and says so (texts in the reader's language, from #live-note).
+var RECONNECTING_CODES = [1006, 1011, 1012, 1013];
+var LIVE_REGIONS = ["ticket-rows", "views", "ticket-status", "ticket-fields", "ticket-sla",
+  "messages", "board"];
+var noteTimer = null;
+var refreshing = null;
+function liveNote(kind) {
+  var note = document.getElementById("live-note");
+  if (!note) return;
+  clearTimeout(noteTimer);
+  note.textContent = note.getAttribute("data-" + kind) || "";
+  note.setAttribute("data-state", kind);
+  note.hidden = false;
+  if (kind === "restored") noteTimer = setTimeout(function () { note.hidden = true; }, 6000);
+}
+function refreshLiveRegions() {
+  if (refreshing) return refreshing;
+  refreshing = fetch(window.location.href, { credentials: "same-origin" })
+    .then(function (answer) { return answer.ok ? answer.text() : Promise.reject(answer.status); })
+    .then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html");
+      LIVE_REGIONS.forEach(function (id) {
+        var shown = document.getElementById(id), now = fresh.getElementById(id);
+        if (!shown || !now || (id === "ticket-fields" && fieldsTouched(shown))) return;
+        var copy = document.importNode(now, true);
+        shown.replaceWith(copy);
+        htmx.process(copy);
+      });
+      liveNote("restored");
+    })
+    .catch(function () { liveNote("reconnecting"); })
+    .finally(function () { refreshing = null; });
+  return refreshing;
+}
+document.addEventListener("htmx:wsClose", function (event) {
+  var code = event.detail.event && event.detail.event.code;
+  if (RECONNECTING_CODES.indexOf(code) < 0) return;
+  event.detail.elt.__tresenLost = true;
+  liveNote("reconnecting");
+});
+document.addEventListener("htmx:wsOpen", function (event) {
+  var elt = event.detail.elt;
+  if (!elt.__tresenLost) { reportRows(elt, event.detail.socketWrapper); return; }
+  elt.__tresenLost = false;
+  refreshLiveRegions().then(function () { reportRows(elt, event.detail.socketWrapper); });
+});
+// A list's socket changes rows one by one: it learns from the page which rows it shows.
+function reportRows(elt, socket) {
+  var rows = document.getElementById("ticket-rows");
+  if (!rows || !elt.contains(rows)) return;
+  var ids = Array.prototype.map.call(rows.querySelectorAll("tr[id^='ticket-']"), function (row) {
+    return parseInt(row.id.slice(7), 10);
+  });
+  socket.send(JSON.stringify({ shown: ids }), elt);
+}
+
 // A select marked data-autosubmit sends its form when changed (e.g. the presence switch);
 // delegated from the document, so it works for forms htmx swaps in later too.
 document.addEventListener("change", function (event) {
@@ -197,10 +256,8 @@ document.addEventListener("htmx:wsAfterMessage", function () {
 });
 
 // A live update of the ticket's fields never throws away a change the agent has not saved.
-document.addEventListener("htmx:oobBeforeSwap", function (event) {
-  var form = event.detail.target;
-  if (!form || form.id !== "ticket-fields") return;
-  var touched = Array.prototype.some.call(form.elements, function (field) {
+function fieldsTouched(form) {
+  return Array.prototype.some.call(form.elements, function (field) {
     if (!field.name || field.type === "hidden") return false;
     if (field.tagName === "SELECT") {
       // As loaded: the option marked selected, or the first when none is.
@@ -211,7 +268,11 @@ document.addEventListener("htmx:oobBeforeSwap", function (event) {
     }
     return field.value !== field.defaultValue;
   });
-  if (touched) event.detail.shouldSwap = false;
+}
+document.addEventListener("htmx:oobBeforeSwap", function (event) {
+  var form = event.detail.target;
+  if (!form || form.id !== "ticket-fields") return;
+  if (fieldsTouched(form)) event.detail.shouldSwap = false;
 });
 
 // @mentions: typing "@" and a few letters in the composer offers matching colleagues;

@@ -1,4 +1,8 @@
-"""Mail accounts: the only place that creates and changes them; passwords never leave it."""
+"""Mail accounts: the only place that creates and changes them; passwords never leave it.
+
+The server URLs hold passwords, so they are stored sealed (tresen.secrets) and opened
+only by imap_url() and smtp_url(), for the fetcher and the sender.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,50 @@ from sqlalchemy import select, text
 
 from channels.email.models import MailAccount
 from channels.email.urls import MailUrlError, parse_imap_url, parse_smtp_url, redact
+from tresen import secrets
 from tresen.email_address import EmailAddressError, normalize_email
 from tresen.runtime import ActionError, Transaction
+from tresen.settings import Settings
 
 
 class AccountError(ActionError):
     """A bad value for a mail account; the message names the field."""
 
 
-def account_json(account: MailAccount) -> dict:
+def _open(settings: Settings, stored: str | None) -> str | None:
+    return secrets.decrypt(settings, stored, what="password") if stored else None
+
+
+def imap_url(settings: Settings, account: MailAccount) -> str | None:
+    """The account's IMAP URL with its password; raises secrets.SecretUnreadable."""
+    return _open(settings, account.imap_url)
+
+
+def smtp_url(settings: Settings, account: MailAccount) -> str | None:
+    """The account's SMTP URL with its password; raises secrets.SecretUnreadable."""
+    return _open(settings, account.smtp_url)
+
+
+def account_json(account: MailAccount, settings: Settings) -> dict:
     """What may be shown of an account: URLs with the password replaced by ***."""
+    last_error = account.last_error
+    urls = {}
+    for field, stored in (("imap_url", account.imap_url), ("smtp_url", account.smtp_url)):
+        try:
+            urls[field] = redact(_open(settings, stored))
+        except secrets.SecretUnreadable as error:
+            urls[field] = None
+            last_error = str(error)
     return {
         "id": account.id,
         "address": account.address,
         "display_name": account.display_name,
-        "imap_url": redact(account.imap_url),
-        "smtp_url": redact(account.smtp_url),
+        **urls,
         "processed_folder": account.processed_folder,
         "queue_id": account.queue_id,
         "active": account.active,
         "last_fetch_at": account.last_fetch_at.isoformat() if account.last_fetch_at else None,
-        "last_error": account.last_error,
+        "last_error": last_error,
     }
 
 
@@ -68,11 +95,12 @@ async def create_account(
         raise AccountError("address", f"mail account {address} exists already", conflict=True)
     if queue_id is not None:
         await _check_queue(tx, queue_id)
+    settings = tx.runtime.settings
     account = MailAccount(
         address=address,
         display_name=display_name,
-        imap_url=imap_url or None,
-        smtp_url=smtp_url or None,
+        imap_url=secrets.encrypt(settings, imap_url) if imap_url else None,
+        smtp_url=secrets.encrypt(settings, smtp_url) if smtp_url else None,
         processed_folder=processed_folder or None,
         queue_id=queue_id,
         active=True,
@@ -98,7 +126,11 @@ async def update_account(tx: Transaction, account: MailAccount, changes: dict) -
         await _check_queue(tx, changes["queue_id"])
     changed = []
     for field, value in changes.items():
-        if field in ("imap_url", "smtp_url", "processed_folder"):
+        if field in ("imap_url", "smtp_url"):
+            if _same_url(tx.runtime.settings, getattr(account, field), value):
+                continue
+            value = secrets.encrypt(tx.runtime.settings, value) if value else None
+        elif field == "processed_folder":
             value = value or None
         if getattr(account, field) != value:
             setattr(account, field, value)
@@ -109,6 +141,14 @@ async def update_account(tx: Transaction, account: MailAccount, changes: dict) -
             account.last_error = None
         tx.emit("mail_account.updated", account_id=account.id, fields=changed)
     return changed
+
+
+def _same_url(settings: Settings, stored: str | None, new: str | None) -> bool:
+    # Each sealing differs, so compare what is sealed; one that cannot be read is replaced.
+    try:
+        return _open(settings, stored) == (new or None)
+    except secrets.SecretUnreadable:
+        return False
 
 
 async def queue_id_named(tx: Transaction, name: str) -> int:

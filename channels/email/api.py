@@ -48,7 +48,8 @@ async def _load(session, account_id: int) -> MailAccount:
 async def list_accounts(request: Request, user):
     async with request.app.state.runtime.read() as session:
         accounts = await session.scalars(select(MailAccount).order_by(MailAccount.id))
-        return {"items": [account_json(account) for account in accounts], "next": None}
+        settings = request.app.state.runtime.settings
+        return {"items": [account_json(account, settings) for account in accounts], "next": None}
 
 
 @router.route(
@@ -62,13 +63,14 @@ async def list_accounts(request: Request, user):
 async def add_account(request: Request, user, body: MailAccountCreate):
     async with request.app.state.runtime.transaction() as tx:
         account = await create_account(tx, **body.model_dump())
-        return account_json(account)
+        return account_json(account, tx.runtime.settings)
 
 
 @router.route("GET", "/channels/email/{account_id:int}", summary="One mail account", role="admin")
 async def get_account(request: Request, user):
     async with request.app.state.runtime.read() as session:
-        return account_json(await _load(session, request.path_params["account_id"]))
+        account = await _load(session, request.path_params["account_id"])
+        return account_json(account, request.app.state.runtime.settings)
 
 
 @router.route(
@@ -82,4 +84,4 @@ async def patch_account(request: Request, user, body: MailAccountPatch):
     async with request.app.state.runtime.transaction() as tx:
         account = await _load(tx.session, request.path_params["account_id"])
         await update_account(tx, account, body.model_dump(exclude_unset=True))
-        return account_json(account)
+        return account_json(account, tx.runtime.settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 
 from charset_normalizer import from_bytes
 
@@ -43,19 +44,31 @@ def codec_for(declared: str | None) -> str | None:
         return None
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or not a name at all ("utf8\x00")
         return None
 
 
-def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
-    """The text, and a notice when it could not be read as declared."""
+# Raw 8-bit bytes in a header, kept by the parser as lone surrogates.
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def decode_bytes(
+    data: bytes, declared: str | None, *, fallback: str | None = None
+) -> tuple[str, str | None]:
+    """The text, and a notice when it could not be read as declared.
+
+    `fallback` is a charset already detected for text of the same origin (all of a
+    message's headers): used instead of detecting again when neither the declared
+    charset nor UTF-8 reads the bytes.
+    """
     if not data:
         return "", None
     codec = codec_for(declared)
     if codec:
         try:
             return data.decode(codec), None
-        except (UnicodeDecodeError, LookupError):
+        # UnicodeError too: a declared "codec" like punycode or idna fails its own way.
+        except (UnicodeError, LookupError, ValueError):
             if codec == "cp1252":  # declared Latin-1, with bytes cp1252 leaves undefined
                 return data.decode("latin-1"), None
     try:
@@ -64,7 +77,7 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str | None]:
         text = None
     if text is not None:
         return text, _mislabelled(declared, codec, "utf-8")
-    guess = _guess(data)
+    guess = fallback or _guess(data)
     if guess:
         try:
             return data.decode(guess), _mislabelled(declared, codec, guess)
@@ -98,10 +111,44 @@ def _mislabelled(declared: str | None, codec: str | None, used: str) -> str | No
     return f"text declared as {declared!r} was read as {used}"
 
 
-def repair_header(value: str) -> str:
-    """A header value with raw 8-bit bytes (kept as surrogates by the parser) made readable."""
-    if not any("\udc80" <= char <= "\udcff" for char in value):
+def needs_detection(data: bytes, declared: str | None) -> bool:
+    """True when neither the declared charset nor UTF-8 reads the bytes."""
+    for codec in (codec_for(declared), "utf-8"):
+        if codec:
+            try:
+                data.decode(codec)
+                return False
+            except (UnicodeError, LookupError, ValueError):
+                pass
+    return True
+
+
+def detect(data: bytes) -> str:
+    """One charset for a sample of 8-bit text that is not UTF-8 (a multi-byte guess or cp1252)."""
+    return _guess(data[:20_000]) or "cp1252"
+
+
+def has_raw_bytes(value: str) -> bool:
+    """Whether a header value holds raw 8-bit bytes."""
+    return _RAW_BYTE.search(value) is not None
+
+
+def raw_bytes(value: str) -> bytes:
+    """A header value as the bytes that came (its raw 8-bit bytes restored)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def repair_header(value: str, fallback: str | None = None) -> str:
+    """A header value with raw 8-bit bytes (kept as surrogates by the parser) made readable.
+
+    `fallback`: the charset detected once for all of a message's headers; without it
+    the value is detected on its own (costly: a mail of 10,000 such lines must pass one).
+    """
+    if not has_raw_bytes(value):
         return value
-    data = value.encode("utf-8", "surrogateescape")
-    text, _notice = decode_bytes(data, None)
+    try:
+        data = raw_bytes(value)
+    except UnicodeEncodeError:  # a surrogate that is no byte: nothing to restore
+        return value.encode("utf-8", "replace").decode("utf-8")
+    text, _notice = decode_bytes(data, None, fallback=fallback)
     return text

@@ -1,4 +1,4 @@
-"""`tresen channels add-email | list`: mail accounts from the command line."""
+"""`tresen channels add-email`, and the mail accounts in `tresen channels list`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from channels.email.models import MailAccount
 from channels.email.urls import MailUrlError, parse_imap_url, parse_smtp_url
 from tresen.runtime import Runtime
 
-COMMAND = "channels"
+ACTIONS = ("add-email",)
 
 
 def _url(parse):
@@ -27,10 +27,8 @@ def _url(parse):
     return check
 
 
-def add_commands(commands) -> None:
-    """Declare `tresen channels ...` on the CLI's subcommands."""
-    channels = commands.add_parser(COMMAND, help="channel accounts (email)")
-    actions = channels.add_subparsers(dest="action", required=True, parser_class=channels.__class__)
+def add_actions(actions) -> None:
+    """Declare `tresen channels add-email`."""
     add = actions.add_parser("add-email", help="add a support address fetched by IMAP")
     add.add_argument(
         "--address", required=True, help="the support address, e.g. support@example.com"
@@ -48,7 +46,6 @@ def add_commands(commands) -> None:
     add.add_argument("--queue", help="the queue its new tickets go to (by name)")
     add.add_argument("--display-name", default="", help="the name replies are sent under")
     add.add_argument("--processed-folder", help="move fetched mail there instead of flagging it")
-    actions.add_parser("list", help="list mail accounts (passwords hidden)")
 
 
 async def _add(runtime: Runtime, args) -> MailAccount:
@@ -68,26 +65,30 @@ async def _add(runtime: Runtime, args) -> MailAccount:
 async def _list(runtime: Runtime) -> list[dict]:
     async with runtime.read() as session:
         accounts = await session.scalars(select(MailAccount).order_by(MailAccount.id))
-        return [account_json(account) for account in accounts]
+        return [account_json(account, runtime.settings) for account in accounts]
 
 
 def run(args, settings, with_runtime) -> int:
-    """Carry out a `channels` command; the exit status."""
-    if args.action == "add-email":
-        if not args.imap_url and not args.smtp_url:
-            print("tresen: error: give --imap-url, --smtp-url or both", file=sys.stderr)
-            return 2
-        try:
-            account = asyncio.run(with_runtime(settings, lambda runtime: _add(runtime, args)))
-        except AccountError as error:
-            print(f"tresen: error: {error.field}: {error}", file=sys.stderr)
-            return 1
-        print(f"added mail account {account.address} (id {account.id})")
-        return 0
+    """Carry out `tresen channels add-email`; the exit status."""
+    if not args.imap_url and not args.smtp_url:
+        print("tresen: error: give --imap-url, --smtp-url or both", file=sys.stderr)
+        return 2
+    try:
+        account = asyncio.run(with_runtime(settings, lambda runtime: _add(runtime, args)))
+    except AccountError as error:
+        print(f"tresen: error: {error.field}: {error}", file=sys.stderr)
+        return 1
+    print(f"added mail account {account.address} (id {account.id})")
+    return 0
+
+
+def account_lines(settings, with_runtime) -> list[str]:
+    """The mail accounts for `tresen channels list`, passwords hidden."""
+    lines = []
     for item in asyncio.run(with_runtime(settings, _list)):
         state = "active" if item["active"] else "inactive"
-        print(
-            f"{item['id']}\t{item['address']}\t{state}\tIMAP {item['imap_url'] or '-'}"
+        lines.append(
+            f"email\t{item['id']}\t{item['address']}\t{state}\tIMAP {item['imap_url'] or '-'}"
             f"\tSMTP {item['smtp_url'] or '-'}\t{item['last_error'] or ''}".rstrip()
         )
-    return 0
+    return lines

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 import aioimaplib
 from sqlalchemy import select, update
 
+from channels.email import accounts as mail_accounts
 from channels.email.models import MailAccount, MailFolderState
 from channels.email.parse import fallback_external_id, parse_message
 from channels.email.urls import MailUrlError, Server, parse_imap_url
 from tresen import rooms
 from tresen.inbound import InboundMessage
 from tresen.runtime import Runtime
+from tresen.secrets import SecretUnreadable
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +307,8 @@ def fetcher_for(runtime: Runtime, account: MailAccount) -> MailboxFetcher | None
     if not account.imap_url:
         return None
     try:
-        server = parse_imap_url(account.imap_url)
-    except MailUrlError as error:
+        server = parse_imap_url(mail_accounts.imap_url(runtime.settings, account))
+    except (MailUrlError, SecretUnreadable) as error:
         log.error("mail account %s: %s", account.address, error)
         return None
     return MailboxFetcher(runtime, account, server)

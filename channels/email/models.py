@@ -18,7 +18,8 @@ class MailAccount(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
-    # Full URLs with credentials (imap://USER:PASS@HOST:PORT/FOLDER); never shown or logged.
+    # Full URLs with credentials (imap://USER:PASS@HOST:PORT/FOLDER), sealed by tresen.secrets
+    # ("enc1:..."); opened only through channels.email.accounts, never shown or logged.
     imap_url: Mapped[str | None] = mapped_column(Text)
     smtp_url: Mapped[str | None] = mapped_column(Text)
     # After a message is stored: move it here, or (when empty) flag it \Seen.

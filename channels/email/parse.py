@@ -10,26 +10,26 @@ source always travels with the message (`raw["rfc822_base64"]`).
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import email.utils
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses
 
-from email_reply_parser import EmailReplyParser
-
 from channels.email import headers
 from channels.email.bounces import delivery_report
-from channels.email.charsets import decode_bytes, repair_header
+from channels.email.charsets import decode_bytes, has_raw_bytes, repair_header
 from channels.email.loops import auto_submitted_reason
-from channels.email.mime import children, payload_bytes
+from channels.email.mime import children, nesting_cut, parse_bytes, payload_bytes
+from channels.email.replies import visible_text
 from tresen.email_address import EmailAddressError, normalize_email
 from tresen.html import html_to_text
 from tresen.inbound import MAX_ATTACHMENT_BYTES, InboundAttachment, InboundMessage
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 MAX_TEXT_CHARS = 2_000_000
@@ -37,7 +37,15 @@ MAX_HTML_CHARS = 10_000_000
 MAX_ATTACHMENTS = 100
 MAX_PARTS = 1000  # a message of more parts than this is a bomb, not a letter
 MAX_DEPTH = 30
+MAX_NESTING = 50  # deeper parts are cut before parsing: the standard parser recurses per level
+MAX_NAME_CHARS = 200  # what a sender's name may hold (SenderIdentity.name)
+MAX_ADDRESS_VALUES = 20  # a From or To given more often than this is not a letter's
+MAX_ADDRESS_CHARS = 50_000  # getaddresses is quadratic in the addresses of one group
+MAX_RECIPIENTS = 500
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,900}>")
+# Separators around an addr-spec: what a linear scan for addresses splits on.
+_ADDRESS_SEPARATORS = re.compile(r'[\s<>()\[\]",;:]+')
+_HEADERS_END = re.compile(rb"\r?\n\r?\n|\r\r")
 
 
 @dataclass
@@ -53,9 +61,22 @@ class _Body:
 def parse_message(
     raw: bytes, *, account: str | None = None, max_attachment_bytes: int = MAX_ATTACHMENT_BYTES
 ) -> InboundMessage:
-    """The InboundMessage for one raw mail; `account` is the address it was fetched for."""
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    """The InboundMessage for one raw mail; `account` is the address it was fetched for.
+
+    Never raises: a mail that trips the parser in a way not foreseen is kept with what a
+    plain scan of its headers finds, its raw text as body and a notice (the inbox keeps
+    it, a person reads it); raising would make the SMTP server refuse it for ever.
+    """
+    try:
+        return _parse(raw, account, max_attachment_bytes)
+    except Exception as error:  # RecursionError too: whatever it was, the mail is kept
+        log.exception("could not parse a mail for %s; kept as scanned", account)
+        return unparsed_message(raw, account=account, error=error)
+
+
+def _parse(raw: bytes, account: str | None, max_attachment_bytes: int) -> InboundMessage:
     body = _Body()
+    message = _message_of(raw, body.notices)
     _collect(message, body, depth=0, limit=max_attachment_bytes)
     subject = _header(message, "Subject")
     html = "\n".join(body.html) or None
@@ -67,7 +88,7 @@ def parse_message(
     recipients = _addresses(message, "To", "Cc")
     references = _message_ids(_header(message, "References"))[-200:]
     in_reply_to = next(iter(_message_ids(_header(message, "In-Reply-To"))), None)
-    visible = _visible_text(text)
+    visible = visible_text(text)
     return InboundMessage(
         channel=CHANNEL,
         external_id=_external_id(message, raw),
@@ -89,24 +110,123 @@ def parse_message(
     )
 
 
+def _message_of(raw: bytes, notices: list[str]) -> Message:
+    """The parsed mail; nesting past MAX_NESTING is cut off, the original keeps all of it."""
+    cut = nesting_cut(raw, MAX_NESTING)
+    if cut is not None:
+        notices.append(
+            f"the message's parts are nested deeper than {MAX_NESTING} levels; "
+            "the deeper parts are only in the original"
+        )
+        raw = raw[:cut]
+    try:
+        return parse_bytes(raw)
+    except RecursionError:  # nesting the cut did not see: the headers, and the body as text
+        notices.append(
+            "the message's structure is nested too deeply to read; its body is shown as it came"
+        )
+        return parse_bytes(raw, headers_only=True)
+
+
+def unparsed_message(
+    raw: bytes, *, account: str | None = None, error: Exception | None = None
+) -> InboundMessage:
+    """A mail the parser could not read, kept from a plain scan of its header lines."""
+    reason = f" ({type(error).__name__})" if error else ""
+    notice = f"the message could not be read{reason}; its text is shown as it came"
+    try:
+        found = _scan_headers(raw)
+        sender = _first_address(found.get("from", "")) or (found.get("from") or "(no sender)")
+        ids = _message_ids(found.get("message-id"))
+        head_end = _HEADERS_END.search(raw)
+        text = raw[head_end.end() if head_end else 0 :][:MAX_TEXT_CHARS]
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=ids[0] if ids and len(ids[0]) <= 500 else fallback_external_id(raw),
+            sender={"kind": "email", "value": sender[:320]},
+            to=account,
+            subject=found.get("subject", "")[:2000] or None,
+            text=text.decode("utf-8", "replace")[:MAX_TEXT_CHARS],
+            notices=[notice],
+            raw={"rfc822_base64": base64.b64encode(raw).decode("ascii")},
+        )
+    except Exception:  # not even the scan: the bare minimum, still kept
+        log.exception("could not scan a mail for %s", account)
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=fallback_external_id(raw),
+            sender={"kind": "email", "value": "(no sender)"},
+            to=account,
+            notices=[notice],
+            raw={"rfc822_base64": base64.b64encode(raw).decode("ascii")},
+        )
+
+
+def _scan_headers(raw: bytes) -> dict[str, str]:
+    """The first From, Subject and Message-ID of a raw mail, read line by line."""
+    head_end = _HEADERS_END.search(raw)
+    head = raw[: head_end.start() if head_end else len(raw)][:1_000_000]
+    found: dict[str, str] = {}
+    name = None
+    for line in head.splitlines():
+        if line[:1] in (b" ", b"\t") and name is not None:
+            found[name] += " " + line.strip().decode("utf-8", "surrogateescape")
+            continue
+        key, colon, value = line.partition(b":")
+        key = key.strip().lower().decode("ascii", "replace")
+        wanted = colon and key in ("from", "subject", "message-id") and key not in found
+        name = key if wanted else None
+        if name is not None:
+            found[name] = value.strip().decode("utf-8", "surrogateescape")
+    decoded = {}
+    for key, value in found.items():
+        try:
+            decoded[key] = headers.decode(value[:10_000])
+        except Exception:
+            decoded[key] = value.encode("utf-8", "replace").decode("utf-8")
+    return decoded
+
+
 def _header(message: Message, name: str) -> str | None:
     return headers.header(message, name)
 
 
 def _addresses(message: Message, *names: str) -> list[str]:
-    found: list[str] = []
+    found: dict[str, None] = {}
     for name in names:
         for _display, address in _pairs(message, name):
             normalized = _normalized(address)
-            if normalized and normalized not in found:
-                found.append(normalized)
-    return found
+            if normalized:
+                found[normalized] = None
+            if len(found) >= MAX_RECIPIENTS:
+                return list(found)
+    return list(found)
 
 
 def _pairs(message: Message, name: str) -> list[tuple[str, str]]:
-    """(name, address) pairs, split before names are decoded (a decoded name may hold commas)."""
-    values = [repair_header(value) for value in headers.raw_values(message, name)]
-    return [(headers.decode(display), address) for display, address in getaddresses(values)]
+    """(name, address) pairs, names still encoded: split before decoding (it may add commas)."""
+    values = headers.raw_values(message, name)[:MAX_ADDRESS_VALUES]
+    if not values:
+        return []
+    charset = headers.charset_of(message) if any(map(has_raw_bytes, values)) else None
+    values = [repair_header(value, charset)[:MAX_ADDRESS_CHARS] for value in values]
+    try:
+        return getaddresses(values)
+    except Exception:  # e.g. RecursionError on a thousand nested groups ("g:g:g:...")
+        return [("", address) for value in values for address in _scan_addresses(value)]
+
+
+def _scan_addresses(value: str) -> list[str]:
+    """Every word that looks like an address (in one linear pass): getaddresses' fallback."""
+    return [word for word in _ADDRESS_SEPARATORS.split(value) if "@" in word.strip("@.")]
+
+
+def _first_address(value: str) -> str | None:
+    for address in _scan_addresses(value):
+        normalized = _normalized(address)
+        if normalized:
+            return normalized
+    return None
 
 
 def _normalized(address: str) -> str | None:
@@ -129,7 +249,8 @@ def _sender(message: Message) -> tuple[str | None, str]:
         for display, address in _pairs(message, name):
             normalized = _normalized(address)
             if normalized:
-                return (display.strip() or None), normalized
+                display = headers.decode(display[:10_000]).strip()
+                return display[:MAX_NAME_CHARS].rstrip() or None, normalized
     return None, (_header(message, "From") or "(no sender)")[:320]
 
 
@@ -167,7 +288,10 @@ def _date(message: Message) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # "Fri, 31 Dec 9999 23:59 -1200" is past what UTC can hold
+        return None
 
 
 def _collect(part: Message, body: _Body, *, depth: int, limit: int) -> None:
@@ -283,33 +407,3 @@ def _fit(text: str, html: str | None, notices: list[str]) -> tuple[str, str | No
         notices.append(f"the HTML is longer than {MAX_HTML_CHARS:,} characters; shown as text")
         html = None
     return text, html
-
-
-def _visible_text(text: str) -> str:
-    """The new part of a mail: quoted history and signature trimmed (the full text is kept)."""
-    if not text.strip():
-        return text
-    try:
-        visible = EmailReplyParser.parse_reply(text)
-    except Exception:
-        return text
-    visible = _trim_german_quote_header(visible)
-    return visible if visible.strip() else text
-
-
-# Outlook/Thunderbird in German: "Am 12.03.2026 um 10:00 schrieb Kim <kim@x.de>:" or an
-# Outlook block "-----Ursprüngliche Nachricht-----" / "Von: ...".
-_QUOTE_HEADERS = re.compile(
-    r"^(?:-{2,}\s*(?:Ursprüngliche Nachricht|Original Message)\s*-{2,}"
-    r"|Am .{4,80} schrieb .{1,200}:"
-    r"|On .{4,80} wrote:"
-    r"|(?:Von|From):\s.+\n(?:Gesendet|Sent):\s)",
-    re.MULTILINE | re.IGNORECASE,
-)
-
-
-def _trim_german_quote_header(text: str) -> str:
-    match = _QUOTE_HEADERS.search(text)
-    if match and match.start() > 0:
-        return text[: match.start()].rstrip()
-    return text

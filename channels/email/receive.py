@@ -73,7 +73,7 @@ class InboxHandler:
 
 async def run(runtime: Runtime) -> None:
     """Serve SMTP while the server runs, when a port is configured."""
-    port = runtime.settings.smtp_port
+    port = runtime.settings.option("email", "smtp_port")
     if not port:
         return
     handler = InboxHandler(runtime)
@@ -86,11 +86,11 @@ async def run(runtime: Runtime) -> None:
             hostname="tresen",
             loop=loop,
         ),
-        host=runtime.settings.smtp_host,
+        host=runtime.settings.option("email", "smtp_host"),
         port=port,
         reuse_port=True,  # several server processes may share the port
     )
-    log.info("receiving mail by SMTP on %s:%s", runtime.settings.smtp_host, port)
+    log.info("receiving mail by SMTP on %s:%s", runtime.settings.option("email", "smtp_host"), port)
     try:
         await asyncio.Future()  # until the server stops
     finally:

@@ -7,12 +7,14 @@ import logging
 import aiosmtplib
 from sqlalchemy import select
 
+from channels.email import accounts
 from channels.email.compose import compose, new_external_id
 from channels.email.models import MailAccount
 from channels.email.urls import MailUrlError, parse_smtp_url
 from tresen.email_address import EmailAddressError, normalize_email
 from tresen.outbound import DeliveryError, OutboundMessage
 from tresen.runtime import Runtime
+from tresen.secrets import SecretUnreadable
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 60
@@ -44,8 +46,8 @@ async def send(runtime: Runtime, outbound: OutboundMessage) -> str | None:
         raise DeliveryError(str(error), permanent=True) from None
     account = await _account(runtime, outbound.sender)
     try:
-        server = parse_smtp_url(account.smtp_url)
-    except MailUrlError as error:
+        server = parse_smtp_url(accounts.smtp_url(runtime.settings, account))
+    except (MailUrlError, SecretUnreadable) as error:
         raise DeliveryError(f"account {account.address}: {error}", permanent=False) from None
     message = compose(outbound, account.address, account.display_name)
     try:

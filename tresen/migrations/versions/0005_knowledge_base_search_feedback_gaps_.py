@@ -6,24 +6,43 @@ Create Date: 2026-11-24 00:28:18.706697
 """
 
 import json
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 from alembic import op
 
 import tresen.database
-from knowledge_base.index import (
-    POSTGRES_DDL,
-    POSTGRES_UPSERT,
-    SQLITE_DDL,
-    SQLITE_INSERT,
-    fields,
-)
+
+# Stemmed as the search stems its queries (the analyzer is a library, not schema).
+from knowledge_base.analysis import analyze
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+
+# The search index as this revision made it; the statements live here, not imported, so a
+# later change to knowledge_base.index cannot change what this migration did.
+SQLITE_DDL = (
+    "CREATE VIRTUAL TABLE kb_fts USING fts5(title, keywords, body, scope, "
+    "tokenize = 'unicode61 remove_diacritics 0', prefix = '3 5')",
+    "CREATE VIRTUAL TABLE kb_fts_vocab USING fts5vocab(kb_fts, row)",
+)
+POSTGRES_DDL = (
+    "CREATE TABLE kb_fts (article_id integer PRIMARY KEY "
+    "REFERENCES kb_articles (id) ON DELETE CASCADE, document tsvector NOT NULL)",
+    "CREATE INDEX ix_kb_fts_document ON kb_fts USING gin (document)",
+)
+SQLITE_INSERT = (
+    "INSERT INTO kb_fts (rowid, title, keywords, body, scope) "
+    "VALUES (:id, :title, :keywords, :body, :scope)"
+)
+POSTGRES_UPSERT = (
+    "INSERT INTO kb_fts (article_id, document) VALUES (:id, "
+    "setweight(to_tsvector('simple', :title), 'A') || "
+    "setweight(to_tsvector('simple', :keywords), 'B') || "
+    "setweight(to_tsvector('simple', :body), 'D')) "
+    "ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document"
+)
 
 
 def upgrade() -> None:
@@ -112,11 +131,19 @@ def _create_search_index() -> None:
         sa.text("SELECT id, title, keywords, body, language, visibility FROM kb_articles")
     )
     for row in rows.mappings().all():
-        article = SimpleNamespace(**row)
-        if isinstance(article.keywords, str):
-            article.keywords = json.loads(article.keywords)
-        statement = POSTGRES_UPSERT if postgres else SQLITE_INSERT
-        bind.execute(sa.text(statement), fields(article))
+        keywords = row["keywords"]
+        if isinstance(keywords, str):
+            keywords = json.loads(keywords)
+        language = row["language"]
+        values = {
+            "id": row["id"],
+            "title": analyze(row["title"], language),
+            "keywords": analyze(" ".join(keywords or []), language),
+            "body": analyze(row["body"] or "", language),
+            # Who may find it, as words FTS5 filters on inside the index.
+            "scope": f"lang{language} vis{row['visibility']}",
+        }
+        bind.execute(sa.text(POSTGRES_UPSERT if postgres else SQLITE_INSERT), values)
 
 
 def downgrade() -> None:

@@ -1,0 +1,19 @@
+"""What happens in the knowledge base: the payload of each event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tresen.events import Payload
+
+
+@dataclass(frozen=True)
+class ArticleChanged(Payload, type="kb.article.changed"):
+    article_id: int
+
+
+@dataclass(frozen=True)
+class FeedbackGiven(Payload, type="kb.feedback"):
+    article_id: int
+    kind: str
+    ticket_id: int | None = None

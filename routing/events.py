@@ -1,0 +1,30 @@
+"""What routing announces: rule changes, agents' presence, SLA warnings and breaches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tresen.events import Payload
+
+
+@dataclass(frozen=True)
+class RoutingChanged(Payload, type="routing.changed"):
+    """Rules, queues' assignment or SLA policies changed: every process reloads them."""
+
+
+@dataclass(frozen=True)
+class AgentPresence(Payload, type="agent.presence"):
+    user_id: int
+    presence: str
+
+
+@dataclass(frozen=True)
+class SlaWarning(Payload, type="sla.warning"):
+    ticket_id: int
+    target: str  # first_response, next_response or resolution
+
+
+@dataclass(frozen=True)
+class SlaBreached(Payload, type="sla.breached"):
+    ticket_id: int
+    target: str

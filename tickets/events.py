@@ -1,0 +1,85 @@
+"""What happens to tickets, their messages and the outbox: the payload of each event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tresen.events import Payload
+
+
+@dataclass(frozen=True)
+class TicketCreated(Payload, type="ticket.created"):
+    ticket_id: int
+    number: int
+
+    def key(self) -> str:
+        return f"ticket.created:{self.ticket_id}"
+
+
+@dataclass(frozen=True)
+class TicketUpdated(Payload, type="ticket.updated"):
+    ticket_id: int
+    # What changed, e.g. ["state", "assignee"], ["messages"], ["delivery"], ["sla"].
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class TicketMerged(Payload, type="ticket.merged"):
+    ticket_id: int
+    into_id: int
+    messages: int  # how many messages moved
+
+
+@dataclass(frozen=True)
+class MessageCreated(Payload, type="message.created"):
+    ticket_id: int
+    message_id: int
+    direction: str  # inbound or outbound
+    internal: bool
+    # Sent by a machine (an auto-reply, a bounce), not written by a person.
+    automatic: bool = False
+
+    def key(self) -> str:
+        return f"message.created:{self.message_id}"
+
+
+@dataclass(frozen=True)
+class OutboxQueued(Payload, type="outbox.queued"):
+    """A message (or, with message_id None, a staff mail) waits in the outbox."""
+
+    message_id: int | None
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class MacroChanged(Payload, type="macro.changed"):
+    macro_id: int
+
+
+@dataclass(frozen=True)
+class QueueCreated(Payload, type="queue.created"):
+    queue_id: int
+
+
+@dataclass(frozen=True)
+class QueueUpdated(Payload, type="queue.updated"):
+    queue_id: int
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class TicketViewChanged(Payload, type="ticket_view.changed"):
+    """A saved view (list filter) was saved, renamed or removed."""
+
+    view_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
+class TicketViewer(Payload, type="ticket.viewer"):
+    """Who is on a ticket's page (published, not stored): join, here, typing, leave."""
+
+    action: str
+    ticket_id: int
+    user_id: int
+    name: str

@@ -1,0 +1,34 @@
+"""What happens to staff accounts and their notifications: the payload of each event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tresen.events import Payload
+
+
+@dataclass(frozen=True)
+class UserCreated(Payload, type="user.created"):
+    user_id: int
+
+
+@dataclass(frozen=True)
+class UserUpdated(Payload, type="user.updated"):
+    user_id: int
+
+
+@dataclass(frozen=True)
+class NotificationCreated(Payload, type="notification.created"):
+    user_id: int
+    kind: str
+    ticket_id: int | None = None
+    notification_id: int | None = None
+    email: bool = False  # a copy by mail is wanted
+
+    def key(self) -> str | None:
+        return f"notification.created:{self.notification_id}" if self.notification_id else None
+
+
+@dataclass(frozen=True)
+class NotificationsRead(Payload, type="notifications.read"):
+    user_id: int
