@@ -52,3 +52,21 @@ async def migrated_runtime(database_url: str) -> Runtime:
     await upgrade(runtime.engine)
     await runtime.start()
     return runtime
+
+
+def sign_in(client) -> None:
+    """Sign the bench supervisor in through the login form (an httpx.Client on the server)."""
+    import re
+
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    answer = client.post(
+        "/login",
+        data={
+            "email": "bench@example.com",
+            "password": "bench-password",
+            "csrf_token": token,
+            "next": "/",
+        },
+    )
+    assert answer.status_code == 303, answer.text

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import re
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
+from bench import common
 from bench.common import database_urls, migrated_runtime
 from customers.models import Customer, Identity
 from tickets.models import Counter, Message, Queue, Ticket, TicketTag
@@ -181,18 +181,7 @@ def measure(url: str, ticket_ids: list[int], requests: int) -> None:
     server.start()
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
-            page = client.get("/login")
-            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-            signed = client.post(
-                "/login",
-                data={
-                    "email": "bench@example.com",
-                    "password": "bench-password",
-                    "csrf_token": token,
-                    "next": "/",
-                },
-            )
-            assert signed.status_code == 303, signed.text
+            common.sign_in(client)
             views = {
                 "My open tickets": "/?view=mine",
                 "Unassigned (by SLA)": "/?view=unassigned",

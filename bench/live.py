@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import websockets
 
+from bench import common
 from bench.common import database_urls
 from bench.console import percentile, prepare
 
@@ -35,18 +36,7 @@ ROW = re.compile(r'id="ticket-(\d+)"')
 def sign_in(base_url: str) -> str:
     """The session cookie of the bench supervisor, signed in through the login form."""
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        page = client.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        answer = client.post(
-            "/login",
-            data={
-                "email": "bench@example.com",
-                "password": "bench-password",
-                "csrf_token": token,
-                "next": "/",
-            },
-        )
-        assert answer.status_code == 303, answer.text
+        common.sign_in(client)
         return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
 

@@ -264,7 +264,8 @@ async def _process(
     if inbound.report is not None:
         return await _process_report(tx, inbound)
     person = inbound.auto_submitted is None
-    await _one_at_a_time(tx, inbound.sender.kind, sender_value)
+    if channel_registry.describe(inbound.channel).threading.sender:
+        await _one_at_a_time(tx, inbound.sender.kind, sender_value)
     customer_id = await resolve_sender(
         tx, inbound.sender.kind, sender_value, inbound.sender.name, person=person
     )
@@ -302,9 +303,10 @@ async def _process(
 
 
 async def _one_at_a_time(tx: Transaction, kind: str, value: str) -> None:
-    """Messages from one sender are taken one after the other (PostgreSQL; SQLite has one
-    writer anyway): two SMS arriving together must find one customer and one conversation,
-    not each open their own."""
+    """Messages from one sender on a channel that threads by sender are taken one after the
+    other (PostgreSQL; SQLite has one writer anyway): two SMS arriving together must find one
+    conversation, not each open their own. (Mail threads by headers and subject; a new
+    customer's identity is made once by resolve_sender's own savepoint.)"""
     if not tx.runtime.settings.is_postgres:
         return
     digest = hashlib.sha256(f"inbound-sender:{kind}:{value}".encode()).digest()
