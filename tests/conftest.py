@@ -10,6 +10,7 @@ import inspect
 import itertools
 import shutil
 import sys
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -65,6 +66,22 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+@asynccontextmanager
+async def _postgres_database(request, options: str = ""):
+    """A database of its own on the session's PostgreSQL cluster, dropped afterwards."""
+    cluster = request.getfixturevalue("postgres_cluster")
+    name = f"test_{next(_database_numbers)}"
+    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
+    await admin.execute(f"CREATE DATABASE {name} {options}")
+    await admin.close()
+    try:
+        yield cluster.url(name)
+    finally:
+        admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(request, tmp_path):
     """A fresh, migrated database of each kind for one test."""
@@ -73,15 +90,8 @@ async def database_url(request, tmp_path):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    cluster = request.getfixturevalue("postgres_cluster")
-    name = f"test_{next(_database_numbers)}"
-    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE tresen_template")
-    await admin.close()
-    yield cluster.url(name)
-    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+    async with _postgres_database(request, "TEMPLATE tresen_template") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -90,15 +100,8 @@ async def empty_database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
         return
-    cluster = request.getfixturevalue("postgres_cluster")
-    name = f"empty_{next(_database_numbers)}"
-    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    yield cluster.url(name)
-    admin = await asyncpg.connect(cluster.url().replace("+asyncpg", ""))
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
+    async with _postgres_database(request) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ through an advisory lock held on its own connection.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 import ssl
@@ -25,7 +24,7 @@ from sqlalchemy import select, update
 
 from channels.email import accounts as mail_accounts
 from channels.email.models import MailAccount, MailFolderState
-from channels.email.parse import fallback_external_id, parse_message
+from channels.email.parse import parse_message, unparsed_message
 from channels.email.urls import MailUrlError, Server, parse_imap_url
 from tresen import rooms
 from tresen.inbound import InboundMessage
@@ -176,7 +175,7 @@ class MailboxFetcher:
             inbound = parse_message(raw, account=self.address)
         except Exception as error:  # parse_message is built not to raise; kept anyway if it does
             log.exception("could not parse a message of %s", self.address)
-            inbound = _unparsed(raw, self.address, error)
+            inbound = unparsed_message(raw, account=self.address, error=error)
         if self.queue_id is not None:
             inbound = inbound.model_copy(update={"queue_id": self.queue_id})
         return inbound
@@ -289,18 +288,6 @@ def _uidvalidity(lines) -> int:
         if match:
             return int(match.group(1))
     raise ImapError("the server did not say the folder's UIDVALIDITY")
-
-
-def _unparsed(raw: bytes, account: str, error: Exception) -> InboundMessage:
-    return InboundMessage(
-        channel="email",
-        external_id=fallback_external_id(raw),
-        sender={"kind": "email", "value": "(unreadable message)"},
-        to=account,
-        text="",
-        notices=[f"the message could not be read ({type(error).__name__}); see the original"],
-        raw={"rfc822_base64": base64.b64encode(raw).decode("ascii")},
-    )
 
 
 def fetcher_for(runtime: Runtime, account: MailAccount) -> MailboxFetcher | None:
