@@ -19,6 +19,7 @@ from tickets.models import PRIORITIES
 from tresen import auth
 from tresen.accounts import active_users
 from tresen.forms import optional_int
+from tresen.ids import parse_whole_number
 from tresen.runtime import ActionError
 
 CONDITION_ROWS = 3
@@ -234,12 +235,23 @@ async def add_policy(request: Request) -> Response:
     return RedirectResponse("/admin/routing?saved=policy", status_code=303)
 
 
+def _weekdays(form) -> list[int]:
+    """The ticked weekdays (0 = Monday); a value the form cannot have sent is named."""
+    days = []
+    for raw in form.getlist("days"):
+        day = parse_whole_number(str(raw))
+        if day is None or day not in range(7):
+            raise ActionError("days", f"weekday {str(raw)[:40]!r} is not 0 (Monday) to 6 (Sunday)")
+        days.append(day)
+    return days
+
+
 async def add_calendar(request: Request) -> Response:
     await auth.require_staff(request, role="admin")
     form = await auth.verified_form(request)
     opens, closes = str(form.get("opens") or "09:00"), str(form.get("closes") or "17:00")
-    weekly = {str(day): [[opens, closes]] for day in map(int, form.getlist("days"))}
     try:
+        weekly = {str(day): [[opens, closes]] for day in _weekdays(form)}
         async with request.app.state.runtime.transaction() as tx:
             await actions.create_calendar(
                 tx,

@@ -12,7 +12,7 @@ from routing import queries as routing_queries
 from tickets import queries
 from tresen import auth
 from tresen.events import Event
-from tresen.live import REFUSED, Feed, Hub, Socket, accept_staff
+from tresen.live import Feed, Hub, Socket, accept_staff
 
 BOARD_EVENTS = ("ticket.created", "ticket.updated", "agent.presence")
 REFRESH_SECONDS = 0.5
@@ -95,11 +95,8 @@ def render_board(socket: Socket, context: dict) -> str:
 
 async def board_socket(websocket: WebSocket) -> None:
     """The board re-rendered when tickets, SLAs or presence change (bursts coalesced)."""
-    user = await accept_staff(websocket)
+    user = await accept_staff(websocket, "supervisor")
     if user is None:
-        return
-    if not user.has_role("supervisor"):
-        await websocket.close(code=REFUSED)
         return
     hub = Hub.of(websocket.app.state.runtime)
     await hub.serve(websocket, user, BoardFeed, ["board"], render_board)

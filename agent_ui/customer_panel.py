@@ -18,7 +18,9 @@ from customers.models import TIERS, Customer
 from customers.timeline import timeline
 from tickets import queries as ticket_queries
 from tresen import auth
+from tresen.forms import optional_id
 from tresen.i18n import LANGUAGES
+from tresen.ids import parse_id
 
 CONSENT_KEYS = ("email_marketing", "sms", "phone_calls", "data_processing")
 OTHER_TICKETS = 10
@@ -77,10 +79,7 @@ async def edit_customer(request: Request) -> Response:
     if "language" in changes and not changes["language"]:
         changes["language"] = None
     if "organization_id" in form:
-        raw = str(form["organization_id"])
-        if raw and not raw.isdigit():
-            raise HTTPException(400, f"organization_id {raw!r} is not an id")
-        changes["organization_id"] = int(raw) if raw else None
+        changes["organization_id"] = optional_id(form["organization_id"], "organization_id")
     if form.get("consent_shown"):
         changes["consent"] = {key: form.get(f"consent_{key}") == "on" for key in CONSENT_KEYS}
     try:
@@ -138,7 +137,7 @@ async def merge_into(request: Request) -> Response:
     try:
         async with runtime.transaction() as tx:
             target = await _customer(tx.session, customer_id)
-            other_id = int(raw) if raw.isdigit() else await _owner(runtime, tx.session, raw)
+            other_id = parse_id(raw) or await _owner(runtime, tx.session, raw)
             source = await _customer(tx.session, other_id)
             await merge_customers(tx, source, target)
     except CustomerError as error:

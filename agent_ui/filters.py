@@ -15,7 +15,9 @@ from tickets.models import PRIORITIES, STATES
 from tickets.queries import SLA_FILTERS, SORTS, TicketFilter
 from tickets.states import OPEN_STATES
 from tresen import channel as channel_registry
+from tresen.forms import optional_id
 from tresen.i18n import _
+from tresen.ids import is_id, parse_id
 from tresen.models import User
 
 # Tickets may come from channels no longer (or not yet) registered: any such name filters.
@@ -114,7 +116,7 @@ def parse_filter(params: dict, user: User) -> TicketFilter:
     assignee = params.get("assignee", "")
     if assignee in ("me", "none"):
         params = {**params, "assignee": ""}
-    if assignee not in ("", "me", "none") and not assignee.isdigit():
+    if assignee not in ("", "me", "none") and not is_id(assignee):
         raise HTTPException(400, f"assignee {assignee!r} is not me, none or a user id")
     priorities = [p for p in str(params.get("priority", "")).split(",") if p]
     for priority in priorities:
@@ -132,9 +134,7 @@ def parse_filter(params: dict, user: User) -> TicketFilter:
     return TicketFilter(
         state=states,
         queue_id=_number(params, "queue"),
-        assignee_id=user.id
-        if assignee == "me"
-        else (int(assignee) if assignee.isdigit() else None),
+        assignee_id=user.id if assignee == "me" else parse_id(assignee),
         unassigned=assignee == "none",
         customer_id=_number(params, "customer"),
         organization_id=_number(params, "organization"),
@@ -148,12 +148,7 @@ def parse_filter(params: dict, user: User) -> TicketFilter:
 
 
 def _number(params: dict, name: str) -> int | None:
-    raw = params.get(name) or ""
-    if not raw:
-        return None
-    if not str(raw).isdigit():
-        raise HTTPException(400, f"{name} {raw!r} is not an id")
-    return int(raw)
+    return optional_id(params.get(name), name)
 
 
 def list_filter(request: HTTPConnection, user: User) -> TicketFilter:

@@ -25,6 +25,7 @@ from knowledge_base.models import LANGUAGES, VISIBILITIES, Article
 from knowledge_base.search import search
 from routing import suggestions
 from tresen import auth
+from tresen.ids import parse_id
 from tresen.runtime import ActionError
 
 
@@ -153,9 +154,9 @@ async def new_article(request: Request) -> Response:
     group = None
     try:
         async with request.app.state.runtime.transaction() as tx:
-            source_id = str(form.get("translation_of") or "")
-            if source_id.isdigit():
-                source = await tx.session.get(Article, int(source_id))
+            source_id = parse_id(str(form.get("translation_of") or ""))
+            if source_id is not None:
+                source = await tx.session.get(Article, source_id)
                 group = source.translation_group if source else None
             article = await create_article(
                 tx, **values, translation_group=group, owner_id=user.id, editor_role=user.role
@@ -179,10 +180,10 @@ async def edit_article(request: Request) -> Response:
                     raise HTTPException(404, "article not found")
                 restore = str(form.get("restore") or "")
                 if restore:
-                    if not restore.isdigit():
+                    if parse_id(restore) is None:
                         raise HTTPException(400, f"restore={restore!r} is not a version number")
                     await restore_version(
-                        tx, article, int(restore), editor_id=user.id, editor_role=user.role
+                        tx, article, parse_id(restore), editor_id=user.id, editor_role=user.role
                     )
                 else:
                     await update_article(
@@ -204,7 +205,7 @@ async def edit_article(request: Request) -> Response:
 async def article_files(request: Request) -> Response:
     """Upload an image or attachment (multipart form), or remove one (field `remove`)."""
     user = await auth.require_staff(request)
-    form = await auth.verified_form(request)
+    form = await auth.verified_form(request, max_files=1)
     article_id = request.path_params["article_id"]
     try:
         async with request.app.state.runtime.transaction() as tx:

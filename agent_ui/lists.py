@@ -26,6 +26,7 @@ from tickets.queries import SLA_FILTERS, SORTS, CursorError
 from tresen import auth
 from tresen.accounts import active_users
 from tresen.i18n import _, ngettext
+from tresen.ids import parse_id
 from tresen.models import User
 
 PAGE_SIZE = 50
@@ -168,10 +169,9 @@ async def bulk(request: Request) -> Response:
     """One change to many tickets: assign, state, priority, queue, a tag, or merge."""
     user = await auth.require_staff(request)
     form = await auth.verified_form(request)
-    try:
-        ids = sorted({int(value) for value in form.getlist("ids")})
-    except ValueError:
-        raise HTTPException(400, "ids must be ticket ids") from None
+    ids = sorted({parse_id(value) for value in form.getlist("ids")}, key=lambda i: i or 0)
+    if None in ids:
+        raise HTTPException(400, "ids must be ticket ids")
     if not ids:
         raise HTTPException(400, "select at least one ticket")
     if len(ids) > BULK_LIMIT:
@@ -186,8 +186,8 @@ async def bulk(request: Request) -> Response:
             changes[name] = user.id
         elif raw == "none":
             changes[name] = None
-        elif raw.isdigit():
-            changes[name] = int(raw)
+        elif parse_id(raw) is not None:
+            changes[name] = parse_id(raw)
         elif raw:
             raise HTTPException(400, f"{name} {raw!r} is not an id")
     tag = str(form.get("tag") or "").strip()

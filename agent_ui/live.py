@@ -31,6 +31,7 @@ from tickets.queries import TicketFilter, filter_key, sort_key
 from tresen import i18n, notifications
 from tresen.auth import CSRF_FIELD
 from tresen.events import Event
+from tresen.ids import parse_id
 from tresen.live import REFUSED, Feed, Hub, Socket, accept_staff
 from tresen.models import User
 from tresen.notifications import text_of, unread_count
@@ -549,7 +550,7 @@ async def ticket_socket(websocket: WebSocket) -> None:
         user,
         ticket_id,
         opened,
-        int(change) if change.isdigit() else 0,
+        parse_id(change) or 0,
         websocket.session.get("csrf"),
     )
     last_typing = 0.0

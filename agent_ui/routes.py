@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,7 +15,8 @@ from agent_ui.templating import HERE, templates
 from tickets import queries
 from tickets.outbox import requeue_delivery
 from tresen import auth, i18n
-from tresen.accounts import authenticate
+from tresen.accounts import SignInBusy, authenticate
+from tresen.addresses import client_address
 from tresen.downloads import disposition, file_response
 from tresen.i18n import _, ngettext
 from tresen.runtime import ActionError
@@ -31,7 +34,8 @@ async def login_page(request: Request) -> Response:
     next_url = auth.safe_next(str(form.get("next") or "/"))
     throttle: auth.LoginThrottle = request.app.state.login_throttle
     account = email.strip().lower()
-    address = request.client.host if request.client else "unknown"
+    # The peer, or the client a trusted proxy names (tresen serve --forwarded-allow-ips).
+    address = client_address(request.scope)
     wait = throttle.wait_seconds(account, address)
     if wait:
         minutes = (wait + 59) // 60
@@ -50,23 +54,41 @@ async def login_page(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
-    user = await authenticate(request.app.state.runtime, email, str(form.get("password") or ""))
+    # Counted before the check: guesses sent at once cannot all pass the test above.
+    throttle.attempt(account, address)
+    turn = throttle.account_turn(account)
+    if turn:
+        # Guessed at from many addresses: slower (one try per delay), never closed to its owner.
+        await asyncio.sleep(turn)
+    try:
+        user = await authenticate(request.app.state.runtime, email, str(form.get("password") or ""))
+    except SignInBusy:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "next": next_url,
+                "email": email,
+                "error": _("Too many sign-ins at once. Try again in a few seconds."),
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     if user is None:
-        throttle.failed(account, address)
         return templates.TemplateResponse(
             request,
             "login.html",
             {"next": next_url, "email": email, "error": _("Email or password is wrong.")},
             status_code=401,
         )
-    throttle.succeeded(account)
+    throttle.succeeded(account, address)
     auth.login(request, user)
     return RedirectResponse(next_url, status_code=303)
 
 
 async def logout(request: Request) -> Response:
     await auth.verified_form(request)
-    auth.logout(request)
+    await auth.logout(request)
     return RedirectResponse("/login", status_code=303)
 
 

@@ -12,6 +12,7 @@ from knowledge_base.search import search as search_articles
 from tickets import queries
 from tickets.queries import TicketFilter
 from tresen import auth
+from tresen.ids import parse_id
 
 SHOWN = 20
 
@@ -22,10 +23,10 @@ async def search(request: Request) -> Response:
     q = (request.query_params.get("q") or "").strip()[:200]
     context = {"search_q": q, "tickets": [], "customers": [], "articles": []}
     if q:
-        number = q.removeprefix("#")
+        number = parse_id(q.removeprefix("#"))
         async with runtime.read() as session:
-            if number.isdigit():
-                exact = await queries.ticket_by_number(session, int(number))
+            if number is not None:
+                exact = await queries.ticket_by_number(session, number)
                 if exact is not None:  # a ticket number: straight there
                     return RedirectResponse(f"/tickets/{exact.id}", status_code=303)
             context["tickets"], context["more_tickets"] = await queries.list_tickets(

@@ -22,9 +22,11 @@ from tresen import auth, i18n
 from tresen import channel as channel_registry
 from tresen.accounts import active_users, user_names
 from tresen.i18n import _
+from tresen.ids import parse_id
 from tresen.models import User
 
 MAX_UPLOAD = 20 * 1024 * 1024  # per reply, all files together
+MAX_FILES = 50  # per reply; the request itself is cut off past tresen.limits.UPLOAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,10 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
     macro_list = await macros.list_macros(session, user.id)
     chosen, text, internal = None, "", False
     if macro_id:
-        if not str(macro_id).isdigit():
+        macro = parse_id(str(macro_id))
+        if macro is None:
             raise HTTPException(400, f"macro {macro_id!r} is not an id")
-        chosen = await session.get(Macro, int(macro_id))
+        chosen = await session.get(Macro, macro)
         if chosen is None or not chosen.active or not macros.may_use(chosen, user.id):
             raise HTTPException(404, "macro not found")
         text = macros.render(chosen.body, ticket, ticket.customer, user)
@@ -201,10 +204,11 @@ async def _uploads(form) -> list[NewAttachment]:
     for item in form.getlist("files"):
         if not isinstance(item, UploadFile) or not item.filename:
             continue
-        content = await item.read()
-        total += len(content)
+        # The parser spooled the file (to disk past 1 MB): its size is known before reading.
+        total += item.size or 0
         if total > MAX_UPLOAD:
             raise TicketError("files", "attachments may add up to 20 MB per message")
+        content = await item.read()
         files.append(
             NewAttachment(
                 filename=item.filename[:255],
@@ -219,7 +223,7 @@ async def post_message(request: Request) -> Response:
     """Reply or note (with files, a macro's changes, a chosen address); works as a plain
     form post and, with htmx, returns a fresh composer."""
     user = await auth.require_staff(request)
-    form = await auth.verified_form(request)
+    form = await auth.verified_form(request, max_files=MAX_FILES)
     ticket_id = request.path_params["ticket_id"]
     text = str(form.get("text") or "")
     internal = form.get("internal") == "on"
@@ -285,8 +289,8 @@ async def post_ticket(request: Request) -> Response:
             changes[name] = user.id
         elif raw == "":
             changes[name] = None
-        elif raw.isdigit():
-            changes[name] = int(raw)
+        elif parse_id(raw) is not None:
+            changes[name] = parse_id(raw)
         else:
             raise HTTPException(400, f"{name} {raw!r} is not an id")
     ticket_id = request.path_params["ticket_id"]
@@ -301,9 +305,9 @@ async def post_ticket(request: Request) -> Response:
 
 def _optional_id(form, name: str, what: str) -> int | None:
     raw = str(form.get(name) or "")
-    if raw and not raw.isdigit():
+    if raw and parse_id(raw) is None:
         raise TicketError(name, f"{what} {raw!r} does not exist")
-    return int(raw) if raw else None
+    return parse_id(raw)
 
 
 async def _ticket(session, ticket_id: int) -> Ticket:
@@ -314,10 +318,10 @@ async def _ticket(session, ticket_id: int) -> Ticket:
 
 
 async def _by_number(session, raw) -> Ticket:
-    number = str(raw or "").strip().removeprefix("#")
-    if not number.isdigit():
+    number = parse_id(str(raw or "").strip().removeprefix("#"))
+    if number is None:
         raise HTTPException(400, f"ticket number {raw!r} is not a number")
-    ticket = await queries.ticket_by_number(session, int(number))
+    ticket = await queries.ticket_by_number(session, number)
     if ticket is None:
         raise HTTPException(404, f"there is no ticket #{number}")
     return ticket

@@ -174,7 +174,11 @@ def main() -> None:
         servers = [
             ServerProcess(url, Path(tempfile.mkdtemp())) for _ in range(2 if args.postgres else 1)
         ]
-        token = servers[0].cli("tokens", "create", "bench@example.com").stdout.strip()
+        token = (
+            servers[0]
+            .cli("tokens", "create", "bench@example.com", "--scope", "integration")
+            .stdout.strip()
+        )
         for server in servers:
             server.start()
         try:

@@ -30,6 +30,14 @@ def _check_tier(tier: str) -> None:
         raise CustomerError("tier", f"tier {tier!r} is not one of {', '.join(TIERS)}")
 
 
+def _check_length(field: str, value) -> None:
+    """A text longer than its column takes (PostgreSQL refuses it: it was a 500 there)."""
+    column = Customer.__table__.columns.get(field)
+    limit = getattr(column.type, "length", None) if column is not None else None
+    if limit and isinstance(value, str) and len(value) > limit:
+        raise CustomerError(field, f"{field} is longer than {limit} characters")
+
+
 async def _check_organization(tx: Transaction, organization_id: int | None) -> None:
     if organization_id is not None and not await tx.session.get(Organization, organization_id):
         raise CustomerError("organization_id", f"organization {organization_id} does not exist")
@@ -84,9 +92,12 @@ async def create_customer(
         raise CustomerError("name", "name must not be empty")
     _check_tier(tier)
     await _check_organization(tx, organization_id)
-    rows = []
+    rows, seen = [], set()
     for kind, value in identities:
         normalized = _normalized(tx, kind, value)
+        if (kind, normalized) in seen:  # two spellings of one address: one identity
+            raise CustomerError("identities", f"{kind} {value!r} is given twice (as {normalized})")
+        seen.add((kind, normalized))
         await _check_free(tx, kind, normalized, customer_id=None)
         rows.append(_identity(tx, kind, normalized, None))
     now = tx.now()
@@ -243,6 +254,7 @@ async def update_customer(tx: Transaction, customer: Customer, changes: dict) ->
             raise CustomerError(field, f"{field} cannot be changed")
         if field == "name" and not str(value or "").strip():
             raise CustomerError("name", "name must not be empty")
+        _check_length(field, value)
         if field == "tier":
             _check_tier(value)
         if field == "organization_id":

@@ -8,45 +8,47 @@ from starlette.requests import Request
 from customers import actions, queries
 from customers.models import Customer, Organization
 from customers.timeline import timeline
-from tresen.api import ApiRouter, not_found, query_int, query_limit
+from tresen.api import ApiRouter, not_found, query_int, query_limit, query_text
+from tresen.ids import Id
+from tresen.text import Text
 
 router = ApiRouter("customers")
 
 
 class IdentityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: str = Field(max_length=20, examples=["email"])
-    value: str = Field(min_length=1, max_length=320)
+    kind: Text = Field(max_length=20, examples=["email"])
+    value: Text = Field(min_length=1, max_length=320)
 
 
 class CustomerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
-    organization_id: int | None = None
-    language: str | None = Field(default=None, max_length=10)
-    timezone: str | None = Field(default=None, max_length=64)
-    tier: str = "standard"
-    notes: str = Field(default="", max_length=100_000)
-    consent: dict[str, bool] = Field(default_factory=dict)
+    organization_id: Id | None = None
+    language: Text | None = Field(default=None, max_length=10)
+    timezone: Text | None = Field(default=None, max_length=64)
+    tier: Text = "standard"
+    notes: Text = Field(default="", max_length=100_000)
+    consent: dict[Text, bool] = Field(default_factory=dict)
 
 
 class CustomerPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    organization_id: int | None = None
-    language: str | None = Field(default=None, max_length=10)
-    timezone: str | None = Field(default=None, max_length=64)
-    tier: str | None = None
-    notes: str | None = Field(default=None, max_length=100_000)
-    consent: dict[str, bool] | None = None
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    organization_id: Id | None = None
+    language: Text | None = Field(default=None, max_length=10)
+    timezone: Text | None = Field(default=None, max_length=64)
+    tier: Text | None = None
+    notes: Text | None = Field(default=None, max_length=100_000)
+    consent: dict[Text, bool] | None = None
 
 
 class OrganizationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    domain: str | None = Field(default=None, max_length=255)
-    tier: str = "standard"
+    name: Text = Field(min_length=1, max_length=200)
+    domain: Text | None = Field(default=None, max_length=255)
+    tier: Text = "standard"
 
 
 def organization_json(organization: Organization | None) -> dict | None:
@@ -108,7 +110,7 @@ async def list_customers(request: Request, user):
     cursor = query_int(request, "cursor")
     async with request.app.state.runtime.read() as session:
         customers = await queries.list_customers(
-            session, q=request.query_params.get("q"), after_id=cursor, limit=limit + 1
+            session, q=query_text(request, "q"), after_id=cursor, limit=limit + 1
         )
     more = len(customers) > limit
     customers = customers[:limit]

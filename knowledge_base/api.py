@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,37 +15,40 @@ from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, 
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
 from knowledge_base.search import search
 from knowledge_base.transfer import import_articles
+from tresen.addresses import client_address
 from tresen.api import PUBLIC, ApiError, ApiRouter, not_found, query_int, query_limit
+from tresen.ids import Id
 from tresen.runtime import ActionError
+from tresen.text import JsonValue, Moment, Text
 
 router = ApiRouter("knowledge base")
 
 
 class ArticleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=300)
-    body: str = Field(default="", max_length=200_000, description="Markdown")
+    title: Text = Field(min_length=1, max_length=300)
+    body: Text = Field(default="", max_length=200_000, description="Markdown")
     language: Literal["de", "en"]
     visibility: Literal["draft", "internal", "public"] = "draft"
-    keywords: list[str] = Field(default_factory=list, max_length=50)
-    category: str | None = Field(default=None, max_length=500, examples=["Billing/Refunds"])
-    translation_of: int | None = Field(default=None, description="an article in another language")
-    reviewed_at: datetime | None = None
+    keywords: list[Text] = Field(default_factory=list, max_length=50)
+    category: Text | None = Field(default=None, max_length=500, examples=["Billing/Refunds"])
+    translation_of: Id | None = Field(default=None, description="an article in another language")
+    reviewed_at: Moment | None = None
 
 
 class ArticlePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    body: str | None = Field(default=None, max_length=200_000)
+    title: Text | None = Field(default=None, min_length=1, max_length=300)
+    body: Text | None = Field(default=None, max_length=200_000)
     visibility: Literal["draft", "internal", "public"] | None = None
-    keywords: list[str] | None = Field(default=None, max_length=50)
-    category: str | None = Field(default=None, max_length=500)
-    reviewed_at: datetime | None = None
+    keywords: list[Text] | None = Field(default=None, max_length=50)
+    category: Text | None = Field(default=None, max_length=500)
+    reviewed_at: Moment | None = None
 
 
 class ImportBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    articles: list[dict] = Field(
+    articles: list[dict[Text, JsonValue]] = Field(
         max_length=10_000, description="records as `tresen kb export` writes them"
     )
 
@@ -204,7 +206,7 @@ async def import_many(request: Request, user, body: ImportBody):
 
 class SuggestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=10_000, description="a question or a message")
+    text: Text = Field(min_length=1, max_length=10_000, description="a question or a message")
     lang: Literal["de", "en"] | None = Field(default=None, description="only articles in it")
     limit: int = Field(default=5, ge=1, le=20)
     audience: Literal["customer", "bot", "agent"] | None = Field(
@@ -215,7 +217,7 @@ class SuggestBody(BaseModel):
 class HelpfulBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     helpful: bool
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: Text | None = Field(default=None, max_length=2000)
 
 
 def audience_for(user, asked: str | None) -> str:
@@ -296,7 +298,7 @@ async def helpful(request: Request, user, body: HelpfulBody):
             raise not_found("article", article.id)
         reader = None
         if user is None:  # one answer per address and article
-            address = request.client.host if request.client else "unknown"
+            address = client_address(request.scope)
             reader = reader_key(request.app.state.runtime.settings.secret_key, f"ip:{address}")
         await record_feedback(
             tx,

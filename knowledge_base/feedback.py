@@ -24,8 +24,8 @@ async def record_feedback(
     comment: str | None = None,
 ) -> ArticleFeedback:
     """One verdict. A later verdict replaces the earlier one of the same agent on the same
-    ticket, and of the same reader (see `reader_key`) on the same article: nobody's opinion
-    counts twice."""
+    ticket, and of the same anonymous reader (see `reader_key`) on the same article that
+    (UTC) day: nobody's opinion counts twice, and a reader's address answers once a day."""
     if kind not in FEEDBACK_KINDS:
         raise ActionError("verdict", f"{kind!r} is not one of {', '.join(FEEDBACK_KINDS)}")
     if await tx.session.get(Article, article_id) is None:
@@ -34,7 +34,8 @@ async def record_feedback(
     if ticket_id is not None:
         same = (ArticleFeedback.ticket_id == ticket_id) & (ArticleFeedback.user_id == user_id)
     elif reader is not None:
-        same = ArticleFeedback.reader == reader
+        today = tx.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        same = (ArticleFeedback.reader == reader) & (ArticleFeedback.at >= today)
     if same is not None:
         earlier = await tx.session.scalars(
             select(ArticleFeedback).where(ArticleFeedback.article_id == article_id, same)
@@ -57,7 +58,8 @@ async def record_feedback(
 
 def reader_key(secret: str, identity: str) -> str:
     """Who an anonymous reader is, for counting their answers once: a keyed hash of their
-    session or address (the address itself is not kept)."""
+    address ("ip:<address>"; the address itself is not kept). Not their session: a fresh
+    cookie costs nothing, so per session anyone could answer as often as they liked."""
     return hmac.new(secret.encode(), identity.encode(), hashlib.sha256).hexdigest()
 
 
@@ -94,18 +96,19 @@ async def gaps(
     session, *, since_days: int, now: datetime, audience: str | None = None, limit: int = 50
 ) -> list[dict]:
     """Searches with no good result, grouped by their words, the most frequent first."""
+    searches = func.sum(SearchGap.searches)
     query = (
         select(
             SearchGap.normalized,
-            func.count(SearchGap.id),
+            searches,
             func.max(SearchGap.at),
             func.max(SearchGap.query),
             func.max(SearchGap.language),
             func.sum(SearchGap.results),
         )
-        .where(SearchGap.at >= now - timedelta(days=since_days))
+        .where(SearchGap.day >= (now - timedelta(days=since_days)).date())
         .group_by(SearchGap.normalized)
-        .order_by(func.count(SearchGap.id).desc(), func.max(SearchGap.at).desc())
+        .order_by(searches.desc(), func.max(SearchGap.at).desc())
         .limit(limit)
     )
     if audience:

@@ -3,10 +3,11 @@ translations, with a visibility and a version history."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -96,27 +97,31 @@ class ArticleFeedback(Base):
     kind: Mapped[str] = mapped_column(String(20))
     ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the tickets room's id
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # An anonymous reader (a keyed hash of their session or address): one answer per article.
+    # An anonymous reader (a keyed hash of their address): one answer per article and day.
     reader: Mapped[str | None] = mapped_column(String(64), index=True)
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SearchGap(Base):
-    """A search that found nothing good: what people looked for and did not find."""
+    """Searches that found nothing good: what people looked for and did not find, one row per
+    words, audience and day with how often (a flood of searches adds to a count, not rows)."""
 
     __tablename__ = "kb_search_gaps"
+    __table_args__ = (UniqueConstraint("day", "audience", "normalized"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    query: Mapped[str] = mapped_column(String(500))
+    day: Mapped[date] = mapped_column(Date)  # UTC
+    query: Mapped[str] = mapped_column(String(500))  # the latest wording
     normalized: Mapped[str] = mapped_column(String(500), index=True)  # grouped by this
     language: Mapped[str | None] = mapped_column(String(10))
     audience: Mapped[str] = mapped_column(String(20))  # agent, customer, bot
-    results: Mapped[int] = mapped_column(Integer)
+    searches: Mapped[int] = mapped_column(Integer, default=1)
+    results: Mapped[int] = mapped_column(Integer)  # of the latest search
     best_article_id: Mapped[int | None] = mapped_column(
         ForeignKey("kb_articles.id", ondelete="SET NULL")
     )
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the latest search
 
 
 class ArticleEmbedding(Base):

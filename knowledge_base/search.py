@@ -18,6 +18,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import TextClause, bindparam, case, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from knowledge_base import semantic
 from knowledge_base.analysis import (
@@ -47,6 +49,11 @@ LEXICAL_WEIGHT = 0.15  # with embeddings: the share of the lexical score in the 
 SEMANTIC_LOW, SEMANTIC_HIGH = 0.80, 0.90
 GOOD_SCORE = 0.35  # a search whose best result scores less is reported as a gap
 FEEDBACK_WEIGHT = 0.5  # a standing of ±1 scales an article's score by 1 ± this
+# Readers without an account (help centre, public API) count for customers' and bots' ranking
+# with at most this much weight either way (four readers' "helpful"), and not at all for
+# agents (`_feedback`).
+ANONYMOUS_VOTES_CAP = 2.0
+LATEST_OF_GAP = ("query", "language", "results", "best_article_id", "at")
 SNIPPET_CHARS = 220
 _MARKUP = re.compile(r"[#*_>`|~\[\]]+|\]\([^)]*\)|^\s*[-+]\s+", re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -316,26 +323,38 @@ def _semantic_confidence(cosine: float) -> float:
     return min(1.0, max(0.0, (cosine - SEMANTIC_LOW) / (SEMANTIC_HIGH - SEMANTIC_LOW)))
 
 
-async def _feedback(session, ids: list[int]) -> dict[int, float]:
-    """Each article's standing from what agents and readers said of it, -1 … 1."""
+async def _feedback(session, ids: list[int], audience: str = "agent") -> dict[int, float]:
+    """Each article's standing from what agents and readers said of it, -1 … 1.
+
+    Anonymous readers' answers (those with a `reader`) are left out of agents' ranking: agents
+    find articles for tickets, and their own verdicts there are the evidence; anyone can send
+    anonymous answers from many addresses, and a reader's "not helpful" often means "not the
+    answer I hoped for", not "the wrong article". For customers and bots those answers are the
+    readers' own voice, so they count, capped (ANONYMOUS_VOTES_CAP): a flood of them moves an
+    article's score by a fifth at most."""
     if not ids:
         return {}
+    weight = case(
+        (ArticleFeedback.kind == "used", 1.0),
+        (ArticleFeedback.kind == "helpful", 0.5),
+        (ArticleFeedback.kind == "not_relevant", -1.0),
+        else_=-0.5,
+    )
+    anonymous = ArticleFeedback.reader.is_not(None)
     rows = await session.execute(
         select(
             ArticleFeedback.article_id,
-            func.sum(
-                case(
-                    (ArticleFeedback.kind == "used", 1.0),
-                    (ArticleFeedback.kind == "helpful", 0.5),
-                    (ArticleFeedback.kind == "not_relevant", -1.0),
-                    else_=-0.5,
-                )
-            ),
+            func.sum(case((anonymous, 0.0), else_=weight)),
+            func.sum(case((anonymous, weight), else_=0.0)),
         )
         .where(ArticleFeedback.article_id.in_(ids))
         .group_by(ArticleFeedback.article_id)
     )
-    return {article_id: math.tanh(float(total) / 5) for article_id, total in rows.all()}
+    cap = ANONYMOUS_VOTES_CAP if audience in ("customer", "bot") else 0.0
+    return {
+        article_id: math.tanh((float(known) + max(-cap, min(cap, float(readers)))) / 5)
+        for article_id, known, readers in rows.all()
+    }
 
 
 def normalized(text_: str) -> str:
@@ -371,10 +390,12 @@ async def search(
         cosines: dict[int, float] = {}
         if use_semantic and state.titles is not None:
             # Not alongside the query above: the encoder uses every core already.
-            vector = await semantic.query_vector(text_)
-            cosines = _nearest(state, vector, visibilities, language, exclude, lexical)
+            # Customers and bots (anonymous) rank lexically while the encoder is busy.
+            vector = await semantic.query_vector(text_, may_skip=audience in ("customer", "bot"))
+            if vector is not None:
+                cosines = _nearest(state, vector, visibilities, language, exclude, lexical)
         candidates = list(dict.fromkeys([*lexical, *cosines]))
-        standing = await _feedback(session, candidates)
+        standing = await _feedback(session, candidates, audience)
         ranked = _rank(candidates, lexical, cosines, standing)[:limit]
         articles = {
             a.id: a
@@ -448,15 +469,26 @@ def _rank(candidates, lexical, cosines, standing) -> list[tuple[int, float]]:
 
 
 async def _report_gap(runtime, text_: str, language, audience: str, hits: list[Hit]) -> None:
+    """Count the search on its words' row of the day (one upsert: anonymous floods of the
+    same search add to a number, not to the table)."""
     async with runtime.transaction() as tx:
-        tx.session.add(
-            SearchGap(
-                query=text_[:500],
-                normalized=normalized(text_),
-                language=language,
-                audience=audience,
-                results=len(hits),
-                best_article_id=hits[0].article_id if hits else None,
-                at=tx.now(),
+        now = tx.now()
+        insert = (pg_insert if dialect(tx.session) == "postgresql" else sqlite_insert)(SearchGap)
+        insert = insert.values(
+            day=now.date(),
+            query=text_[:500],
+            normalized=normalized(text_),
+            language=language,
+            audience=audience,
+            searches=1,
+            results=len(hits),
+            best_article_id=hits[0].article_id if hits else None,
+            at=now,
+        )
+        latest = {name: insert.excluded[name] for name in LATEST_OF_GAP}
+        await tx.session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["day", "audience", "normalized"],
+                set_={"searches": SearchGap.searches + 1, **latest},
             )
         )

@@ -14,17 +14,21 @@ import asyncio
 import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import or_, select
 
 from knowledge_base.models import Article, ArticleEmbedding
+from tresen.runtime import woken
 
 MODEL = "multilingual-e5-small-q4"
 BODY_CHARS = 600  # the start of the body that goes into an article's text vector
 SETTLE = timedelta(minutes=1)
+POLL_SECONDS = 10.0  # looks for articles other processes changed this often
+RETRY_SECONDS = 60.0  # after a failed round
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _encoder = None
@@ -66,8 +70,34 @@ def encode_passages(texts: list[str]) -> np.ndarray:
 _thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-encoder")
 
 
-async def query_vector(text: str) -> np.ndarray:
-    return await asyncio.get_running_loop().run_in_executor(_thread, encode_query, text)
+# Anonymous searches must not line up encoding work one per request (a flood would keep the
+# encoder busy for minutes and every agent's suggestion behind it): recent queries' vectors
+# are kept, and when this many encodings wait already, an anonymous one is not queued.
+RECENT_QUERIES = 256
+MAX_WAITING = 2
+_recent: OrderedDict[str, np.ndarray] = OrderedDict()
+_waiting = 0
+
+
+async def query_vector(text: str, *, may_skip: bool = False) -> np.ndarray | None:
+    """The query's vector (a recent one's without encoding again); None when `may_skip` and
+    the encoder is busy: the search then ranks lexically."""
+    global _waiting
+    key = text[:2000]
+    if key in _recent:
+        _recent.move_to_end(key)
+        return _recent[key]
+    if may_skip and _waiting >= MAX_WAITING:
+        return None
+    _waiting += 1
+    try:
+        vector = await asyncio.get_running_loop().run_in_executor(_thread, encode_query, key)
+    finally:
+        _waiting -= 1
+    _recent[key] = vector
+    while len(_recent) > RECENT_QUERIES:
+        _recent.popitem(last=False)
+    return vector
 
 
 async def passage_vectors(texts: list[str]) -> np.ndarray:
@@ -85,38 +115,38 @@ def digest(title: str, keywords: list, body: str) -> str:
     return hashlib.sha256("\x1f".join(texts).encode()).hexdigest()
 
 
-async def embed_pending(runtime, *, batch: int = 16) -> int:
-    """Embed the articles whose vectors are missing or stale; returns how many."""
+async def embed_pending(runtime, *, batch: int = 16, since: datetime | None = None) -> int:
+    """Embed the articles whose vectors are missing or stale; returns how many.
+
+    With `since`, only articles changed since then are looked at (through the index on
+    `updated_at`: the worker's frequent look costs next to nothing when nothing changed)."""
     if not (available() and runtime.settings.semantic):
         return 0
     done = 0
     # What the vectors cover: changes up to shortly before this read (a writing transaction's
     # time is its start, so one that commits while we read is still looked at next round).
     covers = runtime.clock.now() - SETTLE
-    async with runtime.read() as session:
-        rows = (
-            await session.execute(
-                select(
-                    Article.id,
-                    Article.title,
-                    Article.keywords,
-                    Article.body,
-                    ArticleEmbedding.digest,
-                )
-                .outerjoin(ArticleEmbedding, ArticleEmbedding.article_id == Article.id)
-                # Only articles changed since their vectors (or never embedded) are read; the
-                # digest then tells whether the embedded text changed.
-                .where(
-                    or_(
-                        ArticleEmbedding.article_id.is_(None),
-                        ArticleEmbedding.model != MODEL,
-                        Article.updated_at >= ArticleEmbedding.at,
-                    )
-                )
-                .order_by(Article.id)
+    query = (
+        select(Article.id, Article.title, Article.keywords, Article.body, ArticleEmbedding.digest)
+        .outerjoin(ArticleEmbedding, ArticleEmbedding.article_id == Article.id)
+        # Only articles changed since their vectors (or never embedded) are read; the
+        # digest then tells whether the embedded text changed.
+        .where(
+            or_(
+                ArticleEmbedding.article_id.is_(None),
+                ArticleEmbedding.model != MODEL,
+                Article.updated_at >= ArticleEmbedding.at,
             )
-        ).all()
-    todo = [r for r in rows if r.digest != digest(r.title, r.keywords, r.body)]
+        )
+    )
+    if since is not None:
+        query = query.where(Article.updated_at >= since)
+    async with runtime.read() as session:
+        rows = (await session.execute(query)).all()
+    # Sorted here: an ORDER BY id makes SQLite walk every article in id order, index or not.
+    todo = sorted(
+        (r for r in rows if r.digest != digest(r.title, r.keywords, r.body)), key=lambda r: r.id
+    )
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
         pairs = [article_texts(r.title, r.keywords, r.body) for r in chunk]
@@ -140,22 +170,24 @@ async def embed_pending(runtime, *, batch: int = 16) -> int:
 
 async def run(runtime) -> None:
     """Background worker: embed articles after they change (and once at start, for what was
-    written while no worker ran); a failed round is tried again a minute later."""
+    written while no worker ran); a failed round is tried again a minute later.
+
+    Changes made here wake it at once; those of another process (`tresen kb import` beside a
+    server on SQLite, whose events reach no other process) are found by looking again every
+    POLL_SECONDS at the articles changed since the last round (less SETTLE, as the vectors'
+    `at`: a transaction that committed late is looked at again)."""
     if not (available() and runtime.settings.semantic):
         return
     async with runtime.bus.subscribe() as queue:
-        due = True
+        since = None  # the first round looks at every article
         while True:
-            if due:
-                try:
-                    await embed_pending(runtime)
-                    due = False
-                except Exception:  # noqa: BLE001 - reported; tried again
-                    _log.exception("embedding knowledge base articles failed")
+            started = runtime.clock.now() - SETTLE
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=None if not due else 60)
-            except TimeoutError:
-                continue
-            if event.type in ("kb.article.changed", "bus.overflow"):
+                await embed_pending(runtime, since=since)
+                since = started
+                wait = POLL_SECONDS
+            except Exception:  # noqa: BLE001 - reported; tried again
+                _log.exception("embedding knowledge base articles failed")
+                wait = RETRY_SECONDS
+            if await woken(queue, ("kb.article.changed",), wait):
                 await asyncio.sleep(0.5)  # let an import's burst of changes settle
-                due = True

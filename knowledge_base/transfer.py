@@ -30,6 +30,23 @@ from tresen.runtime import ActionError, Runtime
 
 CHUNK = 200  # rows per transaction
 CSV_COLUMNS = ("question", "answer", "category", "language")
+# A spreadsheet runs a cell that begins like a formula (OWASP "CSV injection": =, +, -, @,
+# tab, carriage return), e.g. `=HYPERLINK(...)` in an article opened by the person who
+# exported it. Such cells are written after a single quote, which spreadsheets show as text;
+# import takes one quote off again, so a round trip keeps every value.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """A value as a CSV cell no spreadsheet takes for a formula."""
+    return "'" + value if value.lstrip("'").startswith(_FORMULA_START) else value
+
+
+def from_csv_cell(value: str) -> str:
+    """The value a `csv_cell` holds."""
+    if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START):
+        return value[1:]
+    return value
 
 
 class TransferError(ValueError):
@@ -77,10 +94,10 @@ def _read_csv(path: Path, language: str, visibility: str) -> list[tuple[str, dic
                     (
                         f"{path.name}, line {reader.line_num}",
                         {
-                            "title": row.get("question") or "",
-                            "body": row.get("answer") or "",
-                            "category": row.get("category") or None,
-                            "language": row.get("language") or language,
+                            "title": from_csv_cell(row.get("question") or ""),
+                            "body": from_csv_cell(row.get("answer") or ""),
+                            "category": from_csv_cell(row.get("category") or "") or None,
+                            "language": from_csv_cell(row.get("language") or "") or language,
                             "visibility": visibility,
                         },
                     )
@@ -303,9 +320,13 @@ async def export_articles(runtime: Runtime, path: Path) -> int:
             writer = csv.writer(file)
             writer.writerow(CSV_COLUMNS)
             for record in records:
-                writer.writerow(
-                    [record["title"], record["body"], record["category"] or "", record["language"]]
+                cells = (
+                    record["title"],
+                    record["body"],
+                    record["category"] or "",
+                    record["language"],
                 )
+                writer.writerow([csv_cell(cell) for cell in cells])
     else:
         path.mkdir(parents=True, exist_ok=True)
         for record in records:

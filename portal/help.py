@@ -17,6 +17,7 @@ from knowledge_base.feedback import reader_key, record_feedback
 from knowledge_base.files import file_content
 from knowledge_base.models import LANGUAGES, Article
 from knowledge_base.search import search
+from tresen.addresses import client_address
 from tresen.auth import CSRF_FIELD, csrf_token, session_user, verified_form
 from tresen.downloads import file_response
 
@@ -71,6 +72,7 @@ async def help_article(request: Request) -> Response:
         )
     if request.method == "POST":
         form = await verified_form(request)
+        address = client_address(request.scope)
         answer = str(form.get("helpful") or "")
         if answer not in ("yes", "no"):
             raise HTTPException(400, f"helpful={answer!r} is not yes or no")
@@ -79,10 +81,9 @@ async def help_article(request: Request) -> Response:
                 tx,
                 article.id,
                 "helpful" if answer == "yes" else "not_helpful",
-                # One answer per visitor and article: their session's token names them.
-                reader=reader_key(
-                    request.app.state.runtime.settings.secret_key, f"session:{csrf_token(request)}"
-                ),
+                # One answer per address, article and day (as through the API): a session
+                # would name a fresh reader with every new cookie.
+                reader=reader_key(request.app.state.runtime.settings.secret_key, f"ip:{address}"),
                 comment=str(form.get("comment") or "") or None,
             )
         return RedirectResponse(f"/help/{article.slug}?thanks=1", status_code=303)

@@ -144,6 +144,18 @@ def rule_json(row: RoutingRule) -> dict:
     }
 
 
+MAX_NAME = 100  # calendars and SLA policies
+
+
+def _name(name, what: str) -> str:
+    """A record's name without surrounding spaces; empty is refused (it would show as nothing)."""
+    if not isinstance(name, str) or not name.strip():
+        raise RoutingConfigError("name", f"{what} needs a name, not {name!r}")
+    if len(name.strip()) > MAX_NAME:  # the column's width (PostgreSQL refused it: a 500)
+        raise RoutingConfigError("name", f"{what}'s name is longer than {MAX_NAME} characters")
+    return name.strip()
+
+
 async def create_calendar(
     tx: Transaction,
     *,
@@ -155,6 +167,7 @@ async def create_calendar(
     closures: list | None = None,
     is_default: bool = False,
 ) -> BusinessCalendarRow:
+    name = _name(name, "a calendar")
     build_calendar(timezone, weekly, country, subdivision, closures or [])
     if await tx.session.scalar(
         select(BusinessCalendarRow.id).where(BusinessCalendarRow.name == name)
@@ -227,6 +240,7 @@ async def create_sla_policy(
     warn_share: float | None = None,
     escalation: dict | None = None,
 ) -> SlaPolicyRow:
+    name = _name(name, "an SLA policy")
     pause_states = ["pending", "on_hold"] if pause_states is None else pause_states
     for state in pause_states:
         if state not in STATES or state in ("new", "open"):

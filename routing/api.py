@@ -3,7 +3,7 @@ agents' profiles and presence, and each ticket's SLA status and routing decision
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -15,73 +15,75 @@ from routing.assign import set_presence
 from routing.models import BusinessCalendarRow, QueueRouting, RoutingRule, SlaPolicyRow
 from tickets.models import Ticket
 from tresen.api import ApiRouter, not_found, query_limit
+from tresen.ids import Id, Int32
+from tresen.text import JsonValue, Text
 
 router = ApiRouter("routing")
 
 
 class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    field: str = Field(examples=["subject"])
-    operator: str = Field(examples=["contains"])
-    value: Any = Field(examples=[["invoice", "Rechnung"]])
+    field: Text = Field(examples=["subject"])
+    operator: Text = Field(examples=["contains"])
+    value: JsonValue = Field(examples=[["invoice", "Rechnung"]])
 
 
 class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     conditions: list[Condition] = Field(default_factory=list, max_length=50)
-    actions: dict[str, Any] = Field(
+    actions: dict[Text, JsonValue] = Field(
         default_factory=dict,
         examples=[{"queue_id": 2, "priority": "high", "tags": ["billing"], "stop": True}],
     )
     active: bool = True
-    position: int | None = None
+    position: Int32 | None = None
 
 
 class RulePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     conditions: list[Condition] | None = Field(default=None, max_length=50)
-    actions: dict[str, Any] | None = None
+    actions: dict[Text, JsonValue] | None = None
     active: bool | None = None
-    position: int | None = None
+    position: Int32 | None = None
 
 
 class Preview(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    channel: str = "email"
-    account: str | None = Field(default=None, examples=["support@example.com"])
-    subject: str = Field(default="", max_length=500)
-    text: str = Field(default="", max_length=20000)
-    tier: str = "standard"
-    organization_id: int | None = None
+    channel: Text = "email"
+    account: Text | None = Field(default=None, examples=["support@example.com"])
+    subject: Text = Field(default="", max_length=500)
+    text: Text = Field(default="", max_length=20000)
+    tier: Text = "standard"
+    organization_id: Id | None = None
 
 
 class CalendarCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    timezone: str = "Europe/Berlin"
-    weekly: dict[str, list[tuple[str, str]]] = Field(
+    name: Text = Field(min_length=1, max_length=100)
+    timezone: Text = "Europe/Berlin"
+    weekly: dict[Text, list[tuple[Text, Text]]] = Field(
         examples=[{"0": [["09:00", "17:00"]], "1": [["09:00", "17:00"]]}]
     )
-    country: str | None = "DE"
-    subdivision: str | None = Field(default=None, examples=["BY"])
-    closures: list[str] = Field(default_factory=list, examples=[["2026-12-31"]])
+    country: Text | None = "DE"
+    subdivision: Text | None = Field(default=None, examples=["BY"])
+    closures: list[Text] = Field(default_factory=list, examples=[["2026-12-31"]])
     is_default: bool = False
 
 
 class PolicyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    calendar_id: int | None = None
-    targets: dict[str, dict[str, float]] = Field(
+    name: Text = Field(min_length=1, max_length=100)
+    calendar_id: Id | None = None
+    targets: dict[Text, dict[Text, float]] = Field(
         examples=[{"urgent": {"first_response": 30, "resolution": 240}}],
         description="minutes per priority and target (first_response, next_response, resolution)",
     )
-    pause_states: list[str] | None = None
-    warn_before_minutes: int | None = 15
+    pause_states: list[Text] | None = None
+    warn_before_minutes: Int32 | None = 15
     warn_share: float | None = None
-    escalation: dict[str, list[dict[str, Any]]] | None = Field(
+    escalation: dict[Text, list[dict[Text, JsonValue]]] | None = Field(
         default=None,
         examples=[{"warning": [{"action": "notify"}], "breach": [{"action": "raise_priority"}]}],
     )
@@ -89,7 +91,7 @@ class PolicyCreate(BaseModel):
 
 class Member(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: int
+    user_id: Id
     role: Literal["agent", "supervisor"] = "agent"
 
 
@@ -97,15 +99,15 @@ class QueueRoutingPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Literal["manual", "round_robin", "least_loaded", "skills"] | None = None
     prefer_previous_agent: bool | None = None
-    sla_policy_id: int | None = None
-    required_skills: list[str] | None = None
+    sla_policy_id: Id | None = None
+    required_skills: list[Text] | None = None
     members: list[Member] | None = None
 
 
 class AgentProfilePut(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    capacity: int | None = Field(default=None, ge=0)
-    skills: list[str] | None = Field(default=None, examples=[["lang:de", "billing"]])
+    capacity: Int32 | None = Field(default=None, ge=0)
+    skills: list[Text] | None = Field(default=None, examples=[["lang:de", "billing"]])
 
 
 class PresencePut(BaseModel):
@@ -232,7 +234,7 @@ async def add_policy(request: Request, user, body: PolicyCreate):
 async def put_queue_routing(request: Request, user, body: QueueRoutingPut):
     async with request.app.state.runtime.transaction() as tx:
         data = body.model_dump(exclude_unset=True)
-        if "members" in data:
+        if data.get("members") is not None:
             data["members"] = [dict(member) for member in data["members"]]
         row = await actions.set_queue_routing(tx, request.path_params["queue_id"], **data)
         return _queue_json(row)

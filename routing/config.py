@@ -20,6 +20,7 @@ from routing.calendars import BusinessCalendar, CalendarError, _minutes
 from routing.models import BusinessCalendarRow, QueueRouting, RoutingRule, SlaPolicyRow
 from routing.rules import Condition, Rule, RuleError
 from routing.sla import SlaError, SlaPolicy
+from tresen.ids import parse_whole_number
 from tresen.runtime import ActionError, Transaction
 
 RELOAD_AFTER = 5.0  # seconds: how stale another process's change may be seen here
@@ -60,7 +61,10 @@ def build_calendar(timezone, weekly, country, subdivision, closures) -> Business
     try:
         spans = {}
         for day, ranges in (weekly or {}).items():
-            spans[int(day)] = tuple((_minutes(start), _minutes(end)) for start, end in ranges)
+            weekday = parse_whole_number(str(day))
+            if weekday is None:
+                raise CalendarError(f"weekday {str(day)[:40]!r} is not 0 (Monday) to 6 (Sunday)")
+            spans[weekday] = tuple((_minutes(start), _minutes(end)) for start, end in ranges)
         return BusinessCalendar(
             timezone=timezone,
             weekly=spans,
@@ -68,7 +72,7 @@ def build_calendar(timezone, weekly, country, subdivision, closures) -> Business
             subdivision=subdivision or None,
             closures=frozenset(date.fromisoformat(day) for day in closures or ()),
         )
-    except (CalendarError, ValueError, TypeError) as error:
+    except (CalendarError, ValueError, TypeError, OverflowError) as error:
         raise RoutingConfigError("calendar", str(error)) from None
 
 
@@ -90,7 +94,7 @@ def build_policy(row: SlaPolicyRow, calendar: BusinessCalendar | None) -> SlaPol
             ),
             warn_share=row.warn_share,
         )
-    except (SlaError, ValueError, TypeError, AttributeError) as error:
+    except (SlaError, ValueError, TypeError, AttributeError, OverflowError) as error:
         raise RoutingConfigError("sla_policy", str(error)) from None
 
 

@@ -144,7 +144,8 @@ async def agent(runtime):
 
 @pytest.fixture
 async def agent_headers(runtime, agent):
-    token = await create_token(runtime, agent.email)
+    # The integration scope too: many tests deliver inbound messages with these headers.
+    token = await create_token(runtime, agent.email, scopes=["integration"])
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -157,7 +158,7 @@ async def admin_headers(runtime):
         role="admin",
         password="admin-password",
     )
-    token = await create_token(runtime, "admin@example.com")
+    token = await create_token(runtime, "admin@example.com", scopes=["integration"])
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
@@ -94,7 +95,9 @@ class PostgresCluster:
 class ServerProcess:
     """`python -m tresen serve` in a subprocess, as a person would run it."""
 
-    def __init__(self, database_url: str, data_dir: Path, secret_key: str = "test-secret-key"):
+    def __init__(
+        self, database_url: str, data_dir: Path, secret_key: str = "test-secret-key-" + "k" * 24
+    ):
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -342,3 +345,42 @@ service imap-login {{
                 raise RuntimeError(f"APPEND failed: {result}")
         finally:
             await client.logout()
+
+
+class AsgiSocket:
+    """A websocket client speaking ASGI straight to the app: thousands cost little."""
+
+    def __init__(self, app, path: str, cookie: str, origin: str = "http://testserver") -> None:
+        self.app = app
+        path, _, query = path.partition("?")
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 50000),
+            "root_path": "",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())]
+            + ([(b"origin", origin.encode())] if origin else []),
+            "subprotocols": [],
+        }
+        self.to_app: asyncio.Queue = asyncio.Queue()
+        self.from_app: asyncio.Queue = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+
+    async def connect(self) -> dict:
+        """The app's answer: websocket.accept, or websocket.close when refused."""
+        self.to_app.put_nowait({"type": "websocket.connect"})
+        self.task = asyncio.create_task(self.app(self.scope, self.to_app.get, self.from_app.put))
+        return await asyncio.wait_for(self.from_app.get(), 10)
+
+    async def receive(self, timeout: float = 10) -> dict:
+        return await asyncio.wait_for(self.from_app.get(), timeout)
+
+    async def close(self) -> None:
+        self.to_app.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)

@@ -7,53 +7,55 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from customers.queries import get_customer
-from tickets import actions, queries, queues
+from tickets import actions, inbox, queries, queues
 from tickets.actions import Actor
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
 from tickets.models import PRIORITIES, STATES, Message, Queue, Ticket
 from tickets.queries import SLA_FILTERS, SORTS, CursorError, TicketFilter
-from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit
+from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit, query_text
+from tresen.ids import Id
 from tresen.inbound import InboundMessage
+from tresen.text import Text
 
 router = ApiRouter("tickets")
 
 
 class TicketCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: int
-    subject: str = Field(min_length=1, max_length=500)
-    text: str = Field(default="", max_length=2_000_000, description="the customer's request")
-    html: str | None = Field(default=None, max_length=10_000_000)
-    channel: str = Field(default="web", pattern=r"^[a-z][a-z0-9_]*$", max_length=30)
-    priority: str = "normal"
-    queue_id: int | None = None
-    assignee_id: int | None = None
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    customer_id: Id
+    subject: Text = Field(min_length=1, max_length=500)
+    text: Text = Field(default="", max_length=2_000_000, description="the customer's request")
+    html: Text | None = Field(default=None, max_length=10_000_000)
+    channel: Text = Field(default="web", pattern=r"^[a-z][a-z0-9_]*$", max_length=30)
+    priority: Text = "normal"
+    queue_id: Id | None = None
+    assignee_id: Id | None = None
+    tags: list[Text] = Field(default_factory=list, max_length=50)
 
 
 class TicketPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    subject: str | None = Field(default=None, min_length=1, max_length=500)
-    state: str | None = Field(default=None, json_schema_extra={"enum": list(STATES)})
-    priority: str | None = Field(default=None, json_schema_extra={"enum": list(PRIORITIES)})
-    queue_id: int | None = None
-    assignee_id: int | None = None
-    tags: list[str] | None = Field(default=None, max_length=50)
+    subject: Text | None = Field(default=None, min_length=1, max_length=500)
+    state: Text | None = Field(default=None, json_schema_extra={"enum": list(STATES)})
+    priority: Text | None = Field(default=None, json_schema_extra={"enum": list(PRIORITIES)})
+    queue_id: Id | None = None
+    assignee_id: Id | None = None
+    tags: list[Text] | None = Field(default=None, max_length=50)
 
 
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(default="", max_length=2_000_000)
-    html: str | None = Field(default=None, max_length=10_000_000)
+    text: Text = Field(default="", max_length=2_000_000)
+    html: Text | None = Field(default=None, max_length=10_000_000)
     internal: bool = False
-    channel: str | None = Field(
+    channel: Text | None = Field(
         default=None,
         max_length=30,
         description="the channel a reply goes out on (default: the ticket's, or one that "
         "reaches the same customer when the ticket's cannot send)",
         examples=["email"],
     )
-    recipient: str | None = Field(
+    recipient: Text | None = Field(
         default=None,
         max_length=320,
         description="one of the customer's identities on that channel (default: where they "
@@ -63,8 +65,8 @@ class MessageCreate(BaseModel):
 
 class QueueCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=10_000)
+    name: Text = Field(min_length=1, max_length=100)
+    description: Text = Field(default="", max_length=10_000)
     acknowledge: bool = Field(
         default=False, description="confirm each new mail ticket to the customer (de/en)"
     )
@@ -72,8 +74,8 @@ class QueueCreate(BaseModel):
 
 class QueuePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=10_000)
+    name: Text | None = Field(default=None, min_length=1, max_length=100)
+    description: Text | None = Field(default=None, max_length=10_000)
     acknowledge: bool | None = None
 
 
@@ -162,7 +164,7 @@ def ticket_filter(request: Request, user) -> TicketFilter:
         organization_id=query_int(request, "organization"),
         priority=_choices(params, "priority", PRIORITIES),
         sla=_choice(params, "sla", SLA_FILTERS),
-        text=(params.get("q") or "").strip() or None,
+        text=query_text(request, "q"),
         sort=_choice(params, "sort", SORTS) or "updated",
     )
 
@@ -222,7 +224,7 @@ async def list_tickets(request: Request, user):
                 now=request.app.state.runtime.clock.now(),
             )
     except CursorError as error:
-        raise ApiError(400, str(error), "cursor") from None
+        raise ApiError(422, str(error), "cursor") from None
     return {"items": [ticket_json(ticket) for ticket in tickets], "next": next_cursor}
 
 
@@ -333,6 +335,8 @@ async def get_history(request: Request, user):
     summary="Deliver one inbound message (idempotent)",
     body=InboundMessage,
     status=202,
+    # It speaks for any customer on any channel: only integrations, not every agent's token.
+    scope="integration",
 )
 async def post_inbound(request: Request, user, body: InboundMessage):
     try:
@@ -345,6 +349,47 @@ async def post_inbound(request: Request, user, body: InboundMessage):
             status_code=500,
         )
     return JSONResponse(result.to_json(), status_code=202)
+
+
+def inbox_record_json(record) -> dict:
+    return {
+        "id": record.id,
+        "channel": record.channel,
+        "external_id": record.external_id,
+        "status": record.status,
+        "error": record.error,
+        "attempts": record.attempts,
+        "received_at": record.received_at.isoformat(),
+        "last_attempt_at": record.last_attempt_at and record.last_attempt_at.isoformat(),
+    }
+
+
+@router.route(
+    "GET",
+    "/inbox/quarantined",
+    summary="Inbound messages that failed too often to be tried again, with their errors",
+    role="admin",
+)
+async def list_quarantined(request: Request, user):
+    records = await inbox.quarantined(request.app.state.runtime)
+    return {"items": [inbox_record_json(record) for record in records], "next": None}
+
+
+@router.route(
+    "POST",
+    "/inbox/{inbox_id:int}/retry",
+    summary="Process a quarantined inbound message again (after the cause was fixed)",
+    role="admin",
+)
+async def retry_quarantined(request: Request, user):
+    inbox_id = request.path_params["inbox_id"]
+    try:
+        result = await inbox.retry_quarantined(request.app.state.runtime, inbox_id)
+    except LookupError as error:
+        raise ApiError(404, str(error)) from None
+    except InboxProcessingError as error:
+        raise ApiError(409, f"still fails: {error.__cause__}") from None
+    return result.to_json()
 
 
 @router.route("GET", "/queues", summary="List queues")

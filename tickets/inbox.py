@@ -14,18 +14,26 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, select, text, update
+from pydantic import ValidationError
+from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from customers.actions import flag_bouncing, resolve_sender
 from customers.identities import IdentityError, normalize_identity
 from tickets.acknowledgement import acknowledge
-from tickets.actions import NewAttachment, TicketRef, add_inbound_message, mark_delivery_failed
+from tickets.actions import (
+    NewAttachment,
+    TicketRef,
+    add_inbound_message,
+    apply_changes,
+    mark_delivery_failed,
+)
 from tickets.models import InboundRecord, Message, OutboxMessage, Queue, Ticket
 from tickets.states import DONE_STATES
 from tickets.threading import joins_existing, subject_key, ticket_number_in_subject
 from tresen import channel as channel_registry
 from tresen import rooms
+from tresen.database import unavailable
 from tresen.inbound import InboundMessage
 from tresen.runtime import Runtime, Transaction
 
@@ -99,6 +107,8 @@ async def receive(runtime: Runtime, inbound: InboundMessage) -> Received:
             record_id = await _store_failed(runtime, inbound, payload, error)
             raise InboxProcessingError(record_id, error) from error
     except Exception as error:
+        if unavailable(error):
+            raise  # nothing can be stored now: the sender is asked to try again (503, 451)
         record_id = await _store_failed(runtime, inbound, payload, error)
         raise InboxProcessingError(record_id, error) from error
     distinct = _distinct(inbound, payload, existing)
@@ -252,6 +262,8 @@ async def _retry(runtime: Runtime, record_id: int, inbound: InboundMessage) -> R
                     record_id, ticket and ticket.id, message_id, ticket and ticket.number, True
                 )
     except Exception as error:
+        if unavailable(error):
+            raise  # stays as it was; the sender is asked to try again
         await _mark_failed(runtime, record_id, error)
         raise InboxProcessingError(record_id, error) from error
     return await _result(runtime, record_id)
@@ -337,26 +349,29 @@ async def _queue(tx: Transaction, queue_id: int | None) -> int | None:
 async def _process_report(
     tx: Transaction, inbound: InboundMessage
 ) -> tuple[TicketRef | None, int | None]:
-    """A bounce or complaint: onto the ticket of the message it is about, never a new ticket.
+    """A bounce or complaint: onto the ticket of our message it is about, never a new ticket;
+    one about none of our messages is kept for a person (`_unmatched_report`).
 
-    The deliveries it names are marked failed, and the addresses that failed for good
-    are flagged on the customer record so agents see it before they write again.
+    Only what the report proves is acted on. It must name one of our outbound messages
+    (by the Message-ID we gave it, which nobody but its recipients has seen), and only
+    that message's recipient, when the report names it as failed (or names nobody), has
+    the delivery marked failed and the address flagged on the customer record. A mail
+    that merely looks like a bounce (a subject, `X-Failed-Recipients`) can name anyone.
     """
     report = inbound.report
     connection = await tx.session.connection()
     ours = []
     if report.refers_to:
         ours = (await connection.execute(_OURS, {"ids": report.refers_to})).all()
-    diagnostic = report.diagnostic or f"delivery {report.action}"
-    if report.action != "delayed" and ours:
-        await mark_delivery_failed(tx, [row.id for row in ours], report.action, diagnostic)
-    if report.action != "delayed":
-        recipients = report.recipients or [row.recipient for row in ours if row.recipient]
-        await flag_bouncing(tx, recipients, f"{report.action}: {diagnostic}")
     if not ours:
-        log.info("delivery report %s refers to none of our messages", inbound.external_id)
-        return None, None
-    ticket = TicketRef(*ours[0][1:-1])
+        return await _unmatched_report(tx, inbound)
+    diagnostic = report.diagnostic or f"delivery {report.action}"
+    failed = _failed_deliveries(report.recipients, ours)
+    if report.action != "delayed" and failed:
+        await mark_delivery_failed(tx, [row.id for row in failed], report.action, diagnostic)
+        recipients = sorted({row.recipient for row in failed})
+        await flag_bouncing(tx, recipients, f"{report.action}: {diagnostic}")
+    ticket = TicketRef(*(failed or ours)[0][1:-1])
     return await add_inbound_message(
         tx,
         ticket,
@@ -373,6 +388,75 @@ async def _process_report(
         internal=True,
         notices=inbound.notices,
     )
+
+
+def _failed_deliveries(named: list[str], ours: list) -> list:
+    """Those of our deliveries the report says failed: the ones to a recipient it names,
+    or all it refers to when it names nobody (a complaint often hides the address)."""
+    delivered = [row for row in ours if row.recipient]
+    if not named:
+        return delivered
+    wanted = {address.lower() for address in named}
+    return [row for row in delivered if row.recipient.lower() in wanted]
+
+
+UNMATCHED_REPORT_TAG = "unmatched-bounce"
+
+
+async def _unmatched_report(tx: Transaction, inbound: InboundMessage) -> tuple[TicketRef, int]:
+    """A report about none of our messages (a mailing list's bounce, one for mail sent
+    outside Tresen, a forgery): a ticket for a person, tagged `unmatched-bounce`, never dropped.
+
+    It flags nobody and is answered by nobody: no confirmation, no routing (so no rule's
+    auto-reply, no SLA clock, no assignment); it waits in the receiving account's queue,
+    as an internal message so that no customer ever sees it. Reports from the same sender
+    with the same subject gather on one open ticket rather than opening one each.
+    """
+    kind, sender = _report_sender(tx.runtime, inbound)
+    customer_id = await resolve_sender(tx, kind, sender, inbound.sender.name, person=False)
+    connection = await tx.session.connection()
+    key = subject_key(inbound.subject) if inbound.subject else None
+    row = None
+    if key:
+        row = (
+            await connection.execute(_BY_SUBJECT, {"customer_id": customer_id, "subject_key": key})
+        ).first()
+    ticket = None if row is None else TicketRef(*row)
+    ticket, message_id = await add_inbound_message(
+        tx,
+        ticket,
+        customer_id=customer_id,
+        channel=inbound.channel,
+        subject=inbound.subject,
+        text=inbound.text or inbound.report.diagnostic or "",
+        html=inbound.html,
+        sender=inbound.sender.value,
+        recipient=inbound.to,
+        external_id=inbound.external_id,
+        attachments=_attachments(inbound),
+        auto_submitted=f"delivery report: {inbound.report.action}, about none of our messages",
+        internal=True,
+        notices=inbound.notices,
+        queue_id=await _queue(tx, inbound.queue_id),
+    )
+    if row is None:
+        await apply_changes(tx, ticket.id, {}, add_tags=[UNMATCHED_REPORT_TAG], known_tags=[])
+    return ticket, message_id
+
+
+def _report_sender(runtime: Runtime, inbound: InboundMessage) -> tuple[str, str]:
+    """The report's sender (kind, value). Many mail systems send theirs from no address at
+    all (`MAILER-DAEMON <>`): those stand for the mail system of the mailbox it came to."""
+    try:
+        return inbound.sender.kind, _sender(runtime, inbound)
+    except InboundRejected:
+        domain = (inbound.to or "").rpartition("@")[2]
+        if inbound.sender.kind != "email" or not domain:
+            raise
+        try:
+            return "email", normalize_identity("email", f"mailer-daemon@{domain}")
+        except IdentityError:
+            raise InboundRejected("from", f"a report from {inbound.sender.value!r}") from None
 
 
 # Built once: every inbound message runs them.
@@ -506,6 +590,7 @@ async def _store_failed(
     try:
         async with runtime.transaction() as tx:
             record = _record(tx, inbound, payload, status="failed", error=reason)
+            record.update(attempts=1, last_attempt_at=tx.now())
             connection = await tx.session.connection()
             return (await connection.execute(insert(InboundRecord), record)).inserted_primary_key[0]
     except IntegrityError:
@@ -514,17 +599,62 @@ async def _store_failed(
         return existing.id
 
 
+# Failed processing attempts after which a record is quarantined: what still fails after a
+# few tries over about 20 minutes is no hiccup, and retrying it for ever only logs.
+MAX_ATTEMPTS = 5
+
+
 async def _mark_failed(runtime: Runtime, record_id: int, error: Exception) -> None:
+    """One more failed attempt; the MAX_ATTEMPTS-th puts the record in quarantine."""
+    reason = f"{type(error).__name__}: {error}"[:2000]
     async with runtime.transaction() as tx:
         await tx.session.execute(
             update(InboundRecord)
             .where(InboundRecord.id == record_id, InboundRecord.status != "processed")
-            .values(status="failed", error=f"{type(error).__name__}: {error}"[:2000])
+            .values(
+                status=case(
+                    (InboundRecord.attempts + 1 >= MAX_ATTEMPTS, "quarantined"), else_="failed"
+                ),
+                attempts=InboundRecord.attempts + 1,
+                last_attempt_at=tx.now(),
+                error=reason,
+            )
+        )
+        status = await tx.session.scalar(
+            select(InboundRecord.status).where(InboundRecord.id == record_id)
+        )
+    if status == "quarantined":
+        log.error(
+            "inbound message %s quarantined after %d failed attempts: %s "
+            "(an administrator can retry it: GET /api/v1/inbox/quarantined)",
+            record_id,
+            MAX_ATTEMPTS,
+            reason,
         )
 
 
+async def _quarantine(runtime: Runtime, record_id: int, reason: str) -> None:
+    """No more attempts: what is stored can never be processed as it is."""
+    async with runtime.transaction() as tx:
+        await tx.session.execute(
+            update(InboundRecord)
+            .where(InboundRecord.id == record_id, InboundRecord.status != "processed")
+            .values(
+                status="quarantined",
+                attempts=InboundRecord.attempts + 1,
+                last_attempt_at=tx.now(),
+                error=reason[:2000],
+            )
+        )
+    log.error("inbound message %s quarantined: %s", record_id, reason[:500])
+
+
 async def retry_pending(runtime: Runtime) -> int:
-    """Process records left received or failed; returns how many succeeded."""
+    """Process records left received or failed; returns how many succeeded.
+
+    Each failure counts an attempt (logged in a line, no traceback: the first failure
+    logged it); a record stored in a form no longer valid is quarantined at once.
+    """
     async with runtime.read() as session:
         rows = (
             await session.execute(
@@ -536,11 +666,44 @@ async def retry_pending(runtime: Runtime) -> int:
     done = 0
     for record_id, payload in rows:
         try:
-            await _retry(runtime, record_id, InboundMessage.model_validate(payload))
+            inbound = InboundMessage.model_validate(payload)
+        except ValidationError as error:
+            await _quarantine(runtime, record_id, f"stored message is not valid: {error}")
+            continue
+        try:
+            await _retry(runtime, record_id, inbound)
             done += 1
-        except InboxProcessingError:
-            pass  # recorded on the record; tried again next time
+        except InboxProcessingError as error:
+            log.warning("inbound message %s failed again: %s", record_id, error.__cause__)
     return done
+
+
+async def quarantined(runtime: Runtime, limit: int = 100) -> list[InboundRecord]:
+    """The quarantined records, newest first, for an administrator to look at."""
+    async with runtime.read() as session:
+        return list(
+            await session.scalars(
+                select(InboundRecord)
+                .where(InboundRecord.status == "quarantined")
+                .order_by(InboundRecord.id.desc())
+                .limit(limit)
+            )
+        )
+
+
+async def retry_quarantined(runtime: Runtime, record_id: int) -> Received:
+    """An administrator's retry of a quarantined record (after a fix): processed now, or
+    quarantined again with the new error (InboxProcessingError). LookupError: no such one."""
+    async with runtime.read() as session:
+        record = await session.get(InboundRecord, record_id)
+    if record is None or record.status != "quarantined":
+        raise LookupError(f"inbox record {record_id} is not quarantined")
+    try:
+        inbound = InboundMessage.model_validate(record.payload)
+    except ValidationError as error:
+        await _quarantine(runtime, record_id, f"stored message is not valid: {error}")
+        raise InboxProcessingError(record_id, error) from error
+    return await _retry(runtime, record_id, inbound)
 
 
 RETRY_SECONDS = 300.0

@@ -118,6 +118,8 @@ class TicketTag(Base):
 
 class Message(Base):
     __tablename__ = "messages"
+    # The automatic mails of the last hour (the confirmations' limit for all addresses).
+    __table_args__ = (Index("ix_messages_direction_created", "direction", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
@@ -237,7 +239,12 @@ class TicketView(Base):
 
 
 class InboundRecord(Base):
-    """Every inbound message exactly as received, stored before it is processed."""
+    """Every inbound message exactly as received, stored before it is processed.
+
+    status: processed, rejected (for what it holds), failed (tried again later) or
+    quarantined (failed `tickets.inbox.MAX_ATTEMPTS` times: kept, no longer tried, shown
+    to administrators with its error).
+    """
 
     __tablename__ = "inbox"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
@@ -252,6 +259,9 @@ class InboundRecord(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Failed processing attempts so far, and when the last one was.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(Base):

@@ -10,7 +10,6 @@ deciding so (`requeue_delivery`). On PostgreSQL several workers share the outbox
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -20,7 +19,7 @@ from tickets.models import Attachment, Message, OutboxMessage, Ticket
 from tresen import channel as channel_registry
 from tresen import notifications
 from tresen.outbound import DeliveryError, OutboundAttachment, OutboundMessage
-from tresen.runtime import ActionError, Runtime, Transaction
+from tresen.runtime import ActionError, Runtime, Transaction, woken
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,9 @@ async def deliver_due(runtime: Runtime, *, limit: int = 50) -> int:
 
 
 async def run(runtime: Runtime) -> None:
-    """The outbox worker: delivers as soon as a message is queued, and whatever falls due."""
+    """The outbox worker: delivers as soon as a message is queued, and whatever falls due
+    (retries, and messages another process queued: on SQLite its events reach no one else),
+    looked for every IDLE_SECONDS however busy the bus is with other events."""
     async with runtime.bus.subscribe() as events:
         while True:
             try:
@@ -50,13 +51,7 @@ async def run(runtime: Runtime) -> None:
                     pass
             except Exception:  # the database may be away for a moment; try again soon
                 log.exception("delivering the outbox failed")
-            try:
-                while True:
-                    event = await asyncio.wait_for(events.get(), IDLE_SECONDS)
-                    if event.type in ("outbox.queued", "bus.overflow"):
-                        break
-            except TimeoutError:
-                pass
+            await woken(events, ("outbox.queued",), IDLE_SECONDS)
 
 
 async def _expire_leases(runtime: Runtime) -> None:

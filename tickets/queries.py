@@ -26,6 +26,7 @@ from tickets.models import (
 )
 from tickets.states import OPEN_STATES
 from tickets.text_search import matching
+from tresen.ids import parse_id
 
 
 class CursorError(ValueError):
@@ -124,13 +125,18 @@ def decode_cursor(cursor: str, sort: str = "updated") -> list:
         for index, (column, _desc) in enumerate(_ORDER[sort]):
             value = values[index]
             if column is Ticket.id or column is _RANK:
-                values[index] = int(value)
+                # A forged cursor's number must still fit the column (64 bits).
+                if type(value) is not int or not 0 <= value < 2**63:
+                    raise ValueError
             elif value is not None:
-                values[index] = datetime.fromisoformat(value)
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None:
+                    raise ValueError
+                values[index] = moment.astimezone(UTC)
             elif column is not Ticket.sla_due_at:
                 raise ValueError
         return values
-    except (ValueError, TypeError, KeyError, IndexError, json.JSONDecodeError):
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, json.JSONDecodeError):
         raise CursorError(f"cursor {cursor!r} is not valid") from None
 
 
@@ -248,8 +254,8 @@ def _text_matches(text: str):
     in_messages = matching(Message.id, Message.text, text)
     if in_messages is not None:
         matches.append(Ticket.id.in_(select(Message.ticket_id).where(in_messages)))
-    if number.isdigit():
-        matches.insert(0, Ticket.number == int(number))
+    if parse_id(number) is not None:
+        matches.insert(0, Ticket.number == parse_id(number))
     return or_(*matches)
 
 
@@ -456,10 +462,14 @@ async def raw_source(session: AsyncSession, message: Message) -> bytes | None:
             InboundRecord.external_id == message.external_id,
         )
     )
-    encoded = ((payload or {}).get("raw") or {}).get("rfc822_base64") if payload else None
+    raw = payload.get("raw") if isinstance(payload, dict) else None
+    encoded = raw.get("rfc822_base64") if isinstance(raw, dict) else None
     if not isinstance(encoded, str):
         return None
-    return base64.b64decode(encoded)
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:  # binascii.Error: a row stored before `raw` was validated
+        return None
 
 
 async def outbound_messages(session: AsyncSession, ticket_id: int) -> list[Message]:

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tresen.accounts import user_for_token
+from tresen.accounts import TokenRefused, check_token
+from tresen.ids import parse_id
 from tresen.models import User
 from tresen.runtime import ActionError
 
@@ -53,6 +54,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: dict[str, str] = field(default_factory=dict)
     status: int = 200
+    # A token scope needed besides the role (e.g. "integration"); None: the role is enough.
+    scope: str | None = None
 
 
 class ApiRouter:
@@ -72,12 +75,15 @@ class ApiRouter:
         body: type[BaseModel] | None = None,
         query: dict[str, str] | None = None,
         status: int = 200,
+        scope: str | None = None,
     ):
         """Declare an endpoint: handler(request, user[, body]) returns JSON data or a Response."""
 
         def decorate(endpoint):
             self.operations.append(
-                Operation(method.upper(), path, endpoint, summary, role, body, query or {}, status)
+                Operation(
+                    method.upper(), path, endpoint, summary, role, body, query or {}, status, scope
+                )
             )
             return endpoint
 
@@ -87,28 +93,38 @@ class ApiRouter:
 PUBLIC = "public"  # an operation's role when anyone may call it (the user is then None)
 
 
-async def bearer_user(request: Request) -> User:
+async def bearer_user(request: Request, scope: str | None = None) -> User:
+    """The user the request's token speaks for; 401 without a valid one, 403 without scope."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
-    user = await user_for_token(request.app.state.runtime, token.strip())
-    if user is None:
-        raise ApiError(401, "token is not valid")
-    return user
+    try:
+        grant = await check_token(request.app.state.runtime, token.strip())
+    except TokenRefused as refused:
+        raise ApiError(401, str(refused)) from None
+    if scope is not None and scope not in grant.scopes:
+        raise ApiError(
+            403,
+            f"this needs a token with the {scope} scope "
+            f"(tresen tokens create EMAIL --scope {scope})",
+        )
+    return grant.user
 
 
 async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     """The JSON body validated against the model; errors name the field."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # counted while read: never more than the limit in
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ApiError(400, f"body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "body must be a JSON object")
+        data = decode_json_object(raw)
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -117,14 +133,67 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
         raise ApiError(422, f"{where}: {first['msg']}", field=where) from None
 
 
+MAX_JSON_DEPTH = 64
+
+
+def decode_json_object(raw: bytes) -> dict:
+    """A JSON object from outside; ValueError saying why for anything else.
+
+    Refused: what is not JSON or not UTF-8, NaN and Infinity (no column takes them), a
+    top level that is not an object, and nesting deeper than MAX_JSON_DEPTH (200,000
+    brackets exhausted the decoder's stack: a RecursionError, then a 500).
+    """
+    try:
+        data = json.loads(raw or b"null", parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    if _depth_exceeds(data, MAX_JSON_DEPTH):
+        raise ValueError(f"body is nested more than {MAX_JSON_DEPTH} levels deep")
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"body is not valid JSON: {name} is not a number JSON allows")
+
+
+def _depth_exceeds(data, limit: int) -> bool:
+    """Whether lists and objects nest deeper than limit (without recursion of our own)."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending += [(c, depth + 1) for c in children if isinstance(c, dict | list)]
+    return False
+
+
 def query_int(request: Request, name: str) -> int | None:
+    """A query parameter's id or count (ASCII digits up to an id column's 2,147,483,647);
+    else a 400 naming it."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter {name}={raw!r} is not a whole number", name) from None
+    number = parse_id(raw)
+    if number is None:
+        raise ApiError(400, f"query parameter {name}={raw!r} is not a whole number", name)
+    return number
+
+
+MAX_SEARCH_TEXT = 500
+
+
+def query_text(request: Request, name: str, max_length: int = MAX_SEARCH_TEXT) -> str | None:
+    """A query parameter's text, stripped, None when empty; longer than max_length is a 422
+    (a search text past SQLite's LIKE pattern limit, 50,000 bytes, was a 500)."""
+    value = (request.query_params.get(name) or "").strip()
+    if len(value) > max_length:
+        raise ApiError(422, f"query parameter {name} is longer than {max_length} characters", name)
+    return value or None
 
 
 def query_limit(request: Request, default: int = 50, maximum: int = 200) -> int:
@@ -145,7 +214,7 @@ def _endpoint(operations: dict[str, Operation]):
                 has_token = bool(request.headers.get("authorization"))
                 user = await bearer_user(request) if has_token else None
             else:
-                user = await bearer_user(request)
+                user = await bearer_user(request, operation.scope)
             if operation.role != PUBLIC and not user.has_role(operation.role):
                 raise ApiError(403, f"this needs the {operation.role} role")
             args = [request, user]
@@ -218,6 +287,9 @@ def openapi_document(routers: list[ApiRouter]) -> dict:
                 },
                 "x-required-role": operation.role,
             }
+            if operation.scope:
+                spec["x-required-scope"] = operation.scope
+                spec["responses"]["403"]["description"] += f", or no {operation.scope} scope"
             if operation.body is not None:
                 schema = operation.body.model_json_schema(
                     by_alias=True, ref_template="#/components/schemas/{model}"
@@ -238,6 +310,13 @@ def openapi_document(routers: list[ApiRouter]) -> dict:
             "summary": "Liveness and database check",
             "security": [],
             "responses": {"200": {"description": "healthy"}},
+        }
+    }
+    paths["/readyz"] = {
+        "get": {
+            "summary": "Whether the database takes writes now (503 with the reason when not)",
+            "security": [],
+            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
         }
     }
     paths[PREFIX + "/openapi.json"] = {

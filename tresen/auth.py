@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import FormData
@@ -14,8 +16,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 
 from tresen import i18n
-from tresen.accounts import get_user
+from tresen.accounts import get_user, sign_out_everywhere
 from tresen.models import User
+from tresen.text import without_nul
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -33,20 +36,23 @@ class LoginRequired(Exception):
         return "/login?next=" + quote(self.next_url, safe="/")
 
 
-def _fingerprint(user: User) -> str:
-    """Changes when the password changes, which ends every other session."""
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
-
-
 def login(request: Request, user: User) -> None:
     request.session.clear()
     request.session.update(
-        {"uid": user.id, "fp": _fingerprint(user), "csrf": secrets.token_urlsafe(32)}
+        {"uid": user.id, "gen": user.session_generation, "csrf": secrets.token_urlsafe(32)}
     )
 
 
-def logout(request: Request) -> None:
+async def logout(request: Request) -> None:
+    """End the session, for good: a copy of its cookie kept elsewhere stops working too.
+
+    Sessions are signed cookies, not stored rows, so the only way to end one for good is
+    to raise the user's session generation, which ends their other sessions as well.
+    """
+    user = await session_user(request)
     request.session.clear()
+    if user is not None:
+        await sign_out_everywhere(request.app.state.runtime, user.email)
 
 
 async def session_user(connection: HTTPConnection) -> User | None:
@@ -58,9 +64,8 @@ async def session_user(connection: HTTPConnection) -> User | None:
     uid = connection.session.get("uid")
     if isinstance(uid, int):
         user = await get_user(connection.app.state.runtime, uid)
-        if user is not None and not hmac.compare_digest(
-            connection.session.get("fp", ""), _fingerprint(user)
-        ):
+        # A session from before the last sign-out, deactivation or password change.
+        if user is not None and connection.session.get("gen") != user.session_generation:
             user = None
     connection.state.user = user
     if user is not None:
@@ -87,14 +92,14 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-async def verified_form(request: Request) -> FormData:
+async def verified_form(request: Request, *, max_files: int = 0) -> FormData:
     """The submitted form, after checking its CSRF token (field or X-CSRF-Token header)."""
-    form = await request.form()
+    form = await request.form(max_files=max_files)  # file parts only where a page takes files
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     expected = request.session.get("csrf") or ""
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
         raise HTTPException(403, "the form's CSRF token is missing or wrong; reload the page")
-    return form
+    return without_nul(form)
 
 
 def same_origin(connection: HTTPConnection) -> bool:
@@ -113,38 +118,138 @@ def safe_next(url: str | None) -> str:
     return url
 
 
-class LoginThrottle:
-    """Failed sign-ins per account and per client address; too many within the window block.
+def _key(kind: str, *values: str) -> bytes:
+    """A fixed-size key, whatever was sent as the email (up to a megabyte of it)."""
+    text = "\0".join([kind, *(value[:320] for value in values)])
+    return hashlib.sha256(text.encode("utf-8", "replace")).digest()
 
-    Kept in the process: with several workers each counts its own, which still
-    caps guessing at a few dozen tries per quarter hour.
+
+@dataclass(frozen=True)
+class ThrottleLimits:
+    # Failed sign-ins within the window that block one account from one client address.
+    per_pair: int = 10
+    # ... that block a client address for every account.
+    per_address: int = 50
+    window: float = 900
+    # Failures of one account from everywhere after which each sign-in to it is slowed
+    # (not refused: nobody can lock an account, an administrator's included, from afar).
+    account_delay_after: int = 10
+    # The slowdown doubles with each further failure up to this many seconds.
+    account_delay_max: float = 4.0
+    # Keys remembered at most; the oldest are forgotten first.
+    max_keys: int = 10_000
+
+
+class LoginThrottle:
+    """Failed sign-ins per (account, client address), per address and per account.
+
+    A pair or an address with too many failures within the window is refused until they
+    age out; an account hammered from many addresses only gets slower to try. Keys are
+    hashes (32 bytes however long the email sent), at most `max_keys` of them, forgotten
+    when their failures are older than the window or when newer keys need the room; a
+    sign-in that is only checked never adds one. Kept in the process: with several workers
+    each counts its own, which still caps guessing at a few dozen tries per quarter hour.
     """
 
-    def __init__(self, per_account: int = 10, per_address: int = 50, window: float = 900):
-        self.limits = {"account": per_account, "address": per_address}
-        self.window = window
-        self._failures: dict[tuple[str, str], collections.deque[float]] = {}
+    def __init__(
+        self, limits: ThrottleLimits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits or ThrottleLimits()
+        self.clock = clock
+        self._sizes = {
+            "pair": self.limits.per_pair,
+            "address": self.limits.per_address,
+            # Enough failures to reach the longest delay.
+            "account": self.limits.account_delay_after + 8,
+        }
+        # Least recently failed first, so the oldest keys are forgotten first. Tuples, not
+        # deques: a deque takes half a kilobyte even for one failure.
+        self._failures: collections.OrderedDict[bytes, tuple[float, ...]] = (
+            collections.OrderedDict()
+        )
+        # When a slowed account may next be tried: its tries take turns, so guesses sent at
+        # once still pass one delay apart (bounded like the failures).
+        self._turns: collections.OrderedDict[bytes, float] = collections.OrderedDict()
 
-    def _recent(self, key: tuple[str, str], now: float) -> collections.deque[float]:
-        failures = self._failures.setdefault(key, collections.deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _keys(self, account: str, address: str) -> dict[str, bytes]:
+        return {
+            "pair": _key("pair", account, address),
+            "address": _key("address", address),
+            "account": _key("account", account),
+        }
+
+    def _recent(self, key: bytes, now: float) -> list[float]:
+        """The failures of a key within the window; reading never adds a key."""
+        failures = self._failures.get(key, ())
+        return [at for at in failures if at > now - self.limits.window]
 
     def wait_seconds(self, account: str, address: str) -> int:
-        """0 when a sign-in may be tried now, else the seconds until it may."""
-        now = time.monotonic()
+        """0 when this address may try this account now, else the seconds until it may."""
+        now = self.clock()
+        keys = self._keys(account, address)
         wait = 0.0
-        for kind, value in (("account", account), ("address", address)):
-            failures = self._recent((kind, value), now)
-            if len(failures) >= self.limits[kind]:
-                wait = max(wait, failures[0] + self.window - now)
+        for kind in ("pair", "address"):
+            failures = self._recent(keys[kind], now)
+            if len(failures) >= self._sizes[kind]:
+                wait = max(wait, failures[-self._sizes[kind]] + self.limits.window - now)
         return int(wait) + 1 if wait else 0
 
-    def failed(self, account: str, address: str) -> None:
-        now = time.monotonic()
-        for key in (("account", account), ("address", address)):
-            self._recent(key, now).append(now)
+    def account_delay(self, account: str) -> float:
+        """Seconds to hold a sign-in to this account before checking its password."""
+        failures = len(self._recent(_key("account", account), self.clock()))
+        beyond = failures - self.limits.account_delay_after
+        if beyond < 0:
+            return 0.0
+        return min(self.limits.account_delay_max, 0.25 * 2**beyond)
 
-    def succeeded(self, account: str) -> None:
-        self._failures.pop(("account", account), None)
+    def account_turn(self, account: str) -> float:
+        """Seconds this sign-in waits for its turn: each try of a slowed account comes one
+        `account_delay` after the one before, however many arrive at once."""
+        delay = self.account_delay(account)
+        if not delay:
+            return 0.0
+        now = self.clock()
+        key = _key("account", account)
+        turn = max(now, self._turns.pop(key, now)) + delay
+        self._turns[key] = turn
+        while self._turns and (
+            next(iter(self._turns.values())) <= now or len(self._turns) > self.limits.max_keys
+        ):
+            self._turns.popitem(last=False)
+        return turn - now
+
+    def attempt(self, account: str, address: str) -> None:
+        """Count a sign-in as failed before its password is checked, so guesses sent at
+        once are counted before they are checked; `succeeded` takes it back."""
+        self.failed(account, address)
+
+    def failed(self, account: str, address: str) -> None:
+        now = self.clock()
+        for kind, key in self._keys(account, address).items():
+            # Popped and put back: the key moves to the end, the most recently failed.
+            self._failures[key] = (*self._failures.pop(key, ()), now)[-self._sizes[kind] :]
+        self._forget(now)
+
+    def succeeded(self, account: str, address: str) -> None:
+        """The password was right: the pair and the account start afresh, and the address
+        loses the attempt counted for it (an office signing in all day is never blocked)."""
+        keys = self._keys(account, address)
+        self._failures.pop(keys["pair"], None)
+        self._failures.pop(keys["account"], None)
+        self._turns.pop(keys["account"], None)
+        failures = self._failures.get(keys["address"])
+        if failures:
+            self._failures[keys["address"]] = failures[:-1]
+
+    def _forget(self, now: float) -> None:
+        """Drop keys whose last failure is older than the window, then the oldest over size."""
+        while self._failures:
+            key, failures = next(iter(self._failures.items()))
+            if failures[-1] > now - self.limits.window and len(self._failures) <= (
+                self.limits.max_keys
+            ):
+                break
+            del self._failures[key]

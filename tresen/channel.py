@@ -151,6 +151,9 @@ class Channel:
     # Modules with its typed event payloads and durable event handlers (tresen.handlers).
     events: Sequence[str] = ()
     options: Sequence[ChannelOption] = ()
+    # Columns holding values sealed with tresen.secrets: (table, (column, ...)), so that
+    # `tresen secrets rotate` re-seals them under a new secret key.
+    sealed: Sequence[tuple[str, Sequence[str]]] = ()
 
     def label(self, language: str = "en") -> str:
         return self.labels.get(language) or self.labels.get("en") or self.name

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import importlib
 import os
 import secrets
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
+from tresen import accounts, rooms
 from tresen import channel as channel_registry
-from tresen import rooms
-from tresen.accounts import AccountError, create_token, create_user
+from tresen.accounts import TOKEN_SCOPES, AccountConflict, AccountError, create_token, create_user
 from tresen.models import ROLES
 from tresen.runtime import Runtime
 from tresen.settings import Settings, SettingsError
@@ -41,6 +44,19 @@ def _port(raw: str) -> int:
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"port {port} is not between 1 and 65535")
     return port
+
+
+def _positive(what: str):
+    def parse(raw: str) -> int:
+        try:
+            number = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} {raw!r} is not a number") from None
+        if number < 1:
+            raise argparse.ArgumentTypeError(f"{what} {number} is not 1 or more")
+        return number
+
+    return parse
 
 
 def _serve_options() -> list:
@@ -76,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--port", type=_port, default=8000)
         if name == "serve":
             command.add_argument("--workers", type=int, default=1)
+            command.add_argument(
+                "--forwarded-allow-ips",
+                help="proxies whose X-Forwarded-For/-Proto are believed (addresses or networks, "
+                "comma-separated; '*' any; 'none'); default TRESEN_FORWARDED_ALLOW_IPS, "
+                "else 127.0.0.1",
+            )
             for _channel, option in _serve_options():
                 command.add_argument(option.flag, type=_option_type(option), help=option.help)
     commands.add_parser("migrate", help="bring the database schema up to date")
@@ -87,7 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("email")
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=ROLES)
-    create.add_argument("--password", help="at least 8 characters; generated when left out")
+    given = create.add_mutually_exclusive_group()
+    given.add_argument(
+        "--password",
+        help="at least 8 characters (seen by anyone running `ps`: prefer --password-file); "
+        "generated when left out",
+    )
+    given.add_argument("--password-file", type=Path, help="read it from this file's first line")
+    users.add_parser("list", help="every staff user: id, email, role, state, name")
+    for action, help_text in (
+        ("deactivate", "end the user's sessions; no more sign-in or API tokens"),
+        ("reactivate", "let a deactivated user sign in and use their tokens again"),
+        ("sign-out", "end every console session of the user"),
+    ):
+        users.add_parser(action, help=help_text).add_argument("email")
+    password = users.add_parser(
+        "set-password", help="a new password, asked for; ends the user's sessions"
+    )
+    password.add_argument("email")
+    password.add_argument(
+        "--password-file", type=Path, help="read the password from this file's first line"
+    )
 
     tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
         dest="action", required=True, parser_class=OneLineParser
@@ -95,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     token = tokens.add_parser("create", help="print a new API token for a user")
     token.add_argument("email")
     token.add_argument("--name", default="cli")
+    token.add_argument("--expires-days", type=_positive("--expires-days"))
+    token.add_argument(
+        "--scope",
+        action="append",
+        choices=TOKEN_SCOPES,
+        default=[],
+        help="integration: may deliver inbound messages (POST /api/v1/inbound)",
+    )
+    listing = tokens.add_parser("list", help="the API tokens (of one user), never the tokens")
+    listing.add_argument("email", nargs="?")
+    tokens.add_parser("revoke", help="stop a token at once").add_argument(
+        "id", type=_positive("token id")
+    )
     for module in rooms.cli_modules():
         module.add_commands(commands)
     return parser
@@ -137,9 +192,16 @@ async def _seed_demo(runtime: Runtime) -> bool:
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    settings.check_secret_key()
     # Live updates go to many sockets at once: compressing each copy separately would cost
     # more CPU than the few kilobytes of HTML it saves.
     options = {"host": host, "port": port, "ws_per_message_deflate": False}
+    # X-Forwarded-For names the client (for sign-in throttles and rate limits) only when a
+    # trusted proxy sent it.
+    proxies = settings.forwarded_allow_ips
+    if proxies.strip().lower() in ("", "none"):
+        proxies = ""
+    options.update(proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     if workers > 1:
         uvicorn.run("tresen.app:create_app", factory=True, workers=workers, **options)
     else:
@@ -187,8 +249,12 @@ def main(argv: list[str] | None = None) -> int:
                     os.environ[option.env] = str(value)
                     options[f"{channel.name}.{option.name}"] = value
             settings = replace(settings, channel_options=options)
+            if args.forwarded_allow_ips is not None:
+                os.environ["TRESEN_FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips
+                settings = replace(settings, forwarded_allow_ips=args.forwarded_allow_ips)
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "demo":
+            settings.check_secret_key()
             asyncio.run(_migrate(settings))
             seeded = asyncio.run(_with_runtime(settings, _seed_demo))
             print("demo data loaded" if seeded else "demo data was loaded before; keeping it")
@@ -198,31 +264,112 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
             _serve(settings, args.host, args.port)
         elif args.command == "users":
-            password = args.password or secrets.token_urlsafe(12)
-            user = asyncio.run(
-                _with_runtime(
-                    settings,
-                    lambda runtime: create_user(
-                        runtime, email=args.email, name=args.name, role=args.role, password=password
-                    ),
-                )
-            )
-            print(f"created {user.role} {user.email} (id {user.id})")
-            if not args.password:
-                print(f"password: {password}")
+            _users(args, settings)
         elif args.command in room_commands:
             return room_commands[args.command].run(args, settings, _with_runtime)
         elif args.command == "tokens":
-            token = asyncio.run(
-                _with_runtime(
-                    settings, lambda runtime: create_token(runtime, args.email, name=args.name)
-                )
-            )
-            print(token)
-    except (AccountError, SettingsError) as error:
+            _tokens(args, settings)
+    except (AccountConflict, SettingsError) as error:
         print(f"tresen: error: {error}", file=sys.stderr)
         return 1
+    except AccountError as error:
+        print(f"tresen: error: {error}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _run(settings: Settings, action, *args, **kwargs):
+    """Run one accounts action on its own runtime."""
+    return asyncio.run(_with_runtime(settings, lambda runtime: action(runtime, *args, **kwargs)))
+
+
+def _users(args, settings: Settings) -> None:
+    if args.action == "create":
+        if args.password_file is not None:
+            args.password = _password_from(args.password_file)
+        password = args.password or secrets.token_urlsafe(12)
+        user = _run(
+            settings,
+            create_user,
+            email=args.email,
+            name=args.name,
+            role=args.role,
+            password=password,
+        )
+        print(f"created {user.role} {user.email} (id {user.id})")
+        if not args.password:
+            print(f"password: {password}")
+    elif args.action == "list":
+        for user in _run(settings, accounts.list_users):
+            state = "active" if user.active else "deactivated"
+            print(f"{user.id}\t{user.email}\t{user.role}\t{state}\t{user.name}")
+    elif args.action == "set-password":
+        _run(settings, accounts.set_password, args.email, _new_password(args.password_file))
+        print(f"password of {args.email} changed; their sessions have ended")
+    else:
+        action, done = {
+            "deactivate": (accounts.deactivate_user, "deactivated"),
+            "reactivate": (accounts.reactivate_user, "reactivated"),
+            "sign-out": (accounts.sign_out_everywhere, "signed out everywhere"),
+        }[args.action]
+        _run(settings, action, args.email)
+        print(f"{args.email} {done}")
+
+
+def _password_from(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").partition("\n")[0].rstrip("\r")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AccountError(f"password file {str(path)!r} cannot be read: {error}") from None
+
+
+def _new_password(path: Path | None) -> str:
+    """From the file's first line, else asked twice (never an argument: `ps` shows those)."""
+    if path is not None:
+        return _password_from(path)
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != password:
+        raise AccountError("the two passwords differ")
+    return password
+
+
+def _tokens(args, settings: Settings) -> None:
+    if args.action == "create":
+        token = _run(
+            settings,
+            create_token,
+            args.email,
+            name=args.name,
+            expires_days=args.expires_days,
+            scopes=args.scope,
+        )
+        print(token)
+    elif args.action == "list":
+        now = datetime.now(UTC)
+        for token in _run(settings, accounts.list_tokens, args.email):
+            expired = token.expires_at is not None and token.expires_at <= now
+            state = "revoked" if token.revoked else "expired" if expired else "active"
+            print(
+                "\t".join(
+                    [
+                        str(token.id),
+                        token.email,
+                        token.name or "-",
+                        ",".join(token.scopes) or "-",
+                        state,
+                        f"created {_when(token.created_at)}",
+                        f"expires {_when(token.expires_at, 'never')}",
+                        f"used {_when(token.last_used_at, 'never')}",
+                    ]
+                )
+            )
+    elif args.action == "revoke":
+        _run(settings, accounts.revoke_token, args.id)
+        print(f"token {args.id} revoked")
+
+
+def _when(moment: datetime | None, otherwise: str = "") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else otherwise
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -55,6 +57,65 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+class DatabaseUnreachable(ConnectionError):
+    """No connection to the database server could be made (refused, unknown host, timed out)."""
+
+
+# Why the database cannot serve a request now, by kind: each answered 503 with Retry-After
+# (the request may well succeed a little later), never a 500. The public text says no more.
+BUSY = "busy"  # locked by another process, our writers' queue too long, no pooled connection
+FULL = "full"  # the disk (or a quota) is full
+READ_ONLY = "read-only"  # a read-only file or a standby server
+UNAVAILABLE = "unavailable"  # disk I/O errors, the server unreachable or shutting down
+
+_SQLITE_REASONS = {5: BUSY, 6: BUSY, 8: READ_ONLY, 10: UNAVAILABLE, 13: FULL, 14: UNAVAILABLE}
+_SQLSTATE_REASONS = {
+    "53100": FULL,  # disk_full
+    "53": BUSY,  # insufficient resources: out of memory, too many connections
+    "08": UNAVAILABLE,  # connection exception
+    "57P": UNAVAILABLE,  # shutting down, crashed, cannot connect now
+    "25006": READ_ONLY,  # read_only_sql_transaction (a standby)
+    "55P03": BUSY,  # lock_not_available
+}
+
+
+def unavailable(error: BaseException) -> str | None:
+    """Why the database cannot serve now (BUSY, FULL, READ_ONLY, UNAVAILABLE), or None when the
+    error is of another kind (a bug, a constraint): looks through SQLAlchemy's wrapping."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        reason = _reason(current)
+        if reason is not None:
+            return reason
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return None
+
+
+def _reason(error: BaseException) -> str | None:
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return BUSY
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return UNAVAILABLE
+    if isinstance(error, sqlite3.Error):
+        return _SQLITE_REASONS.get((getattr(error, "sqlite_errorcode", None) or 0) & 0xFF)
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        for prefix in (sqlstate, sqlstate[:3], sqlstate[:2]):
+            if prefix in _SQLSTATE_REASONS:
+                return _SQLSTATE_REASONS[prefix]
+        return None
+    if isinstance(error, DatabaseUnreachable) or (
+        type(error).__name__ == "ConnectionDoesNotExistError"  # asyncpg: the server went away
+    ):
+        return UNAVAILABLE
+    return None
+
+
 # PostgreSQL connections per server process, sized on purpose. Live sockets hold none: the
 # hub (tresen/live.py) loads once per tick for all of them, on one connection. What holds
 # connections is HTTP requests (one each, for the request's length) and the background
@@ -62,7 +123,7 @@ class UTCDateTime(TypeDecorator):
 # the event listener has its own connection outside the pool. 10 kept open cover a busy
 # process; 10 more for bursts; 4 processes then stay at 80 + 4 listeners, under
 # PostgreSQL's default max_connections of 100. A request that finds the pool empty for
-# POOL_TIMEOUT seconds fails (HTTP 500, logged) instead of queueing without end.
+# POOL_TIMEOUT seconds fails (HTTP 503, logged) instead of queueing without end.
 # SQLite keeps SQLAlchemy's default (5 + 10): its readers share one file, one writer at a time.
 POOL_SIZE = 10
 POOL_OVERFLOW = 10
@@ -98,13 +159,24 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         echo=echo,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=POOL_TIMEOUT,
     )
+
+    # asyncpg raises a plain OSError when it cannot reach the server, which SQLAlchemy passes
+    # on unwrapped: named here, so it is told apart from any other OSError (answered 503).
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):
+        try:
+            return dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except OSError as error:
+            raise DatabaseUnreachable(f"cannot connect to the database server: {error}") from error
+
+    return engine
 
 
 def create_sessionmakers(engine: AsyncEngine) -> tuple[async_sessionmaker, async_sessionmaker]:

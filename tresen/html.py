@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 
@@ -19,15 +20,127 @@ _ALLOWED_ATTRIBUTES = {
 
 
 def sanitize_html(raw: str) -> str:
-    """Safe to show in a page: no scripts, handlers or javascript: URLs; links open safely."""
+    """Safe to show in a page: no scripts, handlers or javascript: URLs; links open safely;
+    inline styles dress the text but cannot place, move or stretch it out of its box."""
     return nh3.clean(
         _bounded(raw),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
+        attribute_filter=_harmless_attribute,
+        filter_style_properties=_STYLE_PROPERTIES,
         url_schemes={"http", "https", "mailto", "tel", "cid"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+# --- Inline styles ---
+# A mail's style could otherwise draw over the console (`position:fixed; z-index` made a
+# fake "sign in again" page). Only properties that dress text and boxes are kept, and only
+# values made of plain tokens: keywords, colours, quoted font names and non-negative sizes
+# up to a limit. No functions but colours (so no url(), expression(), calc(), var()), no
+# escapes or comments (so `posi\\tion` or `/**/` cannot smuggle a name past the list), no
+# negative sizes (nothing pulled out of its box). nh3 then checks the names once more.
+_SIDES = ("top", "right", "bottom", "left")
+_STYLE_PROPERTIES = {
+    *("color", "background", "background-color"),
+    *("font", "font-family", "font-size", "font-style", "font-weight", "font-variant"),
+    *("line-height", "letter-spacing", "word-spacing"),
+    *("text-align", "text-decoration", "text-decoration-line", "text-decoration-color"),
+    *("text-decoration-style", "text-transform", "text-indent", "vertical-align"),
+    *("white-space", "word-break", "word-wrap", "overflow-wrap", "direction"),
+    *("margin", "padding", *(f"margin-{side}" for side in _SIDES)),
+    *(f"padding-{side}" for side in _SIDES),
+    *("border", "border-width", "border-style", "border-color", "border-radius"),
+    *("border-collapse", "border-spacing"),
+    *(f"border-{side}{part}" for side in _SIDES for part in ("", "-width", "-style", "-color")),
+    *("width", "height", "max-width", "min-width", "max-height", "min-height"),
+    *("list-style", "list-style-type", "list-style-position"),
+    *("table-layout", "caption-side", "empty-cells"),
+    *("display", "float", "clear", "overflow", "visibility", "hyphens"),
+}
+_KEYWORDS_ONLY = {
+    "display": {"none", "block", "inline", "inline-block", "list-item"}
+    | {"table", "table-row", "table-cell"},
+    "float": {"left", "right", "none"},
+    "clear": {"left", "right", "both", "none"},
+    "overflow": {"visible", "hidden", "auto", "scroll"},
+    "visibility": {"visible", "hidden", "collapse"},
+    "hyphens": {"none", "manual", "auto"},
+}
+# The largest size kept, per unit (about 2000 pixels each; a percentage as line-height or
+# font-size may pass 100).
+_MAX_SIZE = {
+    "": 1000,
+    "px": 2000,
+    "pt": 1500,
+    "pc": 125,
+    "in": 21,
+    "cm": 53,
+    "mm": 530,
+    "em": 125,
+    "rem": 125,
+    "ex": 250,
+    "ch": 250,
+    "%": 400,
+}
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
+_UNIT = r"(?:px|pt|pc|in|cm|mm|em|rem|ex|ch|%)"
+_PLAIN_VALUE = re.compile(  # atomic: a token once read is not split again (no backtracking)
+    rf"""(?>[ \t\r\n,/]+
+    |\#[0-9a-f]{{3,8}}(?![0-9a-z_-])
+    |(?:rgba?|hsla?)\([0-9.%, /]*\)
+    |{_NUMBER}{_UNIT}?(?![0-9a-z_-])
+    |[a-z][a-z-]*
+    |"[^"\\<>&;]*"|'[^'\\<>&;]*')+""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# In a plain value digits stand in sizes, colours and font names; a size is the digits no
+# letter, digit, "#" or "." comes before.
+_SIZE = re.compile(rf"(?<![#0-9a-z_.-])({_NUMBER})({_UNIT})?", re.IGNORECASE)
+MAX_STYLE_LENGTH = 4000  # a longer one is no mail program's: dropped, not read
+_SIZE_ATTRIBUTE = re.compile(r"\s*([0-9]{1,5})(%?)\s*")
+
+
+@functools.lru_cache(maxsize=4096)  # a mail repeats its few styles on every cell and line
+def harmless_style(style: str) -> str:
+    """The declarations of an inline style that cannot move or stretch anything out of
+    its box (see above); "" when none is left."""
+    if len(style) > MAX_STYLE_LENGTH:
+        return ""
+    kept = []
+    for declaration in style.split(";"):
+        name, colon, value = declaration.partition(":")
+        name = name.strip().lower()
+        value = value.strip()
+        if value.lower().endswith("!important"):
+            value = value[: -len("!important")].rstrip()
+        if not colon or name not in _STYLE_PROPERTIES or not value or len(value) > 300:
+            continue
+        if name in _KEYWORDS_ONLY:
+            if value.lower() in _KEYWORDS_ONLY[name]:
+                kept.append(f"{name}:{value.lower()}")
+        elif _plain_value(value):
+            kept.append(f"{name}:{value}")
+    return ";".join(kept)
+
+
+def _plain_value(value: str) -> bool:
+    if _PLAIN_VALUE.fullmatch(value) is None:
+        return False
+    return all(float(number) <= _MAX_SIZE[unit.lower()] for number, unit in _SIZE.findall(value))
+
+
+def _harmless_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's filter for kept attributes: styles made harmless, sizes within reason."""
+    if attribute == "style":
+        return harmless_style(value) or None
+    if attribute in ("width", "height"):
+        size = _SIZE_ATTRIBUTE.fullmatch(value)
+        if size is None or int(size[1]) > (100 if size[2] else _MAX_SIZE["px"]):
+            return None
+        return size[1] + size[2]
+    return value
 
 
 # Text extraction reads HTML the way a browser's tokenizer does, in one pass: every

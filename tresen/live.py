@@ -56,9 +56,15 @@ async def accept(websocket: WebSocket, authenticate: Authenticate) -> Any:
     return who
 
 
-async def accept_staff(websocket: WebSocket):
-    """The signed-in staff user (their language and timezone active), or None after refusing."""
-    return await accept(websocket, auth.session_user)
+async def accept_staff(websocket: WebSocket, role: str = "agent"):
+    """The signed-in staff user with at least this role (their language and timezone
+    active), or None after refusing before the handshake completes."""
+
+    async def staff_with_role(connection):
+        user = await auth.session_user(connection)
+        return user if user is not None and user.has_role(role) else None
+
+    return await accept(websocket, staff_with_role)
 
 
 class Feed:
@@ -238,6 +244,14 @@ class Hub:
                 await self._subscription.__aexit__(None, None, None)
                 self._reader = self._subscription = None
 
+    def _all_sockets(self) -> set[Socket]:
+        return {
+            socket
+            for by_topic in self._sockets.values()
+            for members in by_topic.values()
+            for socket in members
+        }
+
     async def _read_bus(self, events: asyncio.Queue) -> None:
         while True:
             self.dispatch(await events.get())
@@ -247,11 +261,15 @@ class Hub:
         if event.type == "bus.overflow":
             # Events were lost (a slow hub, or the PostgreSQL listener reconnected): every
             # page reconnects and refreshes what it shows.
-            for by_topic in self._sockets.values():
-                for members in by_topic.values():
-                    for socket in members:
-                        socket.close(BEHIND)
+            for socket in self._all_sockets():
+                socket.close(BEHIND)
             return
+        if event.type == "user.sessions_ended":
+            # Signed out (or deactivated, or a new password): the pages open elsewhere stop
+            # receiving now, not only when they next reconnect.
+            for socket in self._all_sockets():
+                if getattr(socket.who, "id", None) == event.data.get("user_id"):
+                    socket.close(REFUSED)
         for feed, by_topic in self._sockets.items():
             if not by_topic:
                 continue
@@ -294,7 +312,7 @@ async def _read(websocket: WebSocket, on_message) -> int | None:
                 continue
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the stack
                 continue
             if isinstance(body, dict):
                 await on_message(body)

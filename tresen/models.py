@@ -24,6 +24,9 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(10), default="en")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Kept in each session cookie at sign-in: raising it (sign-out, deactivation, a new
+    # password) ends every session signed in before, copied cookies included.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -43,6 +46,10 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: the token never expires.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the token may do beyond its user's role, comma-separated (see accounts.TOKEN_SCOPES).
+    scopes: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

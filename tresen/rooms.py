@@ -31,7 +31,14 @@ ROUTER_MODULE = "routing.engine"
 COMMIT_HOOKS = ("routing.clocks",)
 # Channels (their models, API, pages, workers, commands and events) come from tresen.channel.
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
-CLI_MODULES = ("tresen.channel_cli", "tresen.handlers_cli", "routing.cli", "knowledge_base.cli")
+CLI_MODULES = (
+    "tresen.channel_cli",
+    "tresen.handlers_cli",
+    "tresen.secrets_cli",
+    "tickets.cli",
+    "routing.cli",
+    "knowledge_base.cli",
+)
 # Each room's typed event payloads (tresen.events.Payload subclasses), so an event
 # emitted by name is checked against its class.
 EVENT_MODULES = (

@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tresen import handlers, rooms
+from tresen import database, handlers, rooms, sqlite_driver
 from tresen.clock import Clock
 from tresen.database import create_engine, create_sessionmakers
 from tresen.events import Event, EventBus, Payload, create_bus
 from tresen.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# What `Runtime.writable()` asks. Below LOW_DISK_BYTES free beside an SQLite file, writes are
+# about to fail (a checkpoint alone may need a few MB); the answer is kept READY_CACHE seconds
+# so a monitor polling often costs nothing, and the probe waits READY_WAIT for the lock at most.
+LOW_DISK_BYTES = 16 * 1024 * 1024
+READY_CACHE = 2.0
+READY_WAIT = 0.5
+
+
+async def woken(events: asyncio.Queue[Event], types: tuple[str, ...], seconds: float) -> bool:
+    """Wait for an event of `types` (or "bus.overflow": some may be lost) on a bus subscription,
+    `seconds` at most however many other events arrive; True if one came, False on time out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(events.get(), left)
+        except TimeoutError:
+            return False
+        if event.type in types or event.type == "bus.overflow":
+            return True
+    return False
 
 
 class ActionError(ValueError):
@@ -105,6 +134,49 @@ class Runtime:
             await self.bus.stage(session, [event])
             await session.commit()
 
+    async def writable(self) -> str | None:
+        """Why nothing could be written now (a short public reason), None when writes work.
+
+        SQLite: the free space beside the file, then the write lock (BEGIN IMMEDIATE, rolled
+        back: nothing is written). PostgreSQL: a standby or a read-only server. Errors are
+        logged here; the answer holds no detail of them."""
+        now = time.monotonic()
+        checked_at, reason = self.caches.get("writable", (-READY_CACHE, None))
+        if now - checked_at < READY_CACHE:
+            return reason
+        try:
+            reason = await (
+                self._postgres_writable() if self.settings.is_postgres else self._sqlite_writable()
+            )
+        except Exception as error:  # noqa: BLE001 - turned into a reason, logged
+            reason = database.unavailable(error) or "error"
+            log.warning("the database cannot be written (%s): %s", reason, error)
+            reason = f"database {reason}"
+        self.caches["writable"] = (time.monotonic(), reason)
+        return reason
+
+    async def _sqlite_writable(self) -> str | None:
+        path = self.engine.url.database
+        if path and path != ":memory:":
+            stats = os.statvfs(Path(path).resolve().parent)
+            if stats.f_bavail * stats.f_frsize < LOW_DISK_BYTES:
+                log.warning("less than %d bytes free beside %s", LOW_DISK_BYTES, path)
+                return "low disk space"
+        with sqlite_driver.waiting_until(time.monotonic() + READY_WAIT):
+            async with self._writing(), self.writer() as session:
+                await session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: takes the lock
+                await session.rollback()
+        return None
+
+    async def _postgres_writable(self) -> str | None:
+        async with self.read() as session:
+            standby, read_only = (
+                await session.execute(
+                    text("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
+                )
+            ).one()
+        return "database read-only" if standby or read_only == "on" else None
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for queries; nothing it does is committed."""
@@ -130,8 +202,24 @@ class Runtime:
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
+        """This process's turn to write; on SQLite bounded in time, waiting asleep.
+
+        One deadline covers the wait for our own writers and for another process's lock
+        (see tresen/sqlite_driver.py): when another process holds the database, every queued
+        transaction gives up at about the same time with DatabaseBusy, not one after the
+        other, each waiting its full time."""
         if self.write_lock is None:
             yield
-        else:
-            async with self.write_lock:
+            return
+        with sqlite_driver.waiting_until(time.monotonic() + sqlite_driver.BUSY_WAIT_SECONDS):
+            try:
+                async with asyncio.timeout(sqlite_driver.deadline() - time.monotonic()):
+                    await self.write_lock.acquire()
+            except TimeoutError:
+                raise sqlite_driver.DatabaseBusy(
+                    "database is locked: writers waited too long for their turn"
+                ) from None
+            try:
                 yield
+            finally:
+                self.write_lock.release()

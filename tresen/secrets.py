@@ -70,3 +70,37 @@ def decrypt(settings_or_key: Settings | str, stored: str, *, what: str = "secret
         # `from None`: the traceback must not carry the token or the key around.
         raise SecretUnreadable(what) from None
     return plaintext.decode("utf-8")
+
+
+async def reseal(session, old_key: str, new_key: str) -> int:
+    """Seal every channel's stored secrets again under new_key (`Channel.sealed` names them);
+    returns how many values changed. A value new_key opens already stays as it is, so a
+    second run after an interrupted one is harmless; one that neither key opens raises
+    SecretUnreadable naming its table, column and row, and nothing is changed."""
+    from sqlalchemy import select, update
+
+    from tresen.channel import channels
+    from tresen.database import Base
+
+    changes = []
+    for channel in channels():
+        for table_name, columns in channel.sealed:
+            table = Base.metadata.tables[table_name]
+            key = next(iter(table.primary_key.columns))
+            rows = await session.execute(select(key, *(table.c[name] for name in columns)))
+            for row_id, *values in rows:
+                for name, stored in zip(columns, values, strict=True):
+                    if not stored:
+                        continue
+                    what = f"{table_name}.{name} of row {row_id}"
+                    try:
+                        decrypt(new_key, stored, what=what)
+                        if is_encrypted(stored):
+                            continue  # sealed under the new key already
+                    except SecretUnreadable:
+                        pass
+                    plaintext = decrypt(old_key, stored, what=what)
+                    changes.append((table, key, row_id, name, encrypt(new_key, plaintext)))
+    for table, key, row_id, name, sealed in changes:
+        await session.execute(update(table).where(key == row_id).values({name: sealed}))
+    return len(changes)

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Signs the session cookies and derives the key that seals the channels' secrets: shorter
+# keys are refused at start (`secrets.token_urlsafe(48)` makes a good one).
+MIN_SECRET_KEY_LENGTH = 32
+
 
 class SettingsError(ValueError):
     """A setting has a value Tresen cannot use; the message names it."""
@@ -38,7 +42,13 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     default_phone_region: str = "DE"
     ticket_number_start: int = 10000
-    secure_cookies: bool = False
+    # Send the session cookie over https only; None: when the base URL is https.
+    secure_cookies: bool | None = None
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, "*" for any; "none": the peer is always the client). The
+    # default believes a proxy on this machine, as uvicorn does: without it, every client
+    # of a local nginx would share one address (and could block each other's sign-ins).
+    forwarded_allow_ips: str = "127.0.0.1"
     sql_echo: bool = False
     # A customer's reply to a closed ticket: "follow_up" opens a new linked ticket,
     # "reopen" puts the closed ticket back to open.
@@ -47,6 +57,9 @@ class Settings:
     default_language: str = "de"
     # At most this many automatic mails (acknowledgements) to one address per hour.
     auto_replies_per_hour: int = 3
+    # ... and this many to all addresses together: forged senders cannot make the desk's
+    # server mail the world in the company's name.
+    auto_replies_total_per_hour: int = 200
     # Run background work (outbox delivery, mail fetching) in this server process.
     background: bool = True
     # A customer's next message on a conversational channel (SMS, WhatsApp, ...) continues
@@ -65,6 +78,14 @@ class Settings:
     # is installed (TRESEN_SEMANTIC=false: lexical ranking only).
     semantic: bool = True
 
+    # --- Request limits (tresen/limits.py): requests per minute from one client address
+    # on the public doors (0: no limit), and how many addresses are remembered at most.
+    public_searches_per_minute: int = 60
+    public_votes_per_minute: int = 10
+    public_pages_per_minute: int = 300
+    sign_ins_per_minute: int = 20
+    rate_limit_addresses: int = 20_000
+
     @property
     def intent_model_path(self) -> Path:
         return self.intent_model or self.data_dir / "intent-model"
@@ -77,6 +98,24 @@ class Settings:
         from tresen.channel import option_default
 
         return option_default(channel, name)
+
+    @property
+    def https(self) -> bool:
+        """The desk is reached over https (its base URL says so)."""
+        return self.base_url.lower().startswith("https://")
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.https if self.secure_cookies is None else self.secure_cookies
+
+    def check_secret_key(self) -> None:
+        """Refuse to serve with a short secret key: it would make cookies forgeable."""
+        if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(
+                f"TRESEN_SECRET_KEY has {len(self.secret_key)} characters; it needs at least "
+                f"{MIN_SECRET_KEY_LENGTH} (e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
 
     @property
     def is_postgres(self) -> bool:
@@ -149,15 +188,23 @@ class Settings:
             auto_replies_per_hour=_int(
                 "TRESEN_AUTO_REPLIES_PER_HOUR", env.get("TRESEN_AUTO_REPLIES_PER_HOUR", "3")
             ),
+            auto_replies_total_per_hour=_int(
+                "TRESEN_AUTO_REPLIES_TOTAL_PER_HOUR",
+                env.get("TRESEN_AUTO_REPLIES_TOTAL_PER_HOUR", "200"),
+            ),
             database_url=database_url,
             secret_key=env.get("TRESEN_SECRET_KEY", ""),
             base_url=env.get("TRESEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             default_phone_region=env.get("TRESEN_PHONE_REGION", "DE").upper(),
             ticket_number_start=ticket_number_start,
-            secure_cookies=_bool("TRESEN_SECURE_COOKIES", env.get("TRESEN_SECURE_COOKIES", "")),
+            secure_cookies=_bool("TRESEN_SECURE_COOKIES", env["TRESEN_SECURE_COOKIES"])
+            if env.get("TRESEN_SECURE_COOKIES", "").strip()
+            else None,
+            forwarded_allow_ips=env.get("TRESEN_FORWARDED_ALLOW_IPS", "127.0.0.1").strip(),
             sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
             background=_bool("TRESEN_BACKGROUND", env.get("TRESEN_BACKGROUND", "true")),
             semantic=_bool("TRESEN_SEMANTIC", env.get("TRESEN_SEMANTIC", "true")),
+            **_request_limits(env),
         )
         values.update(overrides)
         settings = cls(**values)
@@ -193,3 +240,25 @@ def _with_stored_secret(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
     return Settings(**{**settings.__dict__, "secret_key": key})
+
+
+# --- Request limits (tresen/limits.py) ---
+_REQUEST_LIMITS = (
+    "public_searches_per_minute",
+    "public_votes_per_minute",
+    "public_pages_per_minute",
+    "sign_ins_per_minute",
+    "rate_limit_addresses",
+)
+
+
+def _request_limits(env: Mapping[str, str]) -> dict[str, int]:
+    """TRESEN_PUBLIC_SEARCHES_PER_MINUTE and the others, as given; defaults where not."""
+    values = {}
+    for name in _REQUEST_LIMITS:
+        key = f"TRESEN_{name.upper()}"
+        if env.get(key, "").strip():
+            values[name] = _int(key, env[key].strip())
+            if values[name] < 0:
+                raise SettingsError(f"{key}={env[key]!r} is below 0")
+    return values

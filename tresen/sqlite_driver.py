@@ -6,10 +6,30 @@ inbound message (18 statements) spent most of its time switching threads. An
 SQLite statement on a local file takes microseconds, so here it runs inline.
 
 What makes that safe: the Runtime serializes its own write transactions with an
-asyncio lock, so a coroutine never waits inside SQLite's busy handler for
-another coroutine of the same process (that would block the loop); WAL readers
-never wait for writers. Only another *process* writing at the same moment (the
-CLI beside a running server) makes a statement wait, up to the busy timeout.
+asyncio lock, so a coroutine never waits for another coroutine of the same
+process; WAL readers never wait for writers. Only another *process* writing at
+the same moment (the CLI beside a running server, a backup, a second server)
+holds a lock we need. SQLite's own busy handler would wait for it *on the loop*
+(the whole server frozen for as long as the other process holds it), so it gets
+only a few milliseconds (BUSY_TIMEOUT_SECONDS); after that the statement is
+tried again after an asynchronous sleep with backoff, until a deadline
+(BUSY_WAIT_SECONDS, or the one `waiting_until` set), and then fails with
+`DatabaseBusy` (answered 503 with Retry-After by the app).
+
+Trying a statement again after SQLITE_BUSY is what SQLite's busy handler does
+itself, one level up; it is safe because a statement that got SQLITE_BUSY
+changed nothing, and only when the transaction around it is still the same:
+- a writing transaction starts with BEGIN IMMEDIATE (tresen/database.py), so the
+  write lock is taken at BEGIN, before anything is done: BEGIN is tried again;
+  inside it, in WAL mode, no statement needs another lock;
+- a reading statement in WAL mode waits only while another connection recovers
+  the WAL index (SQLITE_BUSY_RECOVERY): a read has no effect, it is repeated;
+- a first write inside a read transaction (BEGIN DEFERRED) waits for the write
+  lock like BEGIN IMMEDIATE; if another process committed meanwhile, SQLite
+  answers SQLITE_BUSY_SNAPSHOT, which no wait can cure: that error is raised.
+If SQLite ended the transaction because of the error (it does not for BUSY in WAL
+mode, but a rollback journal might) or an executemany ran outside one (not
+atomic), nothing is tried again.
 Several server processes belong on PostgreSQL (see ARCHITECTURE.md).
 
 Everything else (types, pooling, transactions, SQL) is SQLAlchemy's own aiosqlite
@@ -18,9 +38,14 @@ dialect, fed a small module with aiosqlite's interface that completes at once.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextvars
 import sqlite3
+import time
 import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -31,7 +56,70 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util.concurrency import await_
 
 DRIVER = "tresen_sqlite"
-BUSY_TIMEOUT_SECONDS = 5.0
+# How long SQLite's busy handler may wait for a lock inline (it blocks the event loop).
+BUSY_TIMEOUT_SECONDS = 0.002
+# How long a statement waits for another process's lock, asleep, before DatabaseBusy.
+BUSY_WAIT_SECONDS = 5.0
+BACKOFF_FIRST = 0.005  # the first sleep after SQLITE_BUSY; doubles up to BACKOFF_MAX
+BACKOFF_MAX = 0.1
+# SQLITE_BUSY and SQLITE_BUSY_RECOVERY: the lock is held for now; BUSY_SNAPSHOT (517) is not here.
+_RETRYABLE = {5, 261}
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tresen_sqlite_busy_deadline", default=None
+)
+
+
+class DatabaseBusy(sqlite3.OperationalError):
+    """Another process held the database's lock longer than we wait: try again later."""
+
+    sqlite_errorcode = 5  # SQLITE_BUSY, as SQLite said before we gave up
+    sqlite_errorname = "SQLITE_BUSY"
+
+
+def deadline() -> float | None:
+    """The monotonic time by which the current task's statements give up waiting, if set."""
+    return _deadline.get()
+
+
+@contextmanager
+def waiting_until(when: float) -> Iterator[None]:
+    """Statements run inside wait for other processes' locks until `when` (time.monotonic)
+    at most, e.g. one deadline for a whole transaction, its BEGIN and its turn included."""
+    token = _deadline.set(when if _deadline.get() is None else min(when, _deadline.get()))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def is_busy(error: BaseException) -> bool:
+    """SQLite could not take a lock another connection holds (waiting may help)."""
+    return isinstance(error, sqlite3.OperationalError) and (
+        getattr(error, "sqlite_errorcode", None) in _RETRYABLE
+    )
+
+
+async def _retrying(connection: sqlite3.Connection, attempt: Callable, *, atomic: bool = True):
+    """`attempt()`, tried again after asynchronous sleeps while another process holds a lock."""
+    give_up = None
+    pause = BACKOFF_FIRST
+    while True:
+        in_transaction = connection.in_transaction
+        try:
+            return attempt()
+        except sqlite3.OperationalError as error:
+            if not is_busy(error) or connection.in_transaction != in_transaction:
+                raise
+            if not (atomic or in_transaction):
+                raise  # part of an executemany may have been committed already
+            now = time.monotonic()
+            if give_up is None:
+                give_up = deadline() or now + BUSY_WAIT_SECONDS
+            if now >= give_up:
+                raise DatabaseBusy(f"{error}: another process holds the lock") from error
+            await asyncio.sleep(min(pause, give_up - now))
+            pause = min(pause * 2, BACKOFF_MAX)
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters, many: bool):
@@ -83,8 +171,7 @@ class InlineConnection:
         raise NotImplementedError("statements go through InlineCursor")
 
     def commit(self):
-        self._conn.commit()
-        return _done()
+        return _retrying(self._conn, self._conn.commit)
 
     def rollback(self):
         self._conn.rollback()
@@ -108,7 +195,7 @@ class _Connecting:
     _thread = types.SimpleNamespace(daemon=True)
 
     def __init__(self, database, **kwargs) -> None:
-        kwargs["timeout"] = BUSY_TIMEOUT_SECONDS  # bounds how long the loop can wait
+        kwargs["timeout"] = BUSY_TIMEOUT_SECONDS  # bounds how long the loop can be held
         kwargs["check_same_thread"] = False  # created, used and closed on the loop's thread
         self._connection = sqlite3.connect(database, **kwargs)
 
@@ -150,8 +237,10 @@ class InlineCursor:
         self.lastrowid = None
 
     async def _run_async(self, operation, parameters, many: bool) -> None:
-        # A coroutine only because SQLAlchemy requires the async path to await.
-        result = _run(self._connection._conn, operation, parameters, many)
+        connection = self._connection._conn
+        result = await _retrying(
+            connection, lambda: _run(connection, operation, parameters, many), atomic=not many
+        )
         self.description, rows, self.rowcount, self.lastrowid = result
         self._rows = collections.deque(rows)
 

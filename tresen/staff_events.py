@@ -18,6 +18,14 @@ class UserUpdated(Payload, type="user.updated"):
 
 
 @dataclass(frozen=True)
+class UserSessionsEnded(Payload, type="user.sessions_ended"):
+    """Every session the user had ends (sign-out, deactivation, a new password): open live
+    sockets close too."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
 class NotificationCreated(Payload, type="notification.created"):
     user_id: int
     kind: str

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 1024 * 1024  # providers post small JSON or forms; media come by URL
 
 
+# What a parser raises on a body that is not as documented (RecursionError: nested past the
+# decoder's stack, as 200,000 brackets are).
+_UNREADABLE = (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError)
+
+
 class WebhookPayloadError(ValueError):
     """The (verified) body is not what the provider documents; the message says what."""
 
@@ -61,7 +66,7 @@ def verify_hmac_sha256(
 async def read_body(request: Request, limit: int = MAX_WEBHOOK_BYTES) -> bytes:
     """The raw body, refused past `limit` bytes whether or not Content-Length says so."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -115,7 +120,7 @@ def webhook_route(
                 f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
             )
             return JSONResponse({"error": f"bad payload: {problem}"}, status_code=400)
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        except _UNREADABLE as error:
             # A body that is not what the provider documents: answered, so it is not retried
             # for ever; logged, since a provider that changed its format needs a look.
             log.warning(
@@ -130,7 +135,11 @@ def webhook_route(
                 results.append(await rooms.deliver(runtime, message))
             except Exception:  # nothing could be stored: the provider must deliver it again
                 log.exception("webhook %s: could not store %s", path, message.external_id)
-                return JSONResponse({"error": "could not store the message now"}, status_code=503)
+                return JSONResponse(
+                    {"error": "could not store the message now"},
+                    status_code=503,
+                    headers={"Retry-After": "30"},
+                )
         if respond is not None:
             return respond(results)
         return JSONResponse({"received": len(results)})

@@ -49,6 +49,17 @@ document.addEventListener("htmx:wsClose", function (event) {
   event.detail.elt.__tresenLost = true;
   liveNote("reconnecting");
 });
+// Refused (1008): the session ended (signed out elsewhere, deactivated, a new password).
+// Loading the page again leads to the sign-in page; at most once a minute, so a socket
+// refused for another reason cannot make the page reload for ever.
+document.addEventListener("htmx:wsClose", function (event) {
+  var code = event.detail.event && event.detail.event.code;
+  if (code !== 1008) return;
+  var last = Number(sessionStorage.getItem("tresen-refused-at") || 0);
+  if (Date.now() - last < 60000) return;
+  sessionStorage.setItem("tresen-refused-at", String(Date.now()));
+  window.location.reload();
+});
 document.addEventListener("htmx:wsOpen", function (event) {
   var elt = event.detail.elt;
   if (!elt.__tresenLost) { reportRows(elt, event.detail.socketWrapper); return; }

@@ -9,31 +9,33 @@ from starlette.requests import Request
 from channels.email.accounts import account_json, create_account, update_account
 from channels.email.models import MailAccount
 from tresen.api import ApiRouter, not_found
+from tresen.ids import Id
+from tresen.text import Text
 
 router = ApiRouter("channels")
 
 
 class MailAccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    address: str = Field(min_length=3, max_length=320, examples=["support@example.com"])
-    display_name: str = Field(default="", max_length=200)
-    imap_url: str | None = Field(
+    address: Text = Field(min_length=3, max_length=320, examples=["support@example.com"])
+    display_name: Text = Field(default="", max_length=200)
+    imap_url: Text | None = Field(
         default=None, max_length=2000, examples=["imaps://support:secret@imap.example.com/INBOX"]
     )
-    smtp_url: str | None = Field(
+    smtp_url: Text | None = Field(
         default=None, max_length=2000, examples=["smtp+starttls://support:secret@smtp.example.com"]
     )
-    queue_id: int | None = None
-    processed_folder: str | None = Field(default=None, max_length=200)
+    queue_id: Id | None = None
+    processed_folder: Text | None = Field(default=None, max_length=200)
 
 
 class MailAccountPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    display_name: str | None = Field(default=None, max_length=200)
-    imap_url: str | None = Field(default=None, max_length=2000)
-    smtp_url: str | None = Field(default=None, max_length=2000)
-    queue_id: int | None = None
-    processed_folder: str | None = Field(default=None, max_length=200)
+    display_name: Text | None = Field(default=None, max_length=200)
+    imap_url: Text | None = Field(default=None, max_length=2000)
+    smtp_url: Text | None = Field(default=None, max_length=2000)
+    queue_id: Id | None = None
+    processed_folder: Text | None = Field(default=None, max_length=200)
     active: bool | None = None
 
 

@@ -9,6 +9,7 @@ found anywhere in a bounce tell the inbox which of our messages it is about.
 
 from __future__ import annotations
 
+import email
 import logging
 import re
 from email.message import Message
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # flufl.bounce logs a traceback whenever one of its detectors trips over an odd
 # mail; the next detector (or ours) handles it, so that is noise here.
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+FLUFL_BYTES = 32 * 1024
 
 _MESSAGE_ID_FIELD = re.compile(
     rb"^[ >\t]*(?:Message-ID|Original-Message-ID)\s*:\s*(<[^<>\s]{3,900}>)", re.I | re.M
@@ -81,7 +83,7 @@ def _report(message: Message, raw: bytes, subject: str) -> DeliveryReport | None
     if not looks_like and not _BOUNCE_SUBJECT.search(subject):
         return None  # the common case, decided on headers alone
     statuses = _delivery_statuses(message) if dsn else []
-    temporary, permanent = _flufl(message)
+    temporary, permanent = _flufl(message, raw)
     text = _text_sample(message)
     phrased = bool(_BOUNCE_SUBJECT.search(subject) or _BOUNCE_BODY.search(text))
     if not (dsn or failed or permanent or temporary or (looks_like and phrased)):
@@ -151,18 +153,24 @@ def _delivery_statuses(message: Message) -> list[tuple[str, str, str | None]]:
         payload = part.get_payload()
         blocks = payload if isinstance(payload, list) else []
         for block in blocks:
-            recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
-            if not recipient:
-                continue
-            address = str(recipient).split(";", 1)[-1].strip()
+            # Both: the address we sent to (Original-) may have been forwarded to another
+            # (Final-), and the inbox flags only the one our mail went to.
+            named = [block.get("Original-Recipient"), block.get("Final-Recipient")]
             action = str(block.get("Action") or "failed").strip().lower()
             diagnostic = block.get("Diagnostic-Code") or block.get("Status")
-            statuses.append((address, action, str(diagnostic).strip() if diagnostic else None))
+            for recipient in filter(None, named):
+                address = str(recipient).split(";", 1)[-1].strip()
+                statuses.append((address, action, str(diagnostic).strip() if diagnostic else None))
     return statuses
 
 
-def _flufl(message: Message) -> tuple[set[str], set[str]]:
+def _flufl(message: Message, raw: bytes) -> tuple[set[str], set[str]]:
+    """flufl.bounce's verdict, from the report's head: its detectors match every line
+    against many patterns (a megabyte of short lines took seconds), and what they look
+    for (the notice, the delivery status) comes before the returned mail."""
     try:
+        if len(raw) > FLUFL_BYTES:
+            message = email.message_from_bytes(raw[:FLUFL_BYTES], policy=message.policy)
         temporary, permanent = all_failures(message)
     except Exception:
         return set(), set()

@@ -55,6 +55,7 @@ channel = Channel(
     workers=(fetch.run, receive.run),
     cli=(cli,),
     models=("channels.email.models",),
+    sealed=(("mail_accounts", ("imap_url", "smtp_url")),),
     events=("channels.email.events",),
     options=(
         ChannelOption(

@@ -34,8 +34,20 @@ ALIASES = {
 }
 
 
+# Python codecs that read bytes into text but are no charset any mail could be in: they
+# raise their own errors, warn, or turn "\x41" into "A" ("charset=unicode_escape").
+NOT_CHARSETS = {
+    "punycode",
+    "idna",
+    "unicode-escape",
+    "raw-unicode-escape",
+    "undefined",
+    "charmap",
+}
+
+
 def codec_for(declared: str | None) -> str | None:
-    """A codec Python knows for a declared charset, or None."""
+    """A codec Python knows for a declared charset, or None (read as undeclared then)."""
     if not declared:
         return None
     name = declared.strip().strip('"').lower()
@@ -43,9 +55,13 @@ def codec_for(declared: str | None) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name)
     except (LookupError, ValueError):  # unknown, or not a name at all ("utf8\x00")
         return None
+    # base64, zlib, rot13 ... are codecs between bytes and bytes, or str and str
+    if not getattr(codec, "_is_text_encoding", True) or codec.name in NOT_CHARSETS:
+        return None
+    return codec.name
 
 
 # Raw 8-bit bytes in a header, kept by the parser as lone surrogates.

@@ -8,7 +8,9 @@ server renumbers the folder (UIDVALIDITY changed) the whole folder is read again
 for the same reason without doubles. IDLE where the server offers it (re-issued
 within 29 minutes, RFC 2177), polling otherwise; reconnects with backoff.
 On PostgreSQL each account is fetched by exactly one server process at a time,
-through an advisory lock held on its own connection.
+through an advisory lock held on its own connection. Mail is parsed in a worker
+process with a time limit (`parse.PARSER`): no mail stops the server, and one that
+cannot be read is kept unparsed with its real sender.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import select, update
 
 from channels.email import accounts as mail_accounts
 from channels.email.models import MailAccount, MailFolderState
-from channels.email.parse import parse_message, unparsed_message
+from channels.email.parse import PARSER
 from channels.email.urls import MailUrlError, Server, parse_imap_url
 from tresen import rooms
 from tresen.inbound import InboundMessage
@@ -159,23 +161,26 @@ class MailboxFetcher:
         answer = await self._command(
             self.client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
         )
-        stored = []
         lines = answer.lines
+        messages = []
         for index, line in enumerate(lines):
             match = _FETCH_LINE.match(bytes(line)) if isinstance(line, bytes) else None
-            if match is None or index + 1 >= len(lines):
-                continue
-            uid, raw = int(match.group(1)), bytes(lines[index + 1])
-            await rooms.deliver(self.runtime, self._inbound(raw))  # raises if not stored
-            stored.append(uid)
+            if match is not None and index + 1 < len(lines):
+                messages.append((int(match.group(1)), bytes(lines[index + 1])))
+        # All parsed one after another in the worker while the first are being stored.
+        parsing = [asyncio.ensure_future(self._inbound(raw)) for _uid, raw in messages]
+        stored = []
+        try:
+            for (uid, _raw), inbound in zip(messages, parsing, strict=True):
+                await rooms.deliver(self.runtime, await inbound)  # raises if not stored
+                stored.append(uid)
+        finally:
+            for pending in parsing:
+                pending.cancel()
         return stored
 
-    def _inbound(self, raw: bytes) -> InboundMessage:
-        try:
-            inbound = parse_message(raw, account=self.address)
-        except Exception as error:  # parse_message is built not to raise; kept anyway if it does
-            log.exception("could not parse a message of %s", self.address)
-            inbound = unparsed_message(raw, account=self.address, error=error)
+    async def _inbound(self, raw: bytes) -> InboundMessage:
+        inbound = await PARSER.parse(raw, account=self.address)
         if self.queue_id is not None:
             inbound = inbound.model_copy(update={"queue_id": self.queue_id})
         return inbound
@@ -335,6 +340,7 @@ async def run(runtime: Runtime) -> None:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
+        PARSER.stop()  # a parse in flight must not hold the process's exit
 
 
 async def _exclusively(runtime: Runtime, fetcher: MailboxFetcher) -> None:

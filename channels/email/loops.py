@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from channels.email.headers import header
+from channels.email.headers import header, raw_values
 
 # Local parts of addresses that are mail systems or say "do not answer".
 SYSTEM_SENDERS = re.compile(
@@ -30,6 +30,11 @@ _AUTOREPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "List-Help", "List-Owner")
+# "spf=softfail", "dmarc = fail" in Authentication-Results (RFC 8601), comments removed.
+_METHOD_RESULT = re.compile(r"(?<![\w.-])(spf|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
+_COMMENT = re.compile(r"\([^()]*\)")
+_SPF_FAILED = ("fail", "softfail")
+MAX_AUTHENTICATION_HEADERS = 20  # more are not a receiving server's; the first are read
 
 
 def is_system_sender(address: str) -> bool:
@@ -74,4 +79,30 @@ def auto_submitted_reason(message: Message, sender: str) -> str | None:
     return_path = header(message, "Return-Path")
     if return_path is not None and return_path.strip("<> ") == "":
         return "null return path (<>)"
+    return None
+
+
+def unauthenticated_reason(message: Message) -> str | None:
+    """Why the From address may be forged, as the receiving servers found (SPF, DMARC), or
+    None. Nothing automatic is sent to such an address: a confirmation would carry the
+    company's name to whomever the forger chose.
+
+    Each `Authentication-Results` header is read on its own: DMARC failed, or SPF failed
+    (or soft-failed) where the same header does not say DMARC passed (mail forwarded on
+    keeps its DKIM and DMARC, not its SPF). Anyone can add such headers, so only failures
+    count across headers: a forger's "pass" never outweighs a receiving server's "fail".
+    `Received-SPF` (RFC 7208) has no DMARC result: its fail or softfail counts alone.
+    """
+    for value in raw_values(message, "Authentication-Results")[:MAX_AUTHENTICATION_HEADERS]:
+        results = {}
+        for method, result in _METHOD_RESULT.findall(_COMMENT.sub(" ", value[:5000])):
+            results.setdefault(method.lower(), result.lower())
+        if results.get("dmarc") == "fail":
+            return "DMARC failed (Authentication-Results: dmarc=fail)"
+        if results.get("spf") in _SPF_FAILED and results.get("dmarc") != "pass":
+            return f"SPF failed (Authentication-Results: spf={results['spf']})"
+    for value in raw_values(message, "Received-SPF")[:MAX_AUTHENTICATION_HEADERS]:
+        result = value.strip().split(None, 1)[0].lower() if value.strip() else ""
+        if result in _SPF_FAILED:
+            return f"SPF failed (Received-SPF: {result})"
     return None

@@ -19,6 +19,7 @@ _BOUNDARY = re.compile(rb'boundary[ \t]*=[ \t]*(?:"([^"]*)"|([^\s;]+))', re.IGNO
 _NESTING_MARKER = re.compile(rb"(?i)boundary|message/")
 _MAX_HEADER_BLOCK = 64 * 1024
 MAX_PARAMETERS = 1000  # a long file name in RFC 2231 pieces has dozens; more is no letter
+MAX_BOUNDARY_CHARS = 200  # RFC 2046 allows 70
 
 
 class MimePart(Message):
@@ -40,6 +41,17 @@ class MimePart(Message):
             name, equals, rest = parameter.partition("=")
             params.append((name.strip(), rest.strip()) if equals else (parameter.strip(), ""))
         return email.utils.decode_params(params)
+
+    def get_boundary(self, failobj=None):
+        """The boundary; one longer than MAX_BOUNDARY_CHARS is none (the part reads as text).
+
+        The parser compiles a regular expression of it: one of half a megabyte (a folded
+        Content-Type repeated) took seconds.
+        """
+        boundary = super().get_boundary(failobj)
+        if isinstance(boundary, str) and len(boundary) > MAX_BOUNDARY_CHARS:
+            return failobj
+        return boundary
 
 
 def split_parameters(value: str, limit: int = MAX_PARAMETERS) -> list[str]:

@@ -4,16 +4,22 @@ Every charset (declared, mislabelled or unknown), encoded-word and 8-bit headers
 HTML-only mail, attachments and inline images with size limits, quoted history
 trimmed from the visible text. Parsing never raises on bad input: what cannot be
 read as it came is decoded as well as possible and said in `notices`; the raw
-source always travels with the message (`raw["rfc822_base64"]`).
+source always travels with the message (`raw["rfc822_base64"]`). Every text it
+produces can be stored: NUL (which PostgreSQL refuses) is removed, lone surrogates
+become U+FFFD.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import hashlib
 import logging
+import multiprocessing
 import re
+import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -22,11 +28,11 @@ from email.utils import getaddresses
 from channels.email import headers
 from channels.email.bounces import delivery_report
 from channels.email.charsets import decode_bytes, has_raw_bytes, repair_header
-from channels.email.loops import auto_submitted_reason
+from channels.email.loops import auto_submitted_reason, unauthenticated_reason
 from channels.email.mime import children, nesting_cut, parse_bytes, payload_bytes
 from channels.email.replies import visible_text
 from tresen.email_address import EmailAddressError, normalize_email
-from tresen.html import html_to_text
+from tresen.html import html_to_text, sanitize_html
 from tresen.inbound import MAX_ATTACHMENT_BYTES, InboundAttachment, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -36,8 +42,13 @@ MAX_TEXT_CHARS = 2_000_000
 MAX_HTML_CHARS = 10_000_000
 MAX_ATTACHMENTS = 100
 MAX_PARTS = 1000  # a message of more parts than this is a bomb, not a letter
-MAX_DEPTH = 30
-MAX_NESTING = 50  # deeper parts are cut before parsing: the standard parser recurses per level
+MAX_DEPTH = 20
+# Deeper parts are cut before parsing: the standard parser recurses per level and tests
+# every open boundary on every line (a mail nested 50 deep took half a second).
+MAX_NESTING = 20
+MAX_HEADER_FIELDS = 1000  # header fields read (Received chains are dozens)
+MAX_SAME_HEADER = 100  # fields of one name read ("From" ten thousand times is no letter)
+MAX_FIELD_BYTES = 100_000  # of one field (500 recipients or 200 references are ~25 KB)
 MAX_NAME_CHARS = 200  # what a sender's name may hold (SenderIdentity.name)
 MAX_ADDRESS_VALUES = 20  # a From or To given more often than this is not a letter's
 MAX_ADDRESS_CHARS = 50_000  # getaddresses is quadratic in the addresses of one group
@@ -46,6 +57,8 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]{1,900}>")
 # Separators around an addr-spec: what a linear scan for addresses splits on.
 _ADDRESS_SEPARATORS = re.compile(r'[\s<>()\[\]",;:]+')
 _HEADERS_END = re.compile(rb"\r?\n\r?\n|\r\r")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL and UTF-8 take neither
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -74,6 +87,33 @@ def parse_message(
         return unparsed_message(raw, account=account, error=error)
 
 
+def _storable(value):
+    """`value` (text, or a list or dict of them) without NUL, lone surrogates made U+FFFD.
+
+    A mail may hold either anywhere (a subject, a file name, an 8-bit header decoded with
+    an odd codec); neither database stores them as UTF-8 text (PostgreSQL refuses NUL),
+    and the mail would never become a ticket.
+    """
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value
+        return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    return value
+
+
+def _message(raw: bytes, fields: dict, **parsed) -> InboundMessage:
+    """The InboundMessage of `fields` made storable, with its `parsed` parts (attachments,
+    report: storable as they are made) and the raw source."""
+    fields = _storable(fields)
+    fields["sender"]["value"] = fields["sender"]["value"].strip() or "(no sender)"
+    source = {"rfc822_base64": base64.b64encode(raw).decode("ascii")}
+    return InboundMessage(**fields, **parsed, raw=source)
+
+
 def _parse(raw: bytes, account: str | None, max_attachment_bytes: int) -> InboundMessage:
     body = _Body()
     message = _message_of(raw, body.notices)
@@ -82,36 +122,41 @@ def _parse(raw: bytes, account: str | None, max_attachment_bytes: int) -> Inboun
     html = "\n".join(body.html) or None
     text = "\n\n".join(part for part in body.text if part.strip())
     if not text.strip() and html:
-        text = html_to_text(html)
+        text = html_to_text(sanitize_html(html))  # the text of what the console shows
     text, html = _fit(text, html, body.notices)
     sender_name, sender = _sender(message)
     recipients = _addresses(message, "To", "Cc")
     references = _message_ids(_header(message, "References"))[-200:]
     in_reply_to = next(iter(_message_ids(_header(message, "In-Reply-To"))), None)
     visible = visible_text(text)
-    return InboundMessage(
-        channel=CHANNEL,
-        external_id=_external_id(message, raw),
-        sender={"kind": "email", "value": sender, "name": sender_name},
-        to=account or (recipients[0] if recipients else None),
-        subject=subject[:2000] if subject else None,
-        text=text,
-        html=html,
-        in_reply_to=in_reply_to,
-        references=references,
-        received_at=_date(message),
+    return _message(
+        raw,
+        {
+            "channel": CHANNEL,
+            "external_id": _external_id(message, raw),
+            "sender": {"kind": "email", "value": sender, "name": sender_name},
+            "to": account or (recipients[0] if recipients else None),
+            "subject": subject[:2000] if subject else None,
+            "text": text,
+            "html": html,
+            "in_reply_to": in_reply_to,
+            "references": references,
+            "received_at": _date(message),
+            "recipients": recipients[:500],
+            "auto_submitted": auto_submitted_reason(message, sender),
+            "unauthenticated": unauthenticated_reason(message),
+            "visible_text": visible if visible != text else None,
+            "notices": body.notices[:100],
+        },
         attachments=body.attachments,
-        recipients=recipients[:500],
-        auto_submitted=auto_submitted_reason(message, sender),
         report=delivery_report(message, raw, subject or ""),
-        visible_text=visible if visible != text else None,
-        notices=body.notices[:100],
-        raw={"rfc822_base64": base64.b64encode(raw).decode("ascii")},
     )
 
 
 def _message_of(raw: bytes, notices: list[str]) -> Message:
-    """The parsed mail; nesting past MAX_NESTING is cut off, the original keeps all of it."""
+    """The parsed mail; nesting past MAX_NESTING and header fields past their limits are
+    cut off, the original keeps all of it."""
+    raw = _capped_headers(raw, notices)
     cut = nesting_cut(raw, MAX_NESTING)
     if cut is not None:
         notices.append(
@@ -128,6 +173,42 @@ def _message_of(raw: bytes, notices: list[str]) -> Message:
         return parse_bytes(raw, headers_only=True)
 
 
+def _capped_headers(raw: bytes, notices: list[str]) -> bytes:
+    """`raw` with at most MAX_HEADER_FIELDS header fields, MAX_SAME_HEADER of a name, each
+    at most MAX_FIELD_BYTES: every header read scans them all (one pass, before parsing)."""
+    head_end = _HEADERS_END.search(raw)
+    end = head_end.start() if head_end else len(raw)
+    if end <= 64_000 and raw.count(b"\n", 0, end) < 500:
+        return raw  # the usual mail: nothing to cut
+    fields: list[list[bytes]] = []
+    for line in raw[:end].splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line)
+        else:
+            fields.append([line])
+    kept: list[bytes] = []
+    counts: dict[bytes, int] = {}
+    for lines in fields:
+        name = lines[0].split(b":", 1)[0].strip().lower()[:100]
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] <= MAX_SAME_HEADER and len(kept) < MAX_HEADER_FIELDS:
+            value = b"".join(lines)
+            if len(value) > MAX_FIELD_BYTES:
+                value = value[:MAX_FIELD_BYTES].rstrip(b"\r\n") + b"\r\n"
+            kept.append(value)
+    capped = b"".join(kept)
+    if len(kept) == len(fields) and len(capped) == end:
+        return raw
+    notices.append(
+        f"the message has more than {MAX_HEADER_FIELDS} header fields, more than "
+        f"{MAX_SAME_HEADER} of one name or longer ones than {MAX_FIELD_BYTES:,} bytes; "
+        "the rest are only in the original"
+    )
+    if not capped.endswith(b"\n"):
+        capped += b"\r\n"
+    return capped + b"\r\n" + raw[head_end.end() :] if head_end else capped
+
+
 def unparsed_message(
     raw: bytes, *, account: str | None = None, error: Exception | None = None
 ) -> InboundMessage:
@@ -140,15 +221,17 @@ def unparsed_message(
         ids = _message_ids(found.get("message-id"))
         head_end = _HEADERS_END.search(raw)
         text = raw[head_end.end() if head_end else 0 :][:MAX_TEXT_CHARS]
-        return InboundMessage(
-            channel=CHANNEL,
-            external_id=ids[0] if ids and len(ids[0]) <= 500 else fallback_external_id(raw),
-            sender={"kind": "email", "value": sender[:320]},
-            to=account,
-            subject=found.get("subject", "")[:2000] or None,
-            text=text.decode("utf-8", "replace")[:MAX_TEXT_CHARS],
-            notices=[notice],
-            raw={"rfc822_base64": base64.b64encode(raw).decode("ascii")},
+        return _message(
+            raw,
+            {
+                "channel": CHANNEL,
+                "external_id": ids[0] if ids and len(ids[0]) <= 500 else fallback_external_id(raw),
+                "sender": {"kind": "email", "value": sender[:320]},
+                "to": account,
+                "subject": found.get("subject", "")[:2000] or None,
+                "text": text.decode("utf-8", "replace")[:MAX_TEXT_CHARS],
+                "notices": [notice],
+            },
         )
     except Exception:  # not even the scan: the bare minimum, still kept
         log.exception("could not scan a mail for %s", account)
@@ -166,22 +249,23 @@ def _scan_headers(raw: bytes) -> dict[str, str]:
     """The first From, Subject and Message-ID of a raw mail, read line by line."""
     head_end = _HEADERS_END.search(raw)
     head = raw[: head_end.start() if head_end else len(raw)][:1_000_000]
-    found: dict[str, str] = {}
+    found: dict[str, list[bytes]] = {}  # pieces joined once: a long fold stays linear
     name = None
     for line in head.splitlines():
         if line[:1] in (b" ", b"\t") and name is not None:
-            found[name] += " " + line.strip().decode("utf-8", "surrogateescape")
+            found[name].append(line.strip())
             continue
         key, colon, value = line.partition(b":")
         key = key.strip().lower().decode("ascii", "replace")
         wanted = colon and key in ("from", "subject", "message-id") and key not in found
         name = key if wanted else None
         if name is not None:
-            found[name] = value.strip().decode("utf-8", "surrogateescape")
+            found[name] = [value.strip()]
     decoded = {}
-    for key, value in found.items():
+    for key, pieces in found.items():
+        value = b" ".join(pieces)[:10_000].decode("utf-8", "surrogateescape")
         try:
-            decoded[key] = headers.decode(value[:10_000])
+            decoded[key] = headers.decode(value)
         except Exception:
             decoded[key] = value.encode("utf-8", "replace").decode("utf-8")
     return decoded
@@ -365,7 +449,9 @@ def _text_of(part: Message, body: _Body) -> str:
 
 def _attach(part: Message, body: _Body, content_type: str, limit: int) -> None:
     content = payload_bytes(part)
-    name = _filename(part) or _default_name(content_type, len(body.attachments) + 1)
+    name = _storable(_filename(part) or "") or _default_name(
+        content_type, len(body.attachments) + 1
+    )
     if len(body.attachments) >= MAX_ATTACHMENTS:
         body.notices.append(
             f"attachment {name!r} is beyond {MAX_ATTACHMENTS} attachments; kept in the original"
@@ -377,11 +463,11 @@ def _attach(part: Message, body: _Body, content_type: str, limit: int) -> None:
             "kept in the original"
         )
         return
-    content_id = (part.get("Content-ID") or "").strip().strip("<>") or None
+    content_id = _storable((part.get("Content-ID") or "").strip().strip("<>")) or None
     body.attachments.append(
         InboundAttachment(
             filename=name[:255],
-            content_type=content_type[:255],
+            content_type=_storable(content_type[:255]),
             content_base64=base64.b64encode(content).decode("ascii"),
             content_id=content_id[:500] if content_id else None,
         )
@@ -407,3 +493,114 @@ def _fit(text: str, html: str | None, notices: list[str]) -> tuple[str, str | No
         notices.append(f"the HTML is longer than {MAX_HTML_CHARS:,} characters; shown as text")
         html = None
     return text, html
+
+
+# --- Parsing off the event loop, with a time limit ---
+
+# The time a mail may take: far above what real mail needs (one of 50 MB, the most SMTP
+# takes, needs 3.5 s of CPU; on a busy machine several times that in wall time).
+PARSE_SECONDS = 10.0
+PARSE_SECONDS_PER_MB = 1.0
+START_SECONDS = 60.0  # for a new worker to import the parser (about half a second)
+# Parsed once by a new worker before it says it is ready: what is loaded on first use
+# (charset detection, the HTML sanitizer) is not paid for by the first real mail.
+_WARM_UP = (
+    b"From: J\xfcrgen M\xfcller <jm@example.test>\r\nSubject: Gr\xfc\xdfe\r\n"
+    b"Content-Type: text/html\r\n\r\n<p>Gr\xfc\xdfe</p>\r\n"
+)
+
+
+class ParserProcess:
+    """Parses mail in a worker process, so that no mail can stop the server.
+
+    The parser is pure Python: a mail that makes it slow would hold the event loop (and
+    every other request) for as long, and a thread cannot be stopped. The process can:
+    past `seconds` (and a second per MB) it is killed, the mail is kept as an unparsed
+    message (its raw source and the sender a plain scan of its header lines finds) and
+    the next mail starts a fresh process. One mail at a time, in the order they came
+    (one thread feeds it); the caller's event loop is free meanwhile.
+    """
+
+    def __init__(self, seconds: float = PARSE_SECONDS, *, parse=None) -> None:
+        self.seconds = seconds
+        self._parse = parse or _parse_in_worker  # a module-level function (sent by name)
+        self._feeder = ThreadPoolExecutor(1, thread_name_prefix="mail-parser")
+        self._process = None
+        self._connection = None
+
+    async def start(self) -> None:
+        """Start the worker process now, so that the first mail does not wait for it."""
+        await asyncio.get_running_loop().run_in_executor(self._feeder, self._start)
+
+    def _start(self) -> None:
+        try:
+            self._started()
+        except Exception:  # the first mail tries again, and is kept if that fails too
+            log.exception("could not start the mail parser")
+            self.stop()
+
+    async def parse(self, raw: bytes, *, account: str | None = None) -> InboundMessage:
+        """The InboundMessage for one raw mail, as `parse_message` makes it; never raises."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._feeder, self._round_trip, raw, account)
+
+    def _round_trip(self, raw: bytes, account: str | None) -> InboundMessage:
+        try:
+            connection = self._started()
+            connection.send((raw, account))
+            limit = self.seconds + PARSE_SECONDS_PER_MB * len(raw) / 1_000_000
+            if connection.poll(limit):
+                return connection.recv()
+            error = TimeoutError(f"parsing took longer than {limit:.0f} s")
+        except Exception as failure:  # the process died (killed, out of memory): kept anyway
+            error = failure
+        log.warning("could not parse a mail for %s (%r); kept unparsed", account, error)
+        self.stop()
+        return unparsed_message(raw, account=account, error=error)
+
+    def _started(self):
+        if self._process is None or not self._process.is_alive():
+            self.stop()
+            # spawn: a fresh interpreter, nothing inherited from the server's threads or loop
+            context = multiprocessing.get_context("spawn")
+            self._connection, child = context.Pipe()
+            self._process = context.Process(
+                target=_serve, args=(child, self._parse), name="tresen-mail-parser", daemon=True
+            )
+            self._process.start()
+            child.close()
+            if not self._connection.poll(START_SECONDS):
+                raise TimeoutError(f"the mail parser did not start within {START_SECONDS:g} s")
+            self._connection.recv()  # "ready"
+        return self._connection
+
+    def stop(self) -> None:
+        """End the worker process (a new one starts with the next mail)."""
+        process, connection = self._process, self._connection
+        self._process = self._connection = None
+        if connection is not None:
+            connection.close()
+        if process is not None and process.pid is not None:  # started
+            process.kill()
+            process.join(5)
+
+
+def _parse_in_worker(raw: bytes, account: str | None) -> InboundMessage:
+    return parse_message(raw, account=account)
+
+
+def _serve(connection, parse) -> None:
+    """The worker process: parse each mail sent, answer with its InboundMessage."""
+    # Ctrl-C at the terminal reaches the whole process group: the server stops this worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parse_message(_WARM_UP)
+    connection.send("ready")
+    while True:
+        try:
+            raw, account = connection.recv()
+        except EOFError:  # the server closed the pipe: done
+            return
+        connection.send(parse(raw, account))
+
+
+PARSER = ParserProcess()  # one per server process, shared by SMTP and IMAP

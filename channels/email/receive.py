@@ -3,7 +3,9 @@
 Off unless `tresen serve --smtp-port N` (TRESEN_SMTP_PORT). Only our accounts'
 addresses are accepted (RCPT TO anything else: 550), so it relays nothing and never
 bounces to forged senders. A message is answered 250 only once the inbox has stored
-it; if it cannot be stored the answer is 451 and the sending server tries again.
+it; if it cannot be stored the answer is 451 and the sending server tries again. What
+the mail holds never makes a 451: it is parsed in a worker process with a time limit
+(`parse.PARSER`), and a mail that cannot be read is stored unparsed with its sender.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
 from channels.email.models import MailAccount
-from channels.email.parse import parse_message
+from channels.email.parse import PARSER
 from tresen import rooms
 from tresen.email_address import EmailAddressError, normalize_email
 from tresen.runtime import Runtime
@@ -55,14 +57,17 @@ class InboxHandler:
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or envelope.content
+        parsed = None
         try:
             for address in envelope.rcpt_tos:
                 account = await self._account(address)
                 if account is None:
                     continue
-                inbound = parse_message(raw, account=account.address)
-                if account.queue_id is not None:
-                    inbound = inbound.model_copy(update={"queue_id": account.queue_id})
+                if parsed is None:  # parsed once, whoever it was sent to
+                    parsed = await PARSER.parse(raw, account=account.address)
+                inbound = parsed.model_copy(
+                    update={"to": account.address, "queue_id": account.queue_id}
+                )
                 # One delivery per account it was sent to; the inbox keeps one of a kind.
                 await rooms.deliver(self.runtime, inbound)
         except Exception:
@@ -92,7 +97,9 @@ async def run(runtime: Runtime) -> None:
     )
     log.info("receiving mail by SMTP on %s:%s", runtime.settings.option("email", "smtp_host"), port)
     try:
+        await PARSER.start()  # meanwhile a first mail waits for it in line
         await asyncio.Future()  # until the server stops
     finally:
         server.close()
         await server.wait_closed()
+        PARSER.stop()  # a parse in flight must not hold the process's exit

@@ -27,15 +27,23 @@ _QUOTE_HEADERS = re.compile(
 )
 
 
+# The new part of a reply is at its top: looking for the quote in the first this many
+# characters finds it in any mail a person wrote, and keeps a megabyte of lines cheap.
+VISIBLE_SCAN_CHARS = 100_000
+
+
 def visible_text(text: str) -> str:
     """The new part of a mail's text; the whole text when nothing is quoted or it is all quote."""
     if not text.strip():
         return text
+    head = text[:VISIBLE_SCAN_CHARS]
     try:
-        visible = _Reply(text).read().reply
+        reply = _Reply(head).read()
     except Exception:
         return text
-    visible = _trim_german_quote_header(visible)
+    if len(head) < len(text) and not any(part.hidden for part in reply.fragments):
+        return text  # no quote in the head of a long text: all of it is new
+    visible = _trim_german_quote_header(reply.reply)
     return visible if visible.strip() else text
 
 

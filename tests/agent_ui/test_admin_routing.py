@@ -39,7 +39,9 @@ async def test_a_bad_rule_from_the_form_is_named_and_kept(runtime, client):
 
 async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
     server.add_user("ada@example.com", "admin-password", role="admin", name="Ada Admin")
-    token = server.cli("tokens", "create", "ada@example.com").stdout.strip()
+    token = server.cli(
+        "tokens", "create", "ada@example.com", "--scope", "integration"
+    ).stdout.strip()
     api = {"Authorization": f"Bearer {token}"}
     httpx.post(
         server.url + "/api/v1/queues", headers=api, json={"name": "Billing"}

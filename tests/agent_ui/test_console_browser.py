@@ -13,7 +13,9 @@ from tests.browser import ARTIFACTS, open_browser, sign_in_page
 def desk(server):
     """A server with an agent and an API token for them."""
     server.add_user("agent@example.com", "agent-password", name="Anna Agent")
-    server.token = server.cli("tokens", "create", "agent@example.com").stdout.strip()
+    server.token = server.cli(
+        "tokens", "create", "agent@example.com", "--scope", "integration"
+    ).stdout.strip()
     return server
 
 
@@ -85,3 +87,17 @@ async def test_reply_from_ticket_page_appears_in_conversation(desk):
         headers={"Authorization": f"Bearer {desk.token}"},
     ).json()
     assert [m["direction"] for m in ticket["messages"]] == ["inbound", "outbound", "inbound"]
+
+
+async def test_signing_out_elsewhere_sends_an_open_console_to_the_sign_in_page(desk):
+    """A sign-out ends every session of the user (a copied cookie too): a console left open
+    in another browser loses its live socket at once and shows the sign-in page."""
+    async with open_browser() as browser:
+        left_open = await sign_in_page(browser, desk.url, "agent@example.com", "agent-password")
+        live = left_open.locator("main [ws-connect]")
+        await expect(live).to_have_attribute("data-live", "connected")
+        elsewhere = await sign_in_page(browser, desk.url, "agent@example.com", "agent-password")
+        await elsewhere.get_by_role("button", name="Sign out").click()
+        await elsewhere.wait_for_url(desk.url + "/login**")
+        await left_open.wait_for_url(desk.url + "/login?next=/")
+        await expect(left_open.get_by_label("Password")).to_be_visible()

@@ -41,7 +41,9 @@ def desk(server):
     server.add_user("bernd@example.com", "bernd-password", name="Bernd Berater")
     server.add_user("sina@example.com", "sina-password", role="supervisor", name="Sina Super")
     server.add_user("ada@example.com", "ada-password", role="admin", name="Ada Admin")
-    server.token = server.cli("tokens", "create", "ada@example.com").stdout.strip()
+    server.token = server.cli(
+        "tokens", "create", "ada@example.com", "--scope", "integration"
+    ).stdout.strip()
     return server
 
 

@@ -10,50 +10,12 @@ from sqlalchemy import event, update
 
 from agent_ui.live import DeskFeed
 from tests.fixtures import sign_in
+from tests.support import AsgiSocket
 from tickets.models import Ticket
 from tresen.database import WRITE_OPTION
 from tresen.live import Hub
 
 SOCKETS = 1000
-
-
-class AsgiSocket:
-    """A websocket client speaking ASGI straight to the app: thousands cost little."""
-
-    def __init__(self, app, path: str, cookie: str, origin: str = "http://testserver") -> None:
-        self.app = app
-        path, _, query = path.partition("?")
-        self.scope = {
-            "type": "websocket",
-            "asgi": {"version": "3.0"},
-            "scheme": "ws",
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 50000),
-            "root_path": "",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())]
-            + ([(b"origin", origin.encode())] if origin else []),
-            "subprotocols": [],
-        }
-        self.to_app: asyncio.Queue = asyncio.Queue()
-        self.from_app: asyncio.Queue = asyncio.Queue()
-        self.task: asyncio.Task | None = None
-
-    async def connect(self) -> dict:
-        """The app's answer: websocket.accept, or websocket.close when refused."""
-        self.to_app.put_nowait({"type": "websocket.connect"})
-        self.task = asyncio.create_task(self.app(self.scope, self.to_app.get, self.from_app.put))
-        return await asyncio.wait_for(self.from_app.get(), 10)
-
-    async def receive(self, timeout: float = 10) -> dict:
-        return await asyncio.wait_for(self.from_app.get(), timeout)
-
-    async def close(self) -> None:
-        self.to_app.put_nowait({"type": "websocket.disconnect", "code": 1000})
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 10)
 
 
 async def open_lists(app, cookie: str, count: int, path: str = "/ws/console") -> list[AsgiSocket]:

@@ -29,7 +29,9 @@ def deliver(server, token: str, n: int, subject: str) -> dict:
 
 async def test_a_dropped_console_reconnects_refreshes_and_says_so(server, database_url):
     server.add_user("anna@example.com", "anna-password", name="Anna Agent")
-    token = server.cli("tokens", "create", "anna@example.com").stdout.strip()
+    token = server.cli(
+        "tokens", "create", "anna@example.com", "--scope", "integration"
+    ).stdout.strip()
     deliver(server, token, 1, "Vor dem Neustart")
     async with open_browser() as browser:
         anna = await sign_in_page(browser, server.url, "anna@example.com", "anna-password")

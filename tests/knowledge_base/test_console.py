@@ -100,7 +100,9 @@ async def test_agents_write_edit_and_restore_articles_in_the_console(runtime, cl
 
 async def test_suggestions_on_the_ticket_page_insert_and_learn(server):
     server.add_user("sam@example.com", "super-password", role="supervisor", name="Sam Super")
-    token = server.cli("tokens", "create", "sam@example.com").stdout.strip()
+    token = server.cli(
+        "tokens", "create", "sam@example.com", "--scope", "integration"
+    ).stdout.strip()
     api = {"Authorization": f"Bearer {token}"}
     records = [kb_record(*row) for row in KB_ARTICLES]
     imported = httpx.post(server.url + "/api/v1/kb/import", headers=api, json={"articles": records})

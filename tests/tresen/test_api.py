@@ -248,7 +248,7 @@ async def test_tickets_filters_pagination_patch_and_messages(client, agent, agen
     ).status_code == 400
     assert (
         await client.get("/api/v1/tickets", params={"cursor": "garbage"}, headers=agent_headers)
-    ).status_code == 400
+    ).status_code == 422
     bad = await client.patch(
         f"/api/v1/tickets/{tid}", headers=agent_headers, json={"state": "done"}
     )

@@ -20,7 +20,9 @@ async def test_two_server_processes_see_each_others_events(database_url, tmp_pat
     (tmp_path / "a").mkdir()
     assert first.cli("migrate").returncode == 0
     first.add_user("agent@example.com", "agent-password")
-    token = first.cli("tokens", "create", "agent@example.com").stdout.strip()
+    token = first.cli(
+        "tokens", "create", "agent@example.com", "--scope", "integration"
+    ).stdout.strip()
     first.start()
     second.start()
     try:

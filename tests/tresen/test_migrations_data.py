@@ -1,5 +1,5 @@
-"""Migration 0008 moves notification mail still waiting under the old worker into the
-outbox, written as the new path writes it."""
+"""Migrations that carry data over: 0008 moves notification mail still waiting under the old
+worker into the outbox, written as the new path writes it; 0010 keeps old tokens working."""
 
 from __future__ import annotations
 
@@ -49,3 +49,30 @@ async def test_pending_notification_mail_is_queued_in_the_outbox(empty_database_
     ]
     status = await _execute(url, "SELECT email_status FROM notifications")
     assert status == [("queued",)]
+
+
+async def test_0010_lets_tokens_issued_before_keep_the_inbound_door(empty_database_url):
+    """POST /api/v1/inbound needs the integration scope now; a token issued before keeps
+    what it could do (an integration must not stop on upgrade), a new one must ask for it."""
+    url = empty_database_url
+    await alembic(url, "upgrade", "0009")
+    await _execute(
+        url,
+        "INSERT INTO users (email, name, role, password_hash, active, locale, timezone, "
+        "created_at) VALUES ('bot@example.com', 'Bot', 'agent', 'x', :yes, 'de', "
+        "'Europe/Berlin', CURRENT_TIMESTAMP)",
+        yes=True,
+    )
+    await _execute(
+        url,
+        "INSERT INTO api_tokens (user_id, token_hash, name, created_at, revoked) "
+        "SELECT id, :hash, 'shop', CURRENT_TIMESTAMP, :no FROM users",
+        hash="a" * 64,
+        no=False,
+    )
+    await alembic(url, "upgrade", "0010")
+    assert await _execute(url, "SELECT scopes, expires_at FROM api_tokens") == [
+        ("integration", None)
+    ]
+    await alembic(url, "downgrade", "0009")
+    await alembic(url, "upgrade", "head")

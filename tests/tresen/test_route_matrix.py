@@ -1,0 +1,365 @@
+"""Who may call what: every route × method × kind of caller, and CSRF on every console form.
+
+The tables below are the expectation, written by hand; the test reads the app's routes
+and fails when a route exists that the table does not name (a new door needs a decision
+about who may open it) or the table names a route that is gone.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from tests.fixtures import csrf_of, load_kb_samples, sign_in
+from tests.support import AsgiSocket
+from tresen.accounts import create_token, create_user
+from tresen.database import Base
+from tresen.models import ROLES, User
+
+PUBLIC = "public"
+# Only a token made for an integration (`tresen tokens create EMAIL --scope integration`).
+INTEGRATION = "integration"
+
+# (method, path) → the least role that may call it; PUBLIC: anyone.
+API = {
+    ("GET", "/api/v1/customers"): "agent",
+    ("POST", "/api/v1/customers"): "agent",
+    ("GET", "/api/v1/customers/{customer_id:int}"): "agent",
+    ("PATCH", "/api/v1/customers/{customer_id:int}"): "agent",
+    ("POST", "/api/v1/customers/{customer_id:int}/identities"): "agent",
+    ("GET", "/api/v1/customers/{customer_id:int}/timeline"): "agent",
+    ("GET", "/api/v1/organizations"): "agent",
+    ("POST", "/api/v1/organizations"): "supervisor",
+    ("GET", "/api/v1/tickets"): "agent",
+    ("POST", "/api/v1/tickets"): "agent",
+    ("GET", "/api/v1/tickets/{ticket_id:int}"): "agent",
+    ("PATCH", "/api/v1/tickets/{ticket_id:int}"): "agent",
+    ("POST", "/api/v1/tickets/{ticket_id:int}/messages"): "agent",
+    ("GET", "/api/v1/tickets/{ticket_id:int}/history"): "agent",
+    ("POST", "/api/v1/inbound"): INTEGRATION,
+    ("GET", "/api/v1/inbox/quarantined"): "admin",
+    ("POST", "/api/v1/inbox/{inbox_id:int}/retry"): "admin",
+    ("GET", "/api/v1/queues"): "agent",
+    ("POST", "/api/v1/queues"): "admin",
+    ("PATCH", "/api/v1/queues/{queue_id:int}"): "admin",
+    ("GET", "/api/v1/routing/rules"): "agent",
+    ("POST", "/api/v1/routing/rules"): "admin",
+    ("GET", "/api/v1/routing/rules/{rule_id:int}"): "agent",
+    ("PATCH", "/api/v1/routing/rules/{rule_id:int}"): "admin",
+    ("DELETE", "/api/v1/routing/rules/{rule_id:int}"): "admin",
+    ("POST", "/api/v1/routing/preview"): "agent",
+    ("GET", "/api/v1/routing/calendars"): "agent",
+    ("POST", "/api/v1/routing/calendars"): "admin",
+    ("GET", "/api/v1/routing/sla-policies"): "agent",
+    ("POST", "/api/v1/routing/sla-policies"): "admin",
+    ("PUT", "/api/v1/routing/queues/{queue_id:int}"): "admin",
+    ("GET", "/api/v1/routing/queues/{queue_id:int}"): "agent",
+    ("PUT", "/api/v1/routing/agents/{user_id:int}"): "admin",
+    ("PUT", "/api/v1/routing/presence"): "agent",
+    ("GET", "/api/v1/tickets/{ticket_id:int}/routing"): "agent",
+    ("GET", "/api/v1/tickets/{ticket_id:int}/suggestions"): "agent",
+    ("POST", "/api/v1/tickets/{ticket_id:int}/suggestions/{article_id:int}"): "agent",
+    ("GET", "/api/v1/kb/articles"): "agent",
+    ("POST", "/api/v1/kb/articles"): "agent",
+    ("GET", "/api/v1/kb/articles/{article_id:int}"): "agent",
+    ("PATCH", "/api/v1/kb/articles/{article_id:int}"): "agent",
+    ("GET", "/api/v1/kb/articles/{article_id:int}/versions"): "agent",
+    ("POST", "/api/v1/kb/articles/{article_id:int}/versions/{version:int}/restore"): "agent",
+    ("POST", "/api/v1/kb/import"): "supervisor",
+    ("GET", "/api/v1/kb/search"): PUBLIC,
+    ("POST", "/api/v1/kb/suggest"): PUBLIC,
+    ("POST", "/api/v1/kb/articles/{article_id:int}/feedback"): PUBLIC,
+    ("GET", "/api/v1/kb/gaps"): "supervisor",
+    ("PUT", "/api/v1/kb/articles/{article_id:int}/files/{filename}"): "agent",
+    ("DELETE", "/api/v1/kb/articles/{article_id:int}/files/{filename}"): "agent",
+    ("GET", "/api/v1/channels/email"): "admin",
+    ("POST", "/api/v1/channels/email"): "admin",
+    ("GET", "/api/v1/channels/email/{account_id:int}"): "admin",
+    ("PATCH", "/api/v1/channels/email/{account_id:int}"): "admin",
+}
+
+# The console and the public pages (session cookie, CSRF token on every form).
+PAGES = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): "agent",
+    ("GET", "/messages/{message_id:int}/attachments/{attachment_id:int}"): "agent",
+    ("GET", "/messages/{message_id:int}/source"): "agent",
+    ("POST", "/messages/{message_id:int}/resend"): "agent",
+    ("GET", "/"): "agent",
+    ("POST", "/views/save"): "agent",
+    ("POST", "/views/{view_id:int}/update"): "agent",
+    ("POST", "/views/{view_id:int}/delete"): "agent",
+    ("POST", "/tickets/bulk"): "agent",
+    ("GET", "/tickets/{ticket_id:int}"): "agent",
+    ("GET", "/tickets/{ticket_id:int}/composer"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/update"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/messages"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/merge"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/links"): "agent",
+    ("POST", "/messages/{message_id:int}/split"): "agent",
+    ("GET", "/customers/{customer_id:int}"): "agent",
+    ("POST", "/customers/{customer_id:int}/edit"): "agent",
+    ("POST", "/customers/{customer_id:int}/identities"): "agent",
+    ("POST", "/customers/{customer_id:int}/merge"): "agent",
+    ("GET", "/macros"): "agent",
+    ("POST", "/macros"): "agent",
+    ("POST", "/macros/{macro_id:int}"): "agent",
+    ("GET", "/board"): "supervisor",
+    ("GET", "/search"): "agent",
+    ("POST", "/admin/queues/{queue_id:int}"): "admin",
+    ("GET", "/admin/email"): "admin",
+    ("POST", "/admin/email/accounts"): "admin",
+    ("POST", "/admin/email/accounts/{account_id:int}"): "admin",
+    ("GET", "/settings"): "agent",
+    ("POST", "/settings"): "agent",
+    ("GET", "/presence"): "agent",
+    ("POST", "/presence"): "agent",
+    ("GET", "/notifications"): "agent",
+    ("POST", "/notifications/read"): "agent",
+    ("GET", "/admin/routing"): "admin",
+    ("POST", "/admin/routing/rules"): "admin",
+    ("POST", "/admin/routing/rules/{rule_id:int}"): "admin",
+    ("POST", "/admin/routing/preview"): "admin",
+    ("POST", "/admin/routing/queues/{queue_id:int}"): "admin",
+    ("POST", "/admin/routing/agents/{user_id:int}"): "admin",
+    ("POST", "/admin/routing/policies"): "admin",
+    ("POST", "/admin/routing/calendars"): "admin",
+    ("GET", "/tickets/{ticket_id:int}/suggestions"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/suggestions/{article_id:int}"): "agent",
+    ("GET", "/kb"): "agent",
+    ("GET", "/kb/new"): "agent",
+    ("POST", "/kb/new"): "agent",
+    ("GET", "/kb/{article_id:int}"): "agent",
+    ("POST", "/kb/{article_id:int}"): "agent",
+    ("POST", "/kb/{article_id:int}/files"): "agent",
+    ("GET", "/help"): PUBLIC,
+    ("GET", "/help/{slug:str}/files/{filename:str}"): PUBLIC,
+    ("GET", "/help/{slug:str}"): PUBLIC,
+    ("POST", "/help/{slug:str}"): PUBLIC,
+}
+
+SOCKETS = {
+    "/ws/console": "agent",
+    "/ws/tickets/{ticket_id:int}": "agent",
+    "/ws/desk": "agent",
+    "/ws/board": "supervisor",
+}
+
+MOUNTS = {"/static": PUBLIC}
+
+# Routes that end the caller's session: checked with a session of their own.
+ENDS_SESSION = {("POST", "/logout")}
+
+CALLERS = ("anonymous", "deactivated", *ROLES)
+
+
+def app_routes(app) -> tuple[set, set, set]:
+    pairs, sockets, mounts = set(), set(), set()
+    for route in app.routes:
+        if isinstance(route, Route):
+            pairs |= {(method, route.path) for method in route.methods - {"HEAD"}}
+        elif isinstance(route, WebSocketRoute):
+            sockets.add(route.path)
+        elif isinstance(route, Mount):
+            mounts.add(route.path)
+    return pairs, sockets, mounts
+
+
+# A published article: the CSRF matrix names it (so a form is refused for its token, not
+# for a 404); the role matrix names ids of nothing (who may call a route, not what they
+# may do to one object: that is each room's tests).
+ARTICLE = "refund-en"
+NOTHING = 999_999
+
+
+def concrete(path: str, article_id: int = NOTHING) -> str:
+    path = path.replace("{article_id:int}", str(article_id))
+    path = path.replace("{slug:str}", ARTICLE)
+    path = re.sub(r"\{\w+:int\}", str(NOTHING), path)
+    return re.sub(r"\{\w+(:\w+)?\}", "nothing", path)
+
+
+def may(caller: str, needed: str) -> bool:
+    if needed == PUBLIC:
+        return True
+    if caller == INTEGRATION or needed == INTEGRATION:
+        return caller == needed or (caller == INTEGRATION and needed == "agent")
+    if caller in ("anonymous", "deactivated"):
+        return False
+    return ROLES.index(caller) >= ROLES.index(needed)
+
+
+def show(wrong: list[str]) -> str:
+    return "\n".join(wrong)
+
+
+@pytest.fixture
+async def callers(app, runtime):
+    """A client (session cookie, CSRF token) and an API token for each kind of caller; the
+    deactivated one was an administrator, signed in and given a token before deactivation."""
+    made = {}
+    for role in (*ROLES, "deactivated"):
+        email = f"{role}@matrix.example"
+        await create_user(
+            runtime,
+            email=email,
+            name=role.title(),
+            role="admin" if role == "deactivated" else role,
+            password=f"{role}-password",
+        )
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
+        assert (await sign_in(client, email, f"{role}-password")).status_code == 303
+        csrf = csrf_of((await client.get("/settings")).text)
+        made[role] = (client, csrf, await create_token(runtime, email))
+    async with runtime.transaction() as tx:
+        await tx.session.execute(
+            update(User).where(User.email == "deactivated@matrix.example").values(active=False)
+        )
+    # Anonymous, but with the sign-in page's CSRF token, as a browser would have.
+    anonymous = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
+    made["anonymous"] = (anonymous, csrf_of((await anonymous.get("/login")).text), None)
+    # An agent's token for an integration: the inbound door, and what an agent may.
+    made[INTEGRATION] = (
+        None,
+        "",
+        await create_token(runtime, "agent@matrix.example", scopes=[INTEGRATION]),
+    )
+    made["article_id"] = (await load_kb_samples(runtime))[ARTICLE]
+    yield made
+    for role in ("anonymous", "deactivated", *ROLES):
+        await made[role][0].aclose()
+
+
+async def row_counts(runtime) -> dict[str, int]:
+    async with runtime.read() as session:
+        return {
+            table.name: await session.scalar(select(func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def test_every_route_has_an_expectation(app):
+    pairs, sockets, mounts = app_routes(app)
+    expected = set(API) | set(PAGES)
+    assert pairs - expected == set(), "routes without an expectation in this file's tables"
+    assert expected - pairs == set(), "expectations for routes that no longer exist"
+    assert sockets == set(SOCKETS)
+    assert mounts == set(MOUNTS)
+
+
+async def test_api_refuses_whoever_may_not(callers):
+    """401 without a valid token (a deactivated user's included), 403 below the role,
+    and never 401/403/5xx for whoever may."""
+    client = callers["anonymous"][0]
+    wrong = []
+    for (method, path), needed in sorted(API.items()):
+        for caller in (*CALLERS, INTEGRATION):
+            token = callers[caller][2]
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            body = {} if method in ("POST", "PUT", "PATCH") else None
+            answer = await client.request(method, concrete(path), headers=headers, json=body)
+            status = answer.status_code
+            if caller == "deactivated":
+                ok = status == 401  # a public operation too: the token is not valid
+            elif may(caller, needed):
+                ok = status not in (401, 403) and status < 500
+            elif caller == "anonymous":
+                ok = status == 401
+            else:
+                ok = status == 403
+            if not ok:
+                wrong.append(f"{caller:12} {method:6} {path} → {status} {answer.text[:80]}")
+    assert not wrong, show(wrong)
+
+
+async def test_console_refuses_whoever_may_not(callers):
+    """Without a session (or with a deactivated user's) a page sends to the sign-in page;
+    below the role 403; whoever may gets neither (nor a 5xx). Forms carry their CSRF token
+    here, so only the role decides."""
+    wrong = []
+    for (method, path), needed in sorted(PAGES.items()):
+        if (method, path) in ENDS_SESSION:
+            continue
+        for caller in CALLERS:
+            client, csrf, _ = callers[caller]
+            data = {"csrf_token": csrf} if method == "POST" else None
+            answer = await client.request(method, concrete(path), data=data)
+            status = answer.status_code
+            to_login = status == 303 and answer.headers["location"].startswith("/login")
+            if may(caller, needed):
+                ok = not to_login and status != 403 and status < 500
+            elif caller in ("anonymous", "deactivated"):
+                # A form without a session has no CSRF token to match: 403 is a refusal too.
+                ok = to_login or (method == "POST" and status == 403)
+            else:
+                ok = status == 403
+            if not ok:
+                wrong.append(f"{caller:12} {method:6} {path} → {status}")
+    assert not wrong, show(wrong)
+
+
+async def test_sockets_refuse_whoever_may_not(app, callers):
+    wrong = []
+    for path, needed in sorted(SOCKETS.items()):
+        for caller in CALLERS:
+            client = callers[caller][0]
+            cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+            socket = AsgiSocket(app, concrete(path), cookie)
+            first = await socket.connect()
+            accepted = first["type"] == "websocket.accept"
+            if accepted != (may(caller, needed) and caller != "deactivated"):
+                wrong.append(f"{caller:12} {path} → {first}")
+            if accepted:
+                await socket.close()
+            else:
+                assert first == {"type": "websocket.close", "code": 1008, "reason": ""}
+                await socket.task
+    assert not wrong, show(wrong)
+
+
+async def test_static_files_are_public(callers):
+    answer = await callers["anonymous"][0].get("/static/console.css")
+    assert answer.status_code in (200, 404)
+    assert answer.status_code != 303
+
+
+async def test_every_console_form_needs_its_csrf_token(callers, runtime):
+    """Every non-GET page route, called by an administrator (who may do everything) without
+    the token, with another session's token and with a wrong one: 403, nothing written."""
+    client, csrf, _ = callers["admin"]
+    others = callers["agent"][1]
+    before = await row_counts(runtime)
+    wrong = []
+    for method, path in sorted(PAGES):
+        if method == "GET":
+            continue
+        for sent in (None, others, csrf[:-2] + "xx", ""):
+            data = {"csrf_token": sent} if sent is not None else {"subject": "x"}
+            answer = await client.request(method, concrete(path, callers["article_id"]), data=data)
+            if answer.status_code != 403:
+                wrong.append(f"{method} {path} token={sent!r:.12} → {answer.status_code}")
+    assert not wrong, show(wrong)
+    assert await row_counts(runtime) == before
+    # The session is still good: nothing above signed the administrator out.
+    assert (await client.get("/settings")).status_code == 200
+
+
+async def test_sign_out_needs_the_csrf_token(callers):
+    client, csrf, _ = callers["agent"]
+    assert (await client.post("/logout", data={})).status_code == 403
+    assert (await client.get("/settings")).status_code == 200
+    answer = await client.post("/logout", data={"csrf_token": csrf})
+    assert answer.status_code == 303
+    assert (await client.get("/settings")).status_code == 303
