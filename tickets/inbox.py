@@ -372,21 +372,31 @@ async def _process_report(
         recipients = sorted({row.recipient for row in failed})
         await flag_bouncing(tx, recipients, f"{report.action}: {diagnostic}")
     ticket = TicketRef(*(failed or ours)[0][1:-1])
+    return await _report_message(
+        tx, ticket, inbound, customer_id=None, about=f"delivery report: {report.action}"
+    )
+
+
+async def _report_message(
+    tx: Transaction, ticket: TicketRef | None, inbound: InboundMessage, **fields
+) -> tuple[TicketRef, int]:
+    """A delivery report as an internal message (no customer sees it) on `ticket` (or a new
+    one); `about` says what kind of report it was."""
     return await add_inbound_message(
         tx,
         ticket,
-        customer_id=None,
         channel=inbound.channel,
         subject=inbound.subject,
-        text=inbound.text or diagnostic,
+        text=inbound.text or inbound.report.diagnostic or f"delivery {inbound.report.action}",
         html=inbound.html,
         sender=inbound.sender.value,
         recipient=inbound.to,
         external_id=inbound.external_id,
         attachments=_attachments(inbound),
-        auto_submitted=f"delivery report: {report.action}",
+        auto_submitted=fields.pop("about"),
         internal=True,
         notices=inbound.notices,
+        **fields,
     )
 
 
@@ -422,21 +432,12 @@ async def _unmatched_report(tx: Transaction, inbound: InboundMessage) -> tuple[T
             await connection.execute(_BY_SUBJECT, {"customer_id": customer_id, "subject_key": key})
         ).first()
     ticket = None if row is None else TicketRef(*row)
-    ticket, message_id = await add_inbound_message(
+    ticket, message_id = await _report_message(
         tx,
         ticket,
+        inbound,
         customer_id=customer_id,
-        channel=inbound.channel,
-        subject=inbound.subject,
-        text=inbound.text or inbound.report.diagnostic or "",
-        html=inbound.html,
-        sender=inbound.sender.value,
-        recipient=inbound.to,
-        external_id=inbound.external_id,
-        attachments=_attachments(inbound),
-        auto_submitted=f"delivery report: {inbound.report.action}, about none of our messages",
-        internal=True,
-        notices=inbound.notices,
+        about=f"delivery report: {inbound.report.action}, about none of our messages",
         queue_id=await _queue(tx, inbound.queue_id),
     )
     if row is None:
