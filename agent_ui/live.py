@@ -21,6 +21,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocket
 
+from agent_ui import chats
 from agent_ui import ticket as ticket_page
 from agent_ui.filters import View, builtin_views, list_filter, parse_filter
 from agent_ui.templating import render_fragment
@@ -326,11 +327,20 @@ class DeskFeed(Feed):
     def topics(self, event: Event):
         if event.type in ("notification.created", "notifications.read"):
             return (f"user:{event.data.get('user_id')}",)
+        if event.type == "chat.offered":
+            return (f"user:{chats.offer_recipient(event.data)}",)
         return ()
 
     async def load(self, batch, sockets) -> None:
         for topic, events in batch.items():
             members = sockets[topic]
+            for event in events:
+                if event.type == "chat.offered":
+                    for socket in members:
+                        socket.push(("offer", event.data, 0))
+            events = [e for e in events if e.type != "chat.offered"]
+            if not events:
+                continue
             if not any(e.type == "notification.created" for e in events):
                 for socket in members:
                     socket.push(("read", [], 0))
@@ -347,6 +357,8 @@ class DeskFeed(Feed):
 
 def render_desk(socket: Socket, item) -> str | None:
     kind, fresh, unread = item
+    if kind == "offer":
+        return chats.render_offer_toast(fresh)
     if kind == "read":
         return render_fragment("_badge.html", unread=0, oob=True)
     fresh = [n for n in fresh if n.id > socket.state["shown"]][:10]
@@ -392,6 +404,8 @@ class TicketFeed(Feed):
     def topics(self, event: Event):
         if event.type in ("message.created", "ticket.updated", "ticket.viewer"):
             return (f"ticket:{event.data.get('ticket_id')}",)
+        if event.type in chats.TICKET_EVENTS:
+            return (f"ticket:{event.data.get('ticket_id')}",)
         return ()
 
     async def load(self, batch, sockets) -> None:
@@ -402,6 +416,9 @@ class TicketFeed(Feed):
                 if event.type == "ticket.viewer":
                     for socket in members:
                         socket.push(("viewer", event.data))
+                elif event.type in chats.TICKET_EVENTS:
+                    for socket in members:
+                        socket.push(("chat", event))
             message_ids = [e.data["message_id"] for e in events if e.type == "message.created"]
             changed = {
                 f for e in events if e.type == "ticket.updated" for f in e.data.get("fields", ())
@@ -447,6 +464,7 @@ class TicketPage:
     viewers: dict[int, dict] = field(default_factory=dict)  # others: name, typing until
     replied: dict[int, str] = field(default_factory=dict)  # others' replies since opened
     timers: set = field(default_factory=set)
+    chat: chats.ChatPage | None = None  # a live chat's state (agent_ui.chats)
 
 
 def _collision(page: TicketPage) -> str:
@@ -463,6 +481,8 @@ async def render_ticket(socket: Socket, item) -> str | None:
     kind, data = item
     if kind == "collision":
         return _collision(page)
+    if kind == "chat":
+        return chats.render_chat(socket, data)
     if kind == "viewer":
         return await _viewer_event(socket, data)
     if kind == "message":
@@ -560,6 +580,7 @@ async def ticket_socket(websocket: WebSocket) -> None:
         if body.get("typing") and time.monotonic() - last_typing > 2:
             last_typing = time.monotonic()
             await runtime.publish("ticket.viewer", action="typing", **_me(page))
+        await chats.on_ticket_message(runtime, page, body)
 
     async def join() -> None:
         await runtime.publish("ticket.viewer", action="join", **_me(page))
@@ -579,6 +600,7 @@ async def ticket_socket(websocket: WebSocket) -> None:
         for timer in page.timers:
             timer.cancel()
         try:
+            await chats.stop(runtime, page)
             await runtime.publish("ticket.viewer", action="leave", **_me(page))
         except Exception:  # noqa: BLE001 - the server may be stopping; viewers time out
             log.debug("could not announce leaving ticket %s", ticket_id, exc_info=True)

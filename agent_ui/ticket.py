@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from agent_ui import customer_panel
+from agent_ui import chats, customer_panel
 from agent_ui.templating import templates
 from routing import status as routing_status
 from tickets import actions, macros, queries
@@ -143,6 +143,8 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
         "reply_options": options,
         "reply_blockers": await reply_blockers(session, ticket, options),
         "reply_to": last_inbound,
+        # A live chat: Enter sends, the reply stays on the page (agent_ui.chats).
+        "chat_mode": chats.is_live(ticket),
     }
 
 
@@ -174,6 +176,7 @@ async def ticket_page(request: Request) -> Response:
             "notice": request.session.pop("flash", None),
             **await composer_context(session, ticket, user, request.query_params.get("macro")),
             **await customer_panel.panel_context(session, ticket.customer, ticket.id),
+            **await chats.chat_context(session, runtime, ticket),
         }
     return templates.TemplateResponse(request, "ticket.html", context)
 

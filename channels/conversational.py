@@ -35,9 +35,6 @@ def conversational(
     )
 
 
-chat = conversational(
-    "chat", "Chat", "Chat", IdentityKind("chat", {"en": "Chat", "de": "Chat"}), live=True
-)
 sms = conversational("sms", "SMS", "SMS", PHONE)
 voice = conversational("voice", "Phone call", "Anruf", PHONE)
 # WhatsApp reaches people by their phone number: a "phone" sender is the same person.

@@ -165,6 +165,32 @@ async def add_identity(
     tx.emit("customer.updated", customer_id=customer.id)
 
 
+async def link_identity(tx: Transaction, customer_id: int, kind: str, value: str) -> int:
+    """Attach an identity the customer proved is theirs (a chat visitor's verified e-mail);
+    the id of the record it ends on.
+
+    When another record has it already, that record is the person's: this one (a chat
+    visitor's, say) is merged into it, so its tickets show there too.
+    """
+    # merge imports this module (CustomerError): imported here, not at the top.
+    from customers.merge import merge_customers
+
+    normalized = _normalized(tx, kind, value)
+    customer = await tx.session.get(Customer, customer_id)
+    if customer is None:
+        raise CustomerError("customer_id", f"customer {customer_id} does not exist")
+    while customer.merged_into_id is not None:  # merged meanwhile: the record it went to
+        customer = await tx.session.get(Customer, customer.merged_into_id)
+    owner = await customer_id_for(tx, kind, normalized)
+    if owner is None:
+        await add_identity(tx, customer, kind, normalized)
+        return customer.id
+    if owner == customer.id:
+        return customer.id
+    await merge_customers(tx, customer, await tx.session.get(Customer, owner))
+    return owner
+
+
 async def resolve_sender(
     tx: Transaction,
     kind: str,

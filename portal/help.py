@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from markupsafe import Markup
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from knowledge_base.feedback import reader_key, record_feedback
 from knowledge_base.files import file_content
 from knowledge_base.models import LANGUAGES, Article
 from knowledge_base.search import search
+from tresen import channel as channel_registry
 from tresen.addresses import client_address
 from tresen.auth import CSRF_FIELD, csrf_token, session_user, verified_form
 from tresen.downloads import file_response
@@ -27,6 +29,20 @@ templates = Jinja2Templates(
         lambda request: {"csrf_token": csrf_token(request), "csrf_field": CSRF_FIELD}
     ],
 )
+
+
+async def _snippets(request: Request) -> Markup:
+    """What channels add to the public pages here (the chat widget, when a chat channel
+    allows the desk's own origin)."""
+    runtime = request.app.state.runtime
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    found = []
+    for channel in channel_registry.channels():
+        if channel.page_snippet is not None:
+            snippet = await channel.page_snippet(runtime, origin)
+            if snippet:
+                found.append(snippet)
+    return Markup("\n".join(found))
 
 
 def _language(request: Request) -> str | None:
@@ -48,7 +64,9 @@ async def help_home(request: Request) -> Response:
             report_gap=True,
         )
     return templates.TemplateResponse(
-        request, "help.html", {"q": q, "lang": language or "", "hits": hits}
+        request,
+        "help.html",
+        {"q": q, "lang": language or "", "hits": hits, "snippets": await _snippets(request)},
     )
 
 
@@ -94,6 +112,7 @@ async def help_article(request: Request) -> Response:
             "article": article,
             "translations": translations,
             "thanks": request.query_params.get("thanks") == "1",
+            "snippets": await _snippets(request),
         },
     )
 

@@ -32,6 +32,8 @@ from tresen.models import User
 from tresen.runtime import Transaction
 
 ESCALATION_ACTIONS = ("notify", "raise_priority", "reassign")
+# An argument left out (as opposed to None, which clears the value).
+UNCHANGED: object = object()
 
 
 async def _exists(tx: Transaction, model, ident, field: str, what: str) -> None:
@@ -347,15 +349,24 @@ async def set_agent_profile(
     *,
     capacity: int | None = None,
     skills: list | None = None,
+    chat_capacity: int | None | object = UNCHANGED,
 ) -> AgentProfile:
+    """An agent's ticket capacity, skills and chat capacity (chats at once; None: the
+    desk's default `chat_default_capacity`, 0: no chats; left out: unchanged)."""
     await _exists(tx, User, user_id, "user_id", "user")
     if capacity is not None and capacity < 0:
         raise RoutingConfigError("capacity", f"capacity {capacity} must not be negative")
+    if chat_capacity is not UNCHANGED and chat_capacity is not None and chat_capacity < 0:
+        raise RoutingConfigError(
+            "chat_capacity", f"chat capacity {chat_capacity} must not be negative"
+        )
     row = await tx.session.get(AgentProfile, user_id)
     if row is None:
         row = AgentProfile(user_id=user_id, presence="offline", skills=[])
         tx.session.add(row)
     row.capacity = capacity
+    if chat_capacity is not UNCHANGED:
+        row.chat_capacity = chat_capacity
     if skills is not None:
         row.skills = sorted({str(skill).strip() for skill in skills if str(skill).strip()})
     await tx.session.flush()

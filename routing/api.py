@@ -107,6 +107,9 @@ class QueueRoutingPut(BaseModel):
 class AgentProfilePut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     capacity: Int32 | None = Field(default=None, ge=0)
+    # Live chats at once; null: the desk's default (TRESEN_CHAT_DEFAULT_CAPACITY); left out:
+    # unchanged.
+    chat_capacity: Int32 | None = Field(default=None, ge=0)
     skills: list[Text] | None = Field(default=None, examples=[["lang:de", "billing"]])
 
 
@@ -262,7 +265,7 @@ def _queue_json(row: QueueRouting) -> dict:
 @router.route(
     "PUT",
     "/routing/agents/{user_id:int}",
-    summary="An agent's capacity and skills (languages as lang:de)",
+    summary="An agent's capacity, chat capacity and skills (languages as lang:de)",
     role="admin",
     body=AgentProfilePut,
 )
@@ -271,7 +274,12 @@ async def put_agent(request: Request, user, body: AgentProfilePut):
         row = await actions.set_agent_profile(
             tx, request.path_params["user_id"], **body.model_dump(exclude_unset=True)
         )
-        return {"user_id": row.user_id, "capacity": row.capacity, "skills": row.skills}
+        return {
+            "user_id": row.user_id,
+            "capacity": row.capacity,
+            "chat_capacity": row.chat_capacity,
+            "skills": row.skills,
+        }
 
 
 @router.route(

@@ -32,9 +32,20 @@ async def set_presence(tx: Transaction, user_id: int, presence: str) -> None:
 
 
 async def assign(
-    tx: Transaction, queue_id: int, *, customer_id: int | None, ticket_id: int, language: str | None
+    tx: Transaction,
+    queue_id: int,
+    *,
+    customer_id: int | None,
+    ticket_id: int,
+    language: str | None,
+    live: bool = False,
+    excluded: frozenset[int] = frozenset(),
 ) -> Choice:
-    """Pick the agent for a new ticket in a queue, per the queue's mode."""
+    """Pick the agent for a new ticket in a queue, per the queue's mode.
+
+    `live`: the ticket is a chat (chat capacity counts, not ticket capacity);
+    `excluded`: agents not to choose (they declined this chat or let it expire).
+    """
     config = await current(tx)
     routing = config.queues.get(queue_id)
     if routing is None or routing.mode == "manual":
@@ -66,6 +77,9 @@ async def assign(
         last_agent_id=last_agent_id,
         required_skills=required,
         previous_agent_id=previous,
+        live=live,
+        excluded=excluded,
+        default_chat_capacity=tx.runtime.settings.chat_default_capacity,
     )
     if choice.agent_id is not None:
         chosen = {"for_queue": queue_id, "agent_id": choice.agent_id, "at": tx.now()}
@@ -93,6 +107,7 @@ _MEMBERS = (
         QueueMember.user_id,
         AgentProfile.presence,
         AgentProfile.capacity,
+        AgentProfile.chat_capacity,
         AgentProfile.skills,
         AgentProfile.last_assigned_at,
     )
@@ -129,6 +144,7 @@ async def _candidates(tx: Transaction, queue_id: int) -> list[Candidate]:
             open_tickets=loads.get((member.user_id, False), 0),
             active_chats=loads.get((member.user_id, True), 0),
             capacity=member.capacity,
+            chat_capacity=member.chat_capacity,
             skills=frozenset(member.skills or ()),
             last_assigned_at=member.last_assigned_at,
         )

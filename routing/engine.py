@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, insert, select
 
 from customers.actions import set_language
 from customers.models import Customer
-from routing import assign
+from routing import assign, offers
 from routing.config import current
 from routing.facts import Reading, facts_for, read_message, reading_of
 from routing.models import RoutingDecision, TicketSla
@@ -86,7 +86,8 @@ async def route(
     policy_id = decision.sla_policy_id or (queue.sla_policy_id if queue else None)
     if policy_id not in config.policies:
         policy_id = None
-    assignee_id, reason = await _assignee(tx, decision, queue_id, ticket, language)
+    live = offers.is_live(inbound.channel)
+    assignee_id, reason = await _assignee(tx, decision, queue_id, ticket, language, live)
     # A new ticket has no assignee and normal priority (tickets.actions): change only what differs.
     changes = {}
     if queue_id != ticket.queue_id:
@@ -104,6 +105,9 @@ async def route(
             known={"queue_id": ticket.queue_id, "priority": "normal", "assignee_id": None},
             known_tags=[],
         )
+    if live and assignee_id is not None:
+        # A chat is the agent's at once, and offered: not taken in time, it goes on.
+        await offers.offer(tx, ticket.id, assignee_id)
     if policy_id is not None:
         await connection.execute(
             insert(TicketSla), {"ticket_id": ticket.id, "policy_id": policy_id}
@@ -151,7 +155,12 @@ async def _existing_queue(tx: Transaction, queue_id: int | None) -> int | None:
 
 
 async def _assignee(
-    tx: Transaction, decision: Decision, queue_id: int | None, ticket, language: str | None
+    tx: Transaction,
+    decision: Decision,
+    queue_id: int | None,
+    ticket,
+    language: str | None,
+    live: bool,
 ) -> tuple[int | None, str]:
     if decision.assignee_id is not None:
         connection = await tx.session.connection()
@@ -162,6 +171,11 @@ async def _assignee(
     if queue_id is None:
         return None, "no queue"
     choice = await assign.assign(
-        tx, queue_id, customer_id=ticket.customer_id, ticket_id=ticket.id, language=language
+        tx,
+        queue_id,
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.id,
+        language=language,
+        live=live,
     )
     return choice.agent_id, choice.reason

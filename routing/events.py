@@ -1,4 +1,5 @@
-"""What routing announces: rule changes, agents' presence, SLA warnings and breaches."""
+"""What routing announces: rule changes, agents' presence, SLA warnings and breaches,
+live chats offered to agents and their answers."""
 
 from __future__ import annotations
 
@@ -28,3 +29,21 @@ class SlaWarning(Payload, type="sla.warning"):
 class SlaBreached(Payload, type="sla.breached"):
     ticket_id: int
     target: str
+
+
+@dataclass(frozen=True)
+class ChatOffered(Payload, type="chat.offered"):
+    """A live chat is offered to an agent (and assigned to them) until `expires_at`."""
+
+    ticket_id: int
+    agent_id: int
+    expires_at: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True)
+class ChatOfferAnswered(Payload, type="chat.offer_answered"):
+    """An offer ended: accepted, declined, expired, or withdrawn (the chat went elsewhere)."""
+
+    ticket_id: int
+    agent_id: int
+    state: str

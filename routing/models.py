@@ -115,6 +115,9 @@ class AgentProfile(Base):
     presence: Mapped[str] = mapped_column(String(20), default="offline")
     presence_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     capacity: Mapped[int | None] = mapped_column(Integer)
+    # Live chats at once (a chat counts here, not against `capacity`); None: the desk's
+    # default (TRESEN_CHAT_DEFAULT_CAPACITY); 0: takes no chats.
+    chat_capacity: Mapped[int | None] = mapped_column(Integer)
     skills: Mapped[list] = mapped_column(JSON, default=list)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -199,3 +202,19 @@ class SlaEvent(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was to fire
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actions: Mapped[list] = mapped_column(JSON, default=list)  # what escalation did
+
+
+class ChatOffer(Base):
+    """A live chat offered to an agent: accepted, declined, or passed on when it expires."""
+
+    __tablename__ = "chat_offers"
+    __table_args__ = (Index("ix_chat_offers_state_expires", "state", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # offered | accepted | declined | expired | withdrawn
+    state: Mapped[str] = mapped_column(String(20), default="offered")
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

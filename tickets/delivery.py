@@ -129,6 +129,19 @@ async def queue_staff_mail(
     """A staff notification's mail copy: an outbox row without a ticket message, sent like
     every other mail (retries, backoff, never twice) by the channel that reaches an email
     address."""
+    await _queue_mail(tx, recipient, subject, text, notification_id=notification_id)
+
+
+async def queue_mail(tx: Transaction, recipient: str, subject: str, text: str) -> None:
+    """A mail to a customer's address that is no ticket message (a chat's verification code,
+    its transcript): sent like a staff notification's copy, marked as automatic."""
+    await _queue_mail(tx, recipient, subject, text, notification_id=None)
+
+
+async def _queue_mail(
+    tx: Transaction, recipient: str, subject: str, text: str, *, notification_id: int | None
+) -> None:
+    """The outbox row of a mail without a ticket message: it carries its subject and text."""
     senders = channel_registry.senders_to("email")
     if not senders:
         raise TicketError("channel", "no channel can send mail")

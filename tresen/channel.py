@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Every channel Tresen ships, as "module:attribute". Order is the order of menus and filters.
 CHANNELS = (
     "channels.email.channel:channel",
-    "channels.conversational:chat",
+    "channels.chat.channel:channel",
     "channels.conversational:sms",
     "channels.conversational:voice",
     "channels.conversational:whatsapp",
@@ -151,6 +151,9 @@ class Channel:
     # Modules with its typed event payloads and durable event handlers (tresen.handlers).
     events: Sequence[str] = ()
     options: Sequence[ChannelOption] = ()
+    # HTML for the desk's own public pages (the help centre) at this origin, e.g. the chat
+    # widget's embed line when a chat channel allows the desk itself; None: nothing.
+    page_snippet: Callable[[Runtime, str], Awaitable[str | None]] | None = None
     # Columns holding values sealed with tresen.secrets: (table, (column, ...)), so that
     # `tresen secrets rotate` re-seals them under a new secret key.
     sealed: Sequence[tuple[str, Sequence[str]]] = ()

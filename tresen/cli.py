@@ -20,7 +20,13 @@ from tresen.models import ROLES
 from tresen.runtime import Runtime
 from tresen.settings import Settings, SettingsError
 
-DEMO_MODULES = ("customers.demo", "tickets.demo", "routing.demo", "knowledge_base.demo")
+DEMO_MODULES = (
+    "customers.demo",
+    "tickets.demo",
+    "routing.demo",
+    "knowledge_base.demo",
+    "channels.chat.demo",
+)
 DEMO_LOGINS = (
     ("agent@demo.tresen.test", "demo-agent-pw", "agent", "Anna Agent"),
     ("lena@demo.tresen.test", "demo-agent-pw", "agent", "Lena Lehmann"),
@@ -195,7 +201,14 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     settings.check_secret_key()
     # Live updates go to many sockets at once: compressing each copy separately would cost
     # more CPU than the few kilobytes of HTML it saves.
-    options = {"host": host, "port": port, "ws_per_message_deflate": False}
+    # No socket frame is large: the console sends form values, the chat widget frames of
+    # at most 16 KiB (it answers larger ones with an error); past 1 MB the socket closes.
+    options = {
+        "host": host,
+        "port": port,
+        "ws_per_message_deflate": False,
+        "ws_max_size": 1024 * 1024,
+    }
     # X-Forwarded-For names the client (for sign-in throttles and rate limits) only when a
     # trusted proxy sent it.
     proxies = settings.forwarded_allow_ips
@@ -255,12 +268,16 @@ def main(argv: list[str] | None = None) -> int:
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "demo":
             settings.check_secret_key()
+            if not os.environ.get("TRESEN_BASE_URL"):
+                # The address it is served at (links in mail, the demo chat's allowed origin).
+                settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
             asyncio.run(_migrate(settings))
             seeded = asyncio.run(_with_runtime(settings, _seed_demo))
             print("demo data loaded" if seeded else "demo data was loaded before; keeping it")
             print(f"open http://{args.host}:{args.port}/ and sign in with")
             for email, password, role, _name in DEMO_LOGINS:
                 print(f"  {email} / {password}  ({role})")
+            print(f"the help centre (with the chat widget): http://{args.host}:{args.port}/help")
             sys.stdout.flush()
             _serve(settings, args.host, args.port)
         elif args.command == "users":

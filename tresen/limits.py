@@ -39,6 +39,7 @@ MB = 1024 * KB
 FORM_BYTES = 1 * MB  # console and help-centre forms, the sign-in form; and any route not named
 UPLOAD_BYTES = 25 * MB  # the console's file uploads: 20 MB of files per reply, and the form
 PUBLIC_JSON_BYTES = 64 * KB  # a public operation's JSON: a 10,000-character question fits
+CHAT_FILE_BYTES = 11 * MB  # a visitor's file (10 MB) and its form
 API_BYTES = MAX_BODY_BYTES  # a token's API calls (/api/v1/inbound with attachments)
 
 # Kinds of rate limit, each with its Settings field (requests per minute and address).
@@ -80,6 +81,13 @@ DOORS = (
     door("POST", "/help/{slug}", FORM_BYTES, "vote"),
     door("GET HEAD", "/help/{slug}", FORM_BYTES, "page"),
     door("GET HEAD", "/help/{slug}/files/{filename}", FORM_BYTES, "page"),
+    # The chat widget (channels/chat/public.py): its script and settings load with every page
+    # of the site that embeds it; a visitor's file is at most 10 MB (rate limited per visitor
+    # and address in the handler, like the socket's messages).
+    door("GET HEAD", "/chat/widget.js", FORM_BYTES, "page"),
+    door("GET HEAD", "/chat/{key}/config", FORM_BYTES, "page"),
+    door("POST", "/chat/{key}/files", CHAT_FILE_BYTES),
+    door("GET HEAD", "/chat/{key}/files/{attachment_id}", FORM_BYTES, "page"),
     door("POST", "/tickets/{ticket_id:int}/messages", UPLOAD_BYTES),
     door("POST", "/kb/{article_id:int}/files", UPLOAD_BYTES),
 )

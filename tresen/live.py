@@ -173,16 +173,22 @@ class Hub:
         state: Any = None,
         on_message: Callable[[dict], Awaitable[None]] | None = None,
         on_listening: Callable[[], Awaitable[None]] | None = None,
+        on_text: Callable[[Socket, str | bytes], Awaitable[None]] | None = None,
     ) -> None:
         """Serve an accepted socket until the browser leaves or the socket must close.
 
-        render(socket, item) turns each pushed item into HTML to send (None: nothing);
-        what the browser sends (JSON objects) goes to on_message; on_listening runs once the
-        socket receives events (an announcement made then cannot miss its answers).
+        render(socket, item) turns each pushed item into the text to send (None: nothing);
+        what the browser sends (JSON objects) goes to on_message — or, with on_text, every
+        frame as it came (text or bytes) with the socket, for a protocol of its own;
+        on_listening runs once the socket receives events (an announcement made then cannot
+        miss its answers).
         """
         socket = Socket(websocket, who, self.feed(feed_type), frozenset(topics), state)
         await self._join(socket)
-        reader = asyncio.create_task(_read(websocket, on_message))
+        if on_text is not None:
+            reader = asyncio.create_task(_read_frames(websocket, socket, on_text))
+        else:
+            reader = asyncio.create_task(_read(websocket, on_message))
         # The browser leaving (or what it sent failing) wakes the socket like a push does.
         reader.add_done_callback(lambda _task: socket.wake.set())
         try:
@@ -193,7 +199,7 @@ class Hub:
                 socket.wake.clear()
                 if reader.done():
                     if reader.result() is FAILED:
-                        await _close(websocket, FAILED)
+                        await close_quietly(websocket, FAILED)
                     return  # the browser left, or what it sent could not be handled
                 while socket.pending and socket.closing is None:
                     html = render(socket, socket.pending.popleft())
@@ -202,7 +208,7 @@ class Hub:
                     if html:
                         await websocket.send_text(html)
                 if socket.closing is not None:
-                    await _close(websocket, socket.closing)
+                    await close_quietly(websocket, socket.closing)
                     return
         except (WebSocketDisconnect, ConnectionError):
             return
@@ -211,7 +217,7 @@ class Hub:
                 return  # closed while sending: the browser left
             # Never a silently stale page: log, close, and the page reconnects.
             log.exception("live socket %s failed; closing it", websocket.url.path)
-            await _close(websocket, FAILED)
+            await close_quietly(websocket, FAILED)
         finally:
             reader.cancel()
             await self._leave(socket)
@@ -226,6 +232,14 @@ class Hub:
             for topic in socket.topics:
                 by_topic.setdefault(topic, set()).add(socket)
             self._count += 1
+
+    async def add_topic(self, socket: Socket, topic: str) -> None:
+        """The socket listens to one more topic of its feed (e.g. a conversation just begun)."""
+        async with self._lock:
+            if topic in socket.topics:
+                return
+            socket.topics = socket.topics | {topic}
+            self._sockets[socket.feed].setdefault(topic, set()).add(socket)
 
     async def _leave(self, socket: Socket) -> None:
         async with self._lock:
@@ -323,7 +337,24 @@ async def _read(websocket: WebSocket, on_message) -> int | None:
         return FAILED
 
 
-async def _close(websocket: WebSocket, code: int) -> None:
+async def _read_frames(websocket: WebSocket, socket: Socket, on_text) -> int | None:
+    # Every frame as it came, for a socket speaking a protocol of its own (the chat).
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            data = message.get("text")
+            await on_text(socket, data if data is not None else message.get("bytes") or b"")
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        return None
+    except Exception:
+        log.exception("live socket %s: a frame from the client failed", websocket.url.path)
+        return FAILED
+
+
+async def close_quietly(websocket: WebSocket, code: int) -> None:
+    """Close with this code unless the socket is closed already (or closing fails)."""
     if websocket.application_state == WebSocketState.CONNECTED:
         try:
             await websocket.close(code=code)

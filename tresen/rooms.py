@@ -26,9 +26,18 @@ INBOX_MODULE = "tickets.inbox"
 # Where the inbox asks for each message's routing decision (tickets may not import
 # routing): `route(tx, inbound=, ticket=, message_id=, opened=)`.
 ROUTER_MODULE = "routing.engine"
+# Where a channel queues a mail that is not a ticket message (a chat's verification code,
+# its transcript): `queue_mail(tx, recipient, subject, text)`.
+MAIL_MODULE = "tickets.delivery"
+# Where a channel attaches an identity it verified (a chat visitor's e-mail) to a customer:
+# `link_identity(tx, customer_id, kind, value) -> customer_id` (merging into its owner).
+CUSTOMERS_MODULE = "customers.actions"
+# Whether a queue is open and staffed now (a chat offers "leave a message" when not):
+# `availability(session, queue_id, now, chat_default_capacity=3) -> dict`.
+AVAILABILITY_MODULE = "routing.availability"
 # Run in every writing transaction before it commits, with the transaction: they
 # see its events (e.g. routing keeps the SLA clocks of the tickets it changed).
-COMMIT_HOOKS = ("routing.clocks",)
+COMMIT_HOOKS = ("routing.clocks", "routing.offers")
 # Channels (their models, API, pages, workers, commands and events) come from tresen.channel.
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
 CLI_MODULES = (
@@ -57,6 +66,7 @@ WORKER_MODULES = (
     "tickets.outbox",
     "routing.scheduler",
     "routing.config",
+    "routing.offers",
     "knowledge_base.semantic",
 )
 PAGE_MODULES = (
@@ -71,6 +81,7 @@ PAGE_MODULES = (
     "agent_ui.desk",
     "agent_ui.admin_routing",
     "agent_ui.knowledge",
+    "agent_ui.chats",
     "portal.help",
 )
 
@@ -119,6 +130,23 @@ async def deliver(runtime, inbound):
 async def route(tx, **details):
     """The routing decision for one inbound message (see ROUTER_MODULE)."""
     return await importlib.import_module(ROUTER_MODULE).route(tx, **details)
+
+
+async def queue_mail(tx, recipient: str, subject: str, text: str) -> None:
+    """Queue a mail to a customer's address that is not a ticket message (see MAIL_MODULE)."""
+    await importlib.import_module(MAIL_MODULE).queue_mail(tx, recipient, subject, text)
+
+
+async def link_identity(tx, customer_id: int, kind: str, value: str) -> int:
+    """Attach a verified identity to a customer; the record it ends on (CUSTOMERS_MODULE)."""
+    module = importlib.import_module(CUSTOMERS_MODULE)
+    return await module.link_identity(tx, customer_id, kind, value)
+
+
+async def availability(session, queue_id: int | None, now, **options) -> dict:
+    """Whether the queue is open and staffed (see AVAILABILITY_MODULE)."""
+    module = importlib.import_module(AVAILABILITY_MODULE)
+    return await module.availability(session, queue_id, now, **options)
 
 
 async def before_commit(tx) -> None:

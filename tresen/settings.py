@@ -85,6 +85,20 @@ class Settings:
     public_pages_per_minute: int = 300
     sign_ins_per_minute: int = 20
     rate_limit_addresses: int = 20_000
+    # The live chat: sockets a client address may open per minute, messages (and files) a
+    # visitor may send per minute.
+    chat_connections_per_minute: int = 60
+    chat_messages_per_minute: int = 30
+    # Open chat sockets from one client address at once (per server process; 0: no limit).
+    chat_sockets_per_address: int = 200
+
+    # --- Live chat
+    # An offered chat goes to the next agent when not accepted within this many seconds.
+    chat_offer_seconds: int = 30
+    # Chats at once for an agent whose profile sets no chat capacity.
+    chat_default_capacity: int = 3
+    # A visitor not seen for this long has left: a reply then goes by e-mail if known.
+    chat_away_seconds: int = 90
 
     @property
     def intent_model_path(self) -> Path:
@@ -249,6 +263,12 @@ _REQUEST_LIMITS = (
     "public_pages_per_minute",
     "sign_ins_per_minute",
     "rate_limit_addresses",
+    "chat_connections_per_minute",
+    "chat_messages_per_minute",
+    "chat_sockets_per_address",
+    "chat_offer_seconds",
+    "chat_default_capacity",
+    "chat_away_seconds",
 )
 
 

@@ -12,7 +12,7 @@ document.addEventListener("htmx:wsClose", function (event) {
 // missed, and says so (texts in the reader's language, from #live-note).
 var RECONNECTING_CODES = [1006, 1011, 1012, 1013];
 var LIVE_REGIONS = ["ticket-rows", "views", "ticket-status", "ticket-fields", "ticket-sla",
-  "messages", "board"];
+  "messages", "board", "chat-lists", "chat-visitor", "chat-read", "chat-ended"];
 var noteTimer = null;
 var refreshing = null;
 function liveNote(kind) {
@@ -37,6 +37,7 @@ function refreshLiveRegions() {
         shown.replaceWith(copy);
         htmx.process(copy);
       });
+      chatPlaceRead();
       liveNote("restored");
     })
     .catch(function () { liveNote("reconnecting"); })
@@ -131,10 +132,98 @@ document.addEventListener("input", function (event) {
   if (event.target.id !== "reply-text") return;
   var article = event.target.closest("[data-ticket]");
   var socket = article && article.__tresenSocket;
-  if (!socket || Date.now() - lastTyping < 2000) return;
+  if (!socket) return;
+  // In a live chat a public reply's typing also goes to the visitor (never a note's).
+  var chat = article.hasAttribute("data-chat") && chatReplying();
+  if (chat) {
+    clearTimeout(chatIdle);
+    chatIdle = setTimeout(function () { chatStopTyping(article); }, 4000);
+  }
+  if (Date.now() - lastTyping < 2000) return;
   lastTyping = Date.now();
-  socket.send(JSON.stringify({ typing: true }), article);
+  if (chat) chatTyping = true;
+  socket.send(JSON.stringify(chat ? { typing: true, reply: true } : { typing: true }), article);
 });
+
+// Live chat: Enter sends (Shift+Enter a new line), the box is ready again after sending,
+// the agent's typing stops after 4 s idle or on send, and the page says what it has shown.
+var chatIdle = null;
+var chatTyping = false;
+var chatReadSent = 0;
+function chatReplying() {
+  var mode = document.querySelector("#composer input[name=internal]:checked");
+  return !mode || mode.value === "";
+}
+function chatStopTyping(article) {
+  clearTimeout(chatIdle);
+  if (!chatTyping) return;
+  chatTyping = false;
+  lastTyping = 0;
+  var socket = article && article.__tresenSocket;
+  if (socket) socket.send(JSON.stringify({ typing: false, reply: true }), article);
+}
+document.addEventListener("keydown", function (event) {
+  if (event.target.id !== "reply-text" || event.key !== "Enter") return;
+  if (event.shiftKey || event.isComposing || event.defaultPrevented) return;
+  var form = event.target.form;
+  var mentions = document.getElementById("mention-choices");
+  if (!form || !form.hasAttribute("data-chat") || (mentions && !mentions.hidden)) return;
+  event.preventDefault();
+  if (event.target.value.trim()) form.requestSubmit();
+});
+document.addEventListener("change", function (event) {
+  if (event.target.matches && event.target.matches("#composer input[name=internal]")) {
+    chatStopTyping(document.querySelector("article[data-chat]"));
+  }
+});
+document.addEventListener("htmx:beforeRequest", function (event) {
+  if (event.detail.elt.id === "composer") chatStopTyping(document.querySelector("article[data-chat]"));
+});
+document.addEventListener("htmx:load", function (event) {
+  var elt = event.detail.elt;
+  if (elt.id === "composer" && elt.hasAttribute("data-chat")) {
+    var box = document.getElementById("reply-text");
+    if (box) box.focus();
+  }
+});
+function chatMarkRead() {
+  var article = document.querySelector("article[data-chat]");
+  var socket = article && article.__tresenSocket;
+  if (!socket || document.visibilityState !== "visible") return;
+  var seen = document.querySelectorAll("#messages li.message.inbound:not(.internal)");
+  if (!seen.length) return;
+  var id = parseInt(seen[seen.length - 1].id.slice(8), 10);
+  if (id > chatReadSent) {
+    chatReadSent = id;
+    socket.send(JSON.stringify({ read: id }), article);
+  }
+}
+// "Read" under the agent's last reply once the visitor has seen it.
+function chatPlaceRead() {
+  var state = document.getElementById("chat-read");
+  if (!state) return;
+  var readId = parseInt(state.getAttribute("data-read-id") || "0", 10);
+  document.querySelectorAll("#messages .chat-read-mark").forEach(function (mark) { mark.remove(); });
+  var replies = document.querySelectorAll("#messages li.message.outbound:not(.internal)");
+  if (!replies.length || !readId) return;
+  var last = replies[replies.length - 1];
+  if (parseInt(last.id.slice(8), 10) > readId) return;
+  var mark = document.createElement("p");
+  mark.className = "chat-read-mark";
+  mark.textContent = state.getAttribute("data-label");
+  last.appendChild(mark);
+}
+document.addEventListener("htmx:wsOpen", chatMarkRead);
+document.addEventListener("htmx:wsAfterMessage", function () { chatMarkRead(); chatPlaceRead(); });
+document.addEventListener("visibilitychange", chatMarkRead);
+document.addEventListener("DOMContentLoaded", chatPlaceRead);
+// An offered chat's time left counts down (it passes to the next agent at zero).
+setInterval(function () {
+  document.querySelectorAll(".offer-left[data-expires]").forEach(function (element) {
+    var left = Math.max(0, Math.round((Date.parse(element.getAttribute("data-expires")) - Date.now()) / 1000));
+    element.textContent = (element.getAttribute("data-label") || "{s}").replace("{s}", left);
+  });
+}, 1000);
 
 // Lists: select all on the page; the bulk bar says how many are selected.
 function countSelected() {
@@ -348,4 +437,28 @@ document.addEventListener("mousedown", function (event) {
   if (!option) return;
   event.preventDefault();  // keep the focus (and the cursor) in the textarea
   insertMention(document.getElementById("reply-text"), option.getAttribute("data-handle"));
+});
+
+// A button marked data-copy="ID" copies the text of the field with that id (the chat embed
+// line, a secret shown once) and says so on itself (data-copied) for two seconds.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button) return;
+  var field = document.getElementById(button.getAttribute("data-copy"));
+  if (!field) return;
+  var label = button.getAttribute("data-label") || button.textContent;
+  button.setAttribute("data-label", label);
+  function copied() {
+    button.textContent = button.getAttribute("data-copied") || label;
+    setTimeout(function () { button.textContent = label; }, 2000);
+  }
+  field.focus();
+  field.select();
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(copied, function () {
+      if (document.execCommand("copy")) copied();
+    });
+  } else if (document.execCommand("copy")) {
+    copied();
+  }
 });

@@ -96,6 +96,95 @@ def test_a_returning_customer_goes_back_to_their_agent_when_present():
         choose("lottery", team)
 
 
+def test_chats_never_go_above_chat_capacity_and_tickets_do_not_count_against_it():
+    rng = random.Random(15)
+    chat_capacity = {11: 2, 12: None, 13: 5, 14: 1, 15: None}  # None: the default, here 4
+    tickets = {11: 9, 12: 0, 13: 3, 14: 7, 15: 1}  # at or below their ticket capacity of 9
+    chats = dict.fromkeys(chat_capacity, 0)
+    waiting = 0
+    for _step in range(5000):
+        if rng.random() < 0.55:  # a chat starts
+            team = [
+                Candidate(
+                    a,
+                    open_tickets=tickets[a],
+                    capacity=9,
+                    active_chats=chats[a],
+                    chat_capacity=chat_capacity[a],
+                )
+                for a in chats
+            ]
+            for mode in ("round_robin", "skills"):  # every mode keeps the limit
+                other = choose(mode, team, live=True, default_chat_capacity=4).agent_id
+                assert other is None or chats[other] < (chat_capacity[other] or 4)
+            choice = choose("least_loaded", team, live=True, default_chat_capacity=4)
+            if choice.agent_id is None:
+                waiting += 1
+                assert all(chats[a] == (chat_capacity[a] or 4) for a in chats)
+            else:
+                chats[choice.agent_id] += 1
+        else:  # a chat ends
+            busy = [a for a in chats if chats[a]]
+            if busy:
+                chats[rng.choice(busy)] -= 1
+        assert all(chats[a] <= (chat_capacity[a] or 4) for a in chats)
+    assert waiting > 0
+    # Agent 11 has a full ticket load (9 of 9) and still got chats; agent 14 one at most.
+    full_of_tickets = Candidate(11, open_tickets=9, capacity=9, active_chats=0)
+    assert choose("least_loaded", [full_of_tickets], live=True).agent_id == 11
+    assert choose("least_loaded", [full_of_tickets]).agent_id is None
+
+
+def test_an_agent_full_of_chats_still_gets_tickets_and_zero_means_no_chats():
+    in_chats = Candidate(1, active_chats=3, capacity=5)  # the default chat capacity is 3
+    assert choose("round_robin", [in_chats], live=True).agent_id is None
+    assert choose("round_robin", [in_chats]).agent_id == 1
+    assert choose("least_loaded", [Candidate(2, chat_capacity=0)], live=True).agent_id is None
+    roomy = Candidate(3, active_chats=3, chat_capacity=6)
+    assert choose("least_loaded", [roomy], live=True).agent_id == 3
+    reason = choose("least_loaded", [in_chats], live=True).reason
+    assert "chat" in reason
+
+
+def test_least_loaded_chats_compare_active_chats_not_tickets():
+    team = [
+        Candidate(1, open_tickets=0, active_chats=2),
+        Candidate(2, open_tickets=8, active_chats=1),
+    ]
+    assert choose("least_loaded", team, live=True).agent_id == 2
+    assert choose("least_loaded", team).agent_id == 1  # an email goes by open tickets
+    shares = [
+        Candidate(1, active_chats=2, chat_capacity=3),  # 67 %
+        Candidate(2, active_chats=3, chat_capacity=6),  # 50 %
+    ]
+    assert choose("least_loaded", shares, live=True).agent_id == 2
+    # Chats spread evenly over a hundred starts when nobody finishes.
+    chats = dict.fromkeys((11, 12, 13, 14), 0)
+    for _chat in range(100):
+        team = [Candidate(a, active_chats=n, chat_capacity=25) for a, n in chats.items()]
+        chats[choose("least_loaded", team, live=True).agent_id] += 1
+    assert set(chats.values()) == {25}
+
+
+def test_agents_who_declined_or_let_a_chat_expire_are_not_offered_it_again():
+    team = [Candidate(agent_id) for agent_id in (11, 12, 13)]
+    offered = []
+    excluded: frozenset[int] = frozenset()
+    for _offer in range(3):  # each offer expires: it goes round the team once, then waits
+        choice = choose("round_robin", team, live=True, excluded=excluded, last_agent_id=None)
+        offered.append(choice.agent_id)
+        excluded |= {choice.agent_id}
+    assert offered == [11, 12, 13]
+    assert choose("round_robin", team, live=True, excluded=excluded).agent_id is None
+    # Also the returning customer's agent, when they declined this chat.
+    back = choose("least_loaded", team, live=True, previous_agent_id=12, excluded=frozenset({12}))
+    assert back.agent_id in (11, 13) and "before" not in back.reason
+    for mode in ("round_robin", "least_loaded", "skills"):
+        for _chat in range(100):
+            chosen = choose(mode, team, live=True, excluded=frozenset({11, 13}))
+            assert chosen.agent_id == 12
+
+
 RULES = [
     Rule(
         "Billing words",

@@ -21,6 +21,7 @@ from tresen.database import Base
 from tresen.models import ROLES, User
 
 PUBLIC = "public"
+VISITOR = "visitor"  # a chat visitor: the channel's key and an allowed Origin, no session
 # Only a token made for an integration (`tresen tokens create EMAIL --scope integration`).
 INTEGRATION = "integration"
 
@@ -80,6 +81,11 @@ API = {
     ("POST", "/api/v1/channels/email"): "admin",
     ("GET", "/api/v1/channels/email/{account_id:int}"): "admin",
     ("PATCH", "/api/v1/channels/email/{account_id:int}"): "admin",
+    ("GET", "/api/v1/chat/channels"): "admin",
+    ("POST", "/api/v1/chat/channels"): "admin",
+    ("GET", "/api/v1/chat/channels/{channel_id:int}"): "admin",
+    ("PATCH", "/api/v1/chat/channels/{channel_id:int}"): "admin",
+    ("POST", "/api/v1/chat/channels/{channel_id:int}/rotate-secret"): "admin",
 }
 
 # The console and the public pages (session cookie, CSRF token on every form).
@@ -144,6 +150,20 @@ PAGES = {
     ("GET", "/help/{slug:str}/files/{filename:str}"): PUBLIC,
     ("GET", "/help/{slug:str}"): PUBLIC,
     ("POST", "/help/{slug:str}"): PUBLIC,
+    ("GET", "/admin/chat"): "admin",
+    ("POST", "/admin/chat/channels"): "admin",
+    ("POST", "/admin/chat/channels/{channel_id:int}"): "admin",
+    ("POST", "/admin/chat/channels/{channel_id:int}/rotate-secret"): "admin",
+    ("GET", "/chats"): "agent",
+    ("POST", "/chats/{ticket_id:int}/accept"): "agent",
+    ("POST", "/chats/{ticket_id:int}/decline"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/chat/end"): "agent",
+    ("POST", "/tickets/{ticket_id:int}/chat/transfer"): "agent",
+    # The chat widget's doors: any page of an allowed site (tests/channels/chat/).
+    ("GET", "/chat/widget.js"): PUBLIC,
+    ("GET", "/chat/{key}/config"): PUBLIC,
+    ("POST", "/chat/{key}/files"): PUBLIC,
+    ("GET", "/chat/{key}/files/{attachment_id}"): PUBLIC,
 }
 
 SOCKETS = {
@@ -151,12 +171,20 @@ SOCKETS = {
     "/ws/tickets/{ticket_id:int}": "agent",
     "/ws/desk": "agent",
     "/ws/board": "supervisor",
+    "/ws/chats": "agent",
+    # Opened by a page of a site on the chat channel's allow-list, whoever is signed in
+    # here: refused (1008) for every caller of this file (no such channel, not that
+    # origin); what it accepts is tested in tests/channels/chat/test_socket.py.
+    "/chat/{key}/socket": VISITOR,
 }
 
 MOUNTS = {"/static": PUBLIC}
 
 # Routes that end the caller's session: checked with a session of their own.
 ENDS_SESSION = {("POST", "/logout")}
+# Forms that read no session (a chat visitor's token comes in the form, the origin is
+# checked): a CSRF token would protect nothing.
+WITHOUT_SESSION = {("POST", "/chat/{key}/files")}
 
 CALLERS = ("anonymous", "deactivated", *ROLES)
 
@@ -319,7 +347,8 @@ async def test_sockets_refuse_whoever_may_not(app, callers):
             socket = AsgiSocket(app, concrete(path), cookie)
             first = await socket.connect()
             accepted = first["type"] == "websocket.accept"
-            if accepted != (may(caller, needed) and caller != "deactivated"):
+            expected = needed != VISITOR and may(caller, needed) and caller != "deactivated"
+            if accepted != expected:
                 wrong.append(f"{caller:12} {path} → {first}")
             if accepted:
                 await socket.close()
@@ -343,7 +372,7 @@ async def test_every_console_form_needs_its_csrf_token(callers, runtime):
     before = await row_counts(runtime)
     wrong = []
     for method, path in sorted(PAGES):
-        if method == "GET":
+        if method == "GET" or (method, path) in WITHOUT_SESSION:
             continue
         for sent in (None, others, csrf[:-2] + "xx", ""):
             data = {"csrf_token": sent} if sent is not None else {"subject": "x"}

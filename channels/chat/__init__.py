@@ -1,0 +1,1 @@
+"""The live chat channel: a website widget talking to Tresen over a WebSocket."""

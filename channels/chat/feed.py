@@ -1,0 +1,137 @@
+"""What the visitors' sockets are told: the bus's events of their conversations as frames.
+
+Topic `chat:<ticket id>`. A tick's new messages are read once for every socket (one query
+for all conversations that had one), turned into one JSON frame each and pushed to the
+conversation's sockets; typing, read receipts and the end of a chat need no query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from channels.chat import sessions, tokens
+from tresen.events import Event
+from tresen.live import Feed, Socket
+
+
+def topic(ticket_id: int) -> str:
+    return f"chat:{ticket_id}"
+
+
+def dumps(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def message_frame(
+    row, files: list, channel_key: str, session_key: str | None, secret_key: str
+) -> dict:
+    """A stored message as the widget shows it (text only; never HTML). Its files' links
+    are signed for the visitor the message is theirs (sender or recipient)."""
+    owner = row.sender if row.direction == "inbound" else row.recipient
+    client_id = None
+    if row.direction == "inbound":
+        sender = "visitor"
+        prefix = f"{session_key}:" if session_key else None
+        if prefix and row.external_id and row.external_id.startswith(prefix):
+            client_id = row.external_id[len(prefix) :]
+    elif row.author_user_id is not None:
+        sender = "agent"
+    else:
+        sender = "system"
+    return {
+        "type": "message",
+        "id": row.id,
+        "client_id": client_id,
+        "from": sender,
+        "author": {"name": row.author_name} if sender == "agent" else None,
+        "text": row.text or "",
+        "at": row.created_at.isoformat(),
+        "attachments": [
+            {
+                "name": item.filename,
+                "type": item.content_type,
+                "size": item.size,
+                "url": f"/chat/{channel_key}/files/{item.id}?sig="
+                + tokens.file_signature(secret_key, item.id, owner or ""),
+            }
+            for item in files
+        ],
+    }
+
+
+class VisitorFeed(Feed):
+    """The sockets of chat visitors, by conversation (ticket)."""
+
+    def topics(self, event: Event) -> Iterable[str]:
+        data = event.data
+        if event.type == "message.created":
+            return (topic(data["ticket_id"]),)
+        if event.type == "ticket.updated" and "assignee_id" in data.get("fields", ()):
+            return (topic(data["ticket_id"]),)
+        if event.type in ("chat.typing", "chat.read") and data.get("side") == "agent":
+            return (topic(data["ticket_id"]),)
+        if event.type == "chat.ended":
+            return (topic(data["ticket_id"]),)
+        return ()
+
+    async def load(self, batch: dict[str, list[Event]], sockets: dict[str, list[Socket]]) -> None:
+        message_ids = [
+            event.data["message_id"]
+            for events in batch.values()
+            for event in events
+            if event.type == "message.created"
+        ]
+        assigned = [
+            name
+            for name, events in batch.items()
+            if any(event.type == "ticket.updated" for event in events)
+        ]
+        rows, files, agents = {}, {}, {}
+        if message_ids or assigned:
+            async with self.runtime.read() as session:
+                if message_ids:
+                    rows = await sessions.messages_by_id(session, message_ids)
+                    files = await sessions.attachments_of(session, list(rows))
+                for name in assigned:
+                    agents[name] = await sessions.agent_of(session, int(name.split(":")[1]))
+        for name, events in batch.items():
+            members = sockets[name]
+            visit = members[0].state
+            for event in events:
+                frame = self._frame(event, rows, files, agents.get(name), visit)
+                if frame is None:
+                    continue
+                text = dumps(frame)
+                row = rows.get(frame["id"]) if frame["type"] == "message" else None
+                for socket in members:
+                    if row is not None and not sessions.shown_to(row, socket.state.identity):
+                        continue  # another conversation on the same ticket (a merge)
+                    if event.type == "chat.ended":
+                        socket.state.status = "ended"
+                    socket.push(("json", text))
+
+    def _frame(
+        self, event: Event, rows: dict, files: dict, agent: str | None, visit
+    ) -> dict | None:
+        data = event.data
+        if event.type == "message.created":
+            row = rows.get(data["message_id"])
+            if row is None:  # an internal note
+                return None
+            return message_frame(
+                row,
+                files.get(row.id, []),
+                visit.channel.public_key,
+                visit.session_key,
+                self.runtime.settings.secret_key,
+            )
+        if event.type == "ticket.updated":
+            return {"type": "agent", "name": agent, "avatar_url": visit.channel.avatar_url}
+        if event.type == "chat.typing":
+            return {"type": "typing", "typing": bool(data["typing"]), "name": data.get("name")}
+        if event.type == "chat.read":
+            return {"type": "read", "id": data["message_id"]}
+        if event.type == "chat.ended":
+            return {"type": "ended", "by": data.get("by", "agent")}
+        return None
