@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import or_, select
 
 from knowledge_base.models import Article, ArticleEmbedding
-from tresen.runtime import woken
+from tresen.runtime import drained, woken
 
 MODEL = "multilingual-e5-small-q4"
 BODY_CHARS = 600  # the start of the body that goes into an article's text vector
@@ -189,5 +189,6 @@ async def run(runtime) -> None:
             except Exception:  # noqa: BLE001 - reported; tried again
                 _log.exception("embedding knowledge base articles failed")
                 wait = RETRY_SECONDS
-            if await woken(queue, ("kb.article.changed",), wait):
+            changed = drained(queue, ("kb.article.changed",))
+            if changed or await woken(queue, ("kb.article.changed",), wait):
                 await asyncio.sleep(0.5)  # let an import's burst of changes settle

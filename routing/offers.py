@@ -250,6 +250,8 @@ async def offer_waiting(runtime: Runtime, *, limit: int = BATCH) -> int:
         chosen = []
         for row in waiting:
             free = room.get(row.queue_id, {})
+            if not any(left > 0 for left in free.values()):
+                continue  # nobody of its queue has room: nothing to ask the database
             refused = await _refused_by(session, row.id)
             takers = [agent for agent, left in free.items() if left > 0 and agent not in refused]
             if takers:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from tickets.models import Attachment, Message, OutboxMessage, Ticket
 from tresen import channel as channel_registry
 from tresen import notifications
 from tresen.outbound import DeliveryError, OutboundAttachment, OutboundMessage
-from tresen.runtime import ActionError, Runtime, Transaction, woken
+from tresen.runtime import ActionError, Runtime, Transaction, drained, woken
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,42 @@ UNSENDABLE_WAIT = timedelta(hours=1)
 RETRYABLE = ("failed", "uncertain", "bounced")
 
 
-async def deliver_due(runtime: Runtime, *, limit: int = 50) -> int:
+BATCH = 50
+
+
+async def deliver_due(runtime: Runtime, *, limit: int = BATCH) -> int:
     """Send what is due now; returns how many messages went out."""
-    await _expire_leases(runtime)
+    return (await _deliver_batch(runtime, limit))[1]
+
+
+async def _deliver_batch(runtime: Runtime, limit: int) -> tuple[int, int]:
+    """One pass: (rows taken to send, messages sent). Looked for with reads first: an outbox
+    with nothing due (and no lease run out) takes no write lock, which SQLite has one of."""
+    now = runtime.clock.now()
+    async with runtime.read() as session:
+        lapsed = await session.scalar(_LAPSED, {"now": now})
+        due = await session.scalar(_DUE, {"now": now})
+    if lapsed:
+        await _expire_leases(runtime)
+    if not due:
+        return 0, 0
+    claimed = await _claim(runtime, limit)
     sent = 0
-    for outbox_id, outbound in await _claim(runtime, limit):
+    for outbox_id, outbound in claimed:
         sent += await _deliver(runtime, outbox_id, outbound)
-    return sent
+    return len(claimed), sent
+
+
+_LAPSED = (
+    select(OutboxMessage.id)
+    .where(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at < bindparam("now"))
+    .limit(1)
+)
+_DUE = (
+    select(OutboxMessage.id)
+    .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= bindparam("now"))
+    .limit(1)
+)
 
 
 async def run(runtime: Runtime) -> None:
@@ -46,8 +75,11 @@ async def run(runtime: Runtime) -> None:
     looked for every IDLE_SECONDS however busy the bus is with other events."""
     async with runtime.bus.subscribe() as events:
         while True:
+            # What was queued while the last pass ran is delivered by this one.
+            drained(events, ("outbox.queued",))
             try:
-                while await deliver_due(runtime):
+                # Another pass only after a full one: the rest of the due rows wait for it.
+                while (await _deliver_batch(runtime, BATCH))[0] >= BATCH:
                     pass
             except Exception:  # the database may be away for a moment; try again soon
                 log.exception("delivering the outbox failed")

@@ -46,6 +46,17 @@ async def woken(events: asyncio.Queue[Event], types: tuple[str, ...], seconds: f
     return False
 
 
+def drained(events: asyncio.Queue[Event], types: tuple[str, ...]) -> bool:
+    """Empty a bus subscription that was not read for a while (a worker busy with a pass);
+    True if an event of `types` (or "bus.overflow") was among what it held. Keeps a busy
+    worker's queue from filling up and dropping events with a warning each."""
+    found = False
+    while not events.empty():
+        event = events.get_nowait()
+        found = found or event.type in types or event.type == "bus.overflow"
+    return found
+
+
 class ActionError(ValueError):
     """A value an action refuses; names the field, and whether it clashes with a record or
     is not the asking user's to change."""
