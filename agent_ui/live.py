@@ -401,10 +401,6 @@ class TicketChange:
 class TicketFeed(Feed):
     """The open pages of each ticket: messages and changes loaded once per ticket."""
 
-    # A reply comes with a burst of changes (state, delivery queued, sending, sent): those
-    # within 50 ms are loaded together. The first event after a quiet spell goes at once.
-    tick = 0.05
-
     def topics(self, event: Event):
         if event.type in ("message.created", "ticket.updated", "ticket.viewer"):
             return (f"ticket:{event.data.get('ticket_id')}",)
