@@ -119,3 +119,18 @@ async def test_german_pages_and_sites_not_allowed(server, website):
                 await other.get_by_role("button", name="Open chat").count() == 0
             )
     assert [text for _d, text in await chat_messages(server)] == ["Guten Tag"]
+
+
+async def test_the_help_centre_offers_the_chat_of_a_channel_allowing_the_desk(server):
+    await agent_online(server)
+    await create_channel(server, [server.url])
+    async with open_browser() as browser:
+        page = await browser.new_page()
+        await page.goto(server.url + "/help")
+        await page.get_by_role("button", name="Chat öffnen").click(timeout=WAIT)
+        await page.get_by_role("textbox", name="Nachricht").fill("Wo finde ich meine Rechnung?")
+        await page.get_by_role("button", name="Senden").click()
+        await expect(page.get_by_role("log")).to_contain_text(
+            "Wo finde ich meine Rechnung?", timeout=WAIT
+        )
+    assert [text for _d, text in await chat_messages(server)] == ["Wo finde ich meine Rechnung?"]
