@@ -432,7 +432,14 @@ class TicketFeed(Feed):
                     if message is not None and message.ticket_id == ticket_id:
                         for socket in members:
                             socket.push(("message", message))
-                if updated:
+                if updated and changed == {"delivery"}:
+                    # Only how replies are going out (queued, sending, sent: three events
+                    # per reply): their status lines, not the whole ticket again.
+                    sent = await queries.outbound_messages(session, ticket_id)
+                    deliveries = [message for message in sent if message.outbox]
+                    for socket in members:
+                        socket.push(("deliveries", deliveries))
+                elif updated:
                     change = await self._changed(session, ticket_id, changed, members)
                     for socket in members:
                         socket.push(("ticket", change))
@@ -485,6 +492,8 @@ async def render_ticket(socket: Socket, item) -> str | None:
         return chats.render_chat(socket, data)
     if kind == "viewer":
         return await _viewer_event(socket, data)
+    if kind == "deliveries":
+        return "".join(_delivery_fragment(page, message) for message in data)
     if kind == "message":
         html = render_fragment(
             "_live_message.html", message=data, csrf_token=page.csrf, csrf_field=CSRF_FIELD
@@ -517,10 +526,14 @@ async def render_ticket(socket: Socket, item) -> str | None:
         )
     html += render_fragment("_sla.html", sla=change.sla, ticket_state=ticket.state, oob=True)
     for message in change.deliveries:
-        html += render_fragment(
-            "_delivery.html", message=message, oob=True, csrf_token=page.csrf, csrf_field=CSRF_FIELD
-        )
+        html += _delivery_fragment(page, message)
     return html
+
+
+def _delivery_fragment(page: TicketPage, message) -> str:
+    return render_fragment(
+        "_delivery.html", message=message, oob=True, csrf_token=page.csrf, csrf_field=CSRF_FIELD
+    )
 
 
 async def _viewer_event(socket: Socket, data: dict) -> str | None:

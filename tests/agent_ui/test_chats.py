@@ -437,3 +437,32 @@ async def test_a_new_offer_pops_up_in_the_header(app, client, runtime, agent, ag
         assert 'href="/chats"' in toast and "A chat is waiting for you." in toast
     finally:
         await socket.close()
+
+
+async def test_a_reply_going_out_updates_only_its_delivery_line(
+    app, client, runtime, agent, agent_headers
+):
+    from agent_ui.live import TicketFeed
+    from tickets import replies
+    from tickets.history import Actor
+    from tickets.models import Ticket
+
+    chat = await chat_message(client, agent_headers, 1, "Hallo")
+    tid = chat["ticket_id"]
+    async with runtime.transaction() as tx:
+        ticket = await tx.session.get(Ticket, tid)
+        done = await replies.reply(tx, ticket, Actor(user_id=agent.id), text="Gern!")
+    await sign_in(client)
+    socket = await open_socket(app, client, f"/ws/tickets/{tid}")
+    await wait_listening(runtime, TicketFeed)
+    try:
+        # What the outbox says as a reply goes out: its delivery line changes, nothing else.
+        await runtime.publish("ticket.updated", ticket_id=tid, fields=["delivery"])
+        frame = await frame_with(socket, f'id="delivery-{done.message.id}"')
+        assert 'hx-swap-oob="true"' in frame
+        assert 'id="ticket-status"' not in frame and 'id="ticket-sla"' not in frame
+        # Any other change draws the ticket's status again, as before.
+        await runtime.publish("ticket.updated", ticket_id=tid, fields=["priority"])
+        assert "hx-swap-oob" in await frame_with(socket, "ticket-status")
+    finally:
+        await socket.close()
