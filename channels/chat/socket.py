@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Integer, String, column, select, table
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.chat import feed, protocol, sessions, tokens
 from channels.chat.events import ChatEnded, ChatRead, ChatTyping, ChatVisitor
@@ -233,6 +233,8 @@ async def _serve(runtime, websocket: WebSocket, channel) -> None:
     except FrameError as error:
         await _refuse(websocket, error)
         return
+    except WebSocketDisconnect:
+        return  # gone before saying hello
     except (TimeoutError, RuntimeError, ConnectionError):
         await close_quietly(websocket, REFUSED)
         return

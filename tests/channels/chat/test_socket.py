@@ -261,3 +261,10 @@ async def test_a_merged_ticket_shows_each_visitor_only_their_own_conversation(ru
     assert [m["text"] for m in welcome["messages"]] == ["Anna's question"]
     await back.close()
     await ben.close()
+
+
+async def test_a_socket_left_before_its_hello_ends_quietly(visitor, caplog):
+    chat = visitor()
+    assert (await chat.connect())["type"] == "websocket.accept"
+    await chat.close()  # the page went away at once
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
