@@ -20,9 +20,7 @@ def _phone_kind(name: str, en: str, de: str) -> IdentityKind:
     return IdentityKind(name, {"en": en, "de": de}, PHONE.normalize, PHONE.search_form)
 
 
-def conversational(
-    name: str, en: str, de: str, *kinds: IdentityKind, live: bool = False
-) -> Channel:
+def conversational(name: str, en: str, de: str, *kinds: IdentityKind) -> Channel:
     """A channel of short messages: a customer's next message within the conversation
     window continues their ticket; a new ticket is confirmed inside the conversation."""
     return Channel(
@@ -31,7 +29,6 @@ def conversational(
         identity_kinds=kinds,
         threading=Threading(sender=True),
         acknowledgement="conversation",
-        live=live,
     )
 
 

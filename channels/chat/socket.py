@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Integer, String, column, select, table
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.chat import feed, protocol, sessions, tokens
-from channels.chat.events import ChatEnded, ChatRead, ChatTyping, ChatVisitor
+from channels.chat.events import ChatEnded, ChatRead, ChatTyping
 from channels.chat.models import ChatSession
+from channels.chat.presence import Presence, announce
 from channels.chat.protocol import FrameError
 from tresen import rooms
 from tresen.addresses import client_address
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 HELLO_SECONDS = 10  # the widget's hello must come this soon after the socket opens
 TYPING_EVERY = 2.0  # a visitor's typing is passed on at most this often
-SEEN_EVERY = 20.0  # an open socket refreshes its session's last_seen_at this often
 AVAILABILITY_SECONDS = 5.0  # a queue's availability is read again after this long
 TRY_LATER = 1013
 inbox = table(
@@ -74,81 +74,6 @@ class Visit:
 
     def visitor_frame(self) -> dict:
         return {"type": "visitor", **self.visitor_json()}
-
-
-@dataclass
-class Presence:
-    """Which conversations have an open socket in this process; their last_seen_at kept
-    fresh (one UPDATE every SEEN_EVERY seconds for all of them, which also says "here"
-    again where another process saw one of the visitor's tabs close)."""
-
-    runtime: object
-    open: dict[int, int] = field(default_factory=dict)  # session id -> sockets
-    task: asyncio.Task | None = None
-
-    @classmethod
-    def of(cls, runtime) -> Presence:
-        found = runtime.caches.get("chat.presence")
-        if found is None:
-            found = runtime.caches["chat.presence"] = cls(runtime)
-        return found
-
-    async def came(self, visit: Visit) -> None:
-        """The visitor has a socket here (recorded before counting: a failed write leaves
-        nothing to undo)."""
-        if not self.open.get(visit.session_id):
-            await sessions.seen(
-                self.runtime, [visit.session_id], self.runtime.clock.now(), left=False
-            )
-            await _announce(self.runtime, visit, online=True)
-        self.open[visit.session_id] = self.open.get(visit.session_id, 0) + 1
-        visit.present = visit.session_id
-        if self.task is None:
-            self.task = asyncio.create_task(self._refresh(), name="tresen-chat-presence")
-
-    async def left(self, visit: Visit) -> None:
-        session_id, visit.present = visit.present, None
-        if session_id is None:
-            return
-        count = self.open.get(session_id, 0) - 1
-        if count > 0:
-            self.open[session_id] = count
-            return
-        self.open.pop(session_id, None)
-        if not self.open and self.task is not None:
-            self.task.cancel()  # nobody is here: no refreshing until the next visitor
-            self.task = None
-        now = self.runtime.clock.now()
-        values = {"last_seen_at": now, "left_at": now}
-        if visit.read_id:
-            values["visitor_read_id"] = visit.read_id
-        await sessions.update_session(self.runtime, session_id, **values)
-        await _announce(self.runtime, visit, online=False)
-
-    async def _refresh(self) -> None:
-        while True:
-            await asyncio.sleep(SEEN_EVERY)
-            ids = list(self.open)
-            try:
-                for start in range(0, len(ids), 1000):  # PostgreSQL takes 32,767 parameters
-                    chunk = ids[start : start + 1000]
-                    await sessions.seen(self.runtime, chunk, self.runtime.clock.now(), left=False)
-            except Exception:  # noqa: BLE001 - the database may be busy; next time
-                log.warning("could not refresh chat visitors' presence", exc_info=True)
-
-
-async def _announce(runtime, visit: Visit, *, online: bool) -> None:
-    if visit.ticket_id is None:
-        return
-    await runtime.publish(
-        ChatVisitor(
-            ticket_id=visit.ticket_id,
-            online=online,
-            name=visit.name,
-            email=visit.email,
-            email_verified=visit.email_verified,
-        )
-    )
 
 
 def rate_limiter(runtime) -> RateLimiter:
@@ -604,7 +529,7 @@ async def _on_ticket(runtime, hub: Hub, socket: Socket, ticket_id: int) -> None:
             customer_id = await mail.chat_customer(tx, visit.identity)
             if row is not None and customer_id is not None:
                 await mail.link_verified_email(tx, row, customer_id)
-    await _announce(runtime, visit, online=True)
+    await announce(runtime, visit, online=True)
 
 
 async def _prechat(runtime, socket: Socket, frame: dict) -> None:
@@ -624,7 +549,7 @@ async def _prechat(runtime, socket: Socket, frame: dict) -> None:
             changes.update(email=email, email_verified=False, code_hash=None, code_expires_at=None)
     if changes and visit.session_id is not None:
         await sessions.update_session(runtime, visit.session_id, **changes)
-        await _announce(runtime, visit, online=True)
+        await announce(runtime, visit, online=True)
     socket.push(("frame", visit.visitor_frame()))
 
 
@@ -666,7 +591,7 @@ async def _mail_frame(runtime, hub, presence, socket: Socket, frame: dict) -> No
             answer = await mail.check_code(runtime, visit.session_id, frame["code"])
             visit.email, visit.email_verified = answer["email"], answer["email_verified"]
             socket.push(("frame", visit.visitor_frame()))
-            await _announce(runtime, visit, online=True)
+            await announce(runtime, visit, online=True)
         elif kind == "transcript":
             if visit.session_id is None:
                 raise FrameError("invalid", "there is no conversation yet", field="transcript")

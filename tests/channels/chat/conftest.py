@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 
 import pytest
+from sqlalchemy import select
 
 from channels.chat.actions import create_chat_channel
+from channels.chat.models import ChatChannel, ChatSession
 from channels.email.accounts import create_account
 from routing.actions import set_queue_routing
 from routing.assign import set_presence
 from tests.support import AsgiSocket
+from tickets.inbox import receive
 from tickets.queues import create_queue
 from tresen.accounts import create_user
 from tresen.clock import FrozenClock
+from tresen.inbound import InboundMessage
 
 ORIGIN = "https://shop.example.com"
 
@@ -121,3 +126,56 @@ def visitor(app, chat_channel):
         return found
 
     yield make
+
+
+async def chat_session(
+    runtime, *, language="en", email=None, name="Kim", text=None, verified=False
+) -> int:
+    """A visitor's chat session; with `text`, their first message (a ticket, a customer)."""
+    async with runtime.transaction() as tx:
+        channel_id = await tx.session.scalar(select(ChatChannel.id))
+        visitor_id = secrets.token_hex(8)
+        row = ChatSession(
+            channel_id=channel_id,
+            key=secrets.token_urlsafe(18),
+            visitor_id=visitor_id,
+            identity=f"visitor:{visitor_id}",
+            name=name,
+            email=email,
+            email_verified=verified,
+            language=language,
+            status="open",
+            visitor_read_id=0,
+            agent_read_id=0,
+            code_attempts=0,
+            created_at=tx.now(),
+            last_seen_at=tx.now(),
+        )
+        tx.session.add(row)
+        await tx.session.flush()
+        session_id = row.id
+    if text:
+        await visitor_writes(runtime, session_id, text)
+    return session_id
+
+
+async def visitor_writes(runtime, session_id: int, text: str) -> int:
+    """The visitor writes in the chat (as the socket delivers it); the ticket's id."""
+    async with runtime.read() as session:
+        row = await session.get(ChatSession, session_id)
+    received = await receive(
+        runtime,
+        InboundMessage.model_validate(
+            {
+                "channel": "chat",
+                "external_id": f"{row.key}:{secrets.token_hex(4)}",
+                "from": {"kind": "chat", "value": row.identity, "name": row.name},
+                "subject": f"Chat: {text[:60]}",
+                "text": text,
+                "conversation_id": row.key,
+            }
+        ),
+    )
+    async with runtime.transaction() as tx:
+        (await tx.session.get(ChatSession, session_id)).ticket_id = received.ticket_id
+    return received.ticket_id

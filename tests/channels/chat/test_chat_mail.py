@@ -4,7 +4,6 @@ server."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 import pytest
@@ -12,9 +11,10 @@ from sqlalchemy import select
 
 from channels.chat import mail
 from channels.chat.mail import ChatMailError, check_code, send_code, send_transcript
-from channels.chat.models import ChatChannel, ChatSession
+from channels.chat.models import ChatSession
 from customers.actions import create_customer, link_identity
 from customers.models import Customer, Identity
+from tests.channels.chat.conftest import chat_session, visitor_writes
 from tests.fixtures import inbound_mail
 from tickets import outbox
 from tickets.history import Actor
@@ -22,60 +22,6 @@ from tickets.inbox import receive
 from tickets.messages import add_message
 from tickets.models import OutboxMessage, Ticket
 from tresen.email_address import EmailAddressError
-from tresen.inbound import InboundMessage
-
-
-async def visitor(
-    runtime, *, language="en", email=None, name="Kim", text=None, verified=False
-) -> int:
-    """A visitor's chat session; with `text`, their first message (a ticket, a customer)."""
-    async with runtime.transaction() as tx:
-        channel_id = await tx.session.scalar(select(ChatChannel.id))
-        visitor_id = secrets.token_hex(8)
-        row = ChatSession(
-            channel_id=channel_id,
-            key=secrets.token_urlsafe(18),
-            visitor_id=visitor_id,
-            identity=f"visitor:{visitor_id}",
-            name=name,
-            email=email,
-            email_verified=verified,
-            language=language,
-            status="open",
-            visitor_read_id=0,
-            agent_read_id=0,
-            code_attempts=0,
-            created_at=tx.now(),
-            last_seen_at=tx.now(),
-        )
-        tx.session.add(row)
-        await tx.session.flush()
-        session_id = row.id
-    if text:
-        await write(runtime, session_id, text)
-    return session_id
-
-
-async def write(runtime, session_id: int, text: str) -> int:
-    """The visitor writes in the chat (as the socket delivers it); the ticket's id."""
-    async with runtime.read() as session:
-        row = await session.get(ChatSession, session_id)
-    received = await receive(
-        runtime,
-        InboundMessage.model_validate(
-            {
-                "channel": "chat",
-                "external_id": f"{row.key}:{secrets.token_hex(4)}",
-                "from": {"kind": "chat", "value": row.identity, "name": row.name},
-                "subject": f"Chat: {text[:60]}",
-                "text": text,
-                "conversation_id": row.key,
-            }
-        ),
-    )
-    async with runtime.transaction() as tx:
-        (await tx.session.get(ChatSession, session_id)).ticket_id = received.ticket_id
-    return received.ticket_id
 
 
 async def mailed(runtime, smtp_server) -> list:
@@ -105,7 +51,7 @@ async def session_row(runtime, session_id: int) -> ChatSession:
 
 
 async def test_a_mailed_code_verifies_the_address_and_links_it_to_the_customer(desk, smtp_server):
-    session_id = await visitor(desk, language="de", text="Wo ist mein Paket?")
+    session_id = await chat_session(desk, language="de", text="Wo ist mein Paket?")
     with pytest.raises(EmailAddressError):
         await send_code(desk, session_id, "not an address")
     await send_code(desk, session_id, " Kim.Meyer@Example.COM ")
@@ -138,7 +84,7 @@ async def test_a_mailed_code_verifies_the_address_and_links_it_to_the_customer(d
 
 
 async def test_a_code_confirms_only_the_address_it_was_mailed_to(desk, smtp_server):
-    session_id = await visitor(desk, text="Hallo")
+    session_id = await chat_session(desk, text="Hallo")
     code = await code_for(desk, smtp_server, session_id, "mine@example.com")
     # The visitor then claims someone else's address and types the code they got.
     async with desk.transaction() as tx:
@@ -151,7 +97,7 @@ async def test_a_code_confirms_only_the_address_it_was_mailed_to(desk, smtp_serv
 
 
 async def test_a_code_expires_after_ten_minutes_and_after_five_wrong_guesses(desk, smtp_server):
-    session_id = await visitor(desk, text="Hello")
+    session_id = await chat_session(desk, text="Hello")
     code = await code_for(desk, smtp_server, session_id, "kim@example.com")
     assert (await mailed(desk, smtp_server)) == []
     desk.clock.advance(timedelta(minutes=10, seconds=1))
@@ -173,7 +119,7 @@ async def test_a_code_expires_after_ten_minutes_and_after_five_wrong_guesses(des
 
 
 async def test_codes_are_rate_limited_per_session_and_per_address(desk, smtp_server):
-    session_id = await visitor(desk, text="Hello")
+    session_id = await chat_session(desk, text="Hello")
     await send_code(desk, session_id, "kim@example.com")
     with pytest.raises(ChatMailError) as refused:  # one per 30 seconds
         await send_code(desk, session_id, "kim@example.com")
@@ -187,7 +133,7 @@ async def test_codes_are_rate_limited_per_session_and_per_address(desk, smtp_ser
         await send_code(desk, session_id, "kim@example.com")
     assert refused.value.code == "rate_limited"
     # Another session cannot flood the same mailbox either.
-    other = await visitor(desk, text="Hi")
+    other = await chat_session(desk, text="Hi")
     with pytest.raises(ChatMailError) as refused:
         await send_code(desk, other, "kim@example.com")
     assert refused.value.code == "rate_limited"
@@ -198,11 +144,11 @@ async def test_codes_are_rate_limited_per_session_and_per_address(desk, smtp_ser
 async def test_verifying_before_the_first_message_links_once_it_makes_the_customer(
     desk, smtp_server
 ):
-    session_id = await visitor(desk)  # no message yet: no customer record
+    session_id = await chat_session(desk)  # no message yet: no customer record
     code = await code_for(desk, smtp_server, session_id, "kim@example.com")
     answer = await check_code(desk, session_id, code)
     assert answer["email_verified"] is True
-    await write(desk, session_id, "Hello, anyone there?")
+    await visitor_writes(desk, session_id, "Hello, anyone there?")
     row = await session_row(desk, session_id)
     customer = await customer_of(desk, row.identity)
     async with desk.transaction() as tx:
@@ -222,7 +168,7 @@ async def test_a_verified_address_of_a_known_customer_merges_the_visitor_into_th
     by_mail = await receive(desk, inbound_mail("<kim-1@example.com>"))
     async with desk.read() as session:
         kim_id = (await session.get(Ticket, by_mail.ticket_id)).customer_id
-    session_id = await visitor(desk, text="Mein Drucker druckt immer noch nicht")
+    session_id = await chat_session(desk, text="Mein Drucker druckt immer noch nicht")
     row = await session_row(desk, session_id)
     visitor_id = (await customer_of(desk, row.identity)).id
     assert visitor_id != kim_id
@@ -257,7 +203,7 @@ async def test_link_identity_adds_keeps_or_merges(runtime):
 
 
 async def test_the_transcript_holds_the_public_conversation(desk, smtp_server, agent):
-    session_id = await visitor(
+    session_id = await chat_session(
         desk, email="kim@example.com", text="Where is my parcel?", verified=True
     )
     ticket_id = (await session_row(desk, session_id)).ticket_id
@@ -300,18 +246,18 @@ async def test_the_transcript_holds_the_public_conversation(desk, smtp_server, a
 
 
 async def test_a_transcript_needs_an_address_and_speaks_german(desk, smtp_server):
-    nobody = await visitor(desk, text="Hallo")
+    nobody = await chat_session(desk, text="Hallo")
     with pytest.raises(ChatMailError) as refused:
         await send_transcript(desk, nobody)
     assert refused.value.code == "invalid"
     # An address typed in but not confirmed: the visitor's words do not go there.
-    typed = await visitor(desk, email="someone@example.com", text="Buy cheap pills")
+    typed = await chat_session(desk, email="someone@example.com", text="Buy cheap pills")
     with pytest.raises(ChatMailError) as refused:
         await send_transcript(desk, typed)
     assert refused.value.code == "verify_required"
     assert await mailed(desk, smtp_server) == []
 
-    session_id = await visitor(
+    session_id = await chat_session(
         desk, language="de", email="kim@example.com", text="Hallo", verified=True
     )
     await send_transcript(desk, session_id)

@@ -3,60 +3,24 @@ a real SMTP server when they have left and gave an address, kept for their retur
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from channels.chat.models import ChatChannel, ChatSession
+from channels.chat.models import ChatSession
 from channels.email.parse import parse_message
+from tests.channels.chat.conftest import chat_session, visitor_writes
 from tickets import outbox
 from tickets.history import Actor
 from tickets.inbox import receive
 from tickets.messages import add_message
 from tickets.models import Message, OutboxMessage, Ticket
-from tresen.inbound import InboundMessage
 
 
 async def conversation(runtime, *, language="en", email=None) -> tuple[int, int]:
     """A visitor's chat session with their first message: (session id, ticket id)."""
-    async with runtime.transaction() as tx:
-        channel_id = await tx.session.scalar(select(ChatChannel.id))
-        visitor_id = secrets.token_hex(8)
-        row = ChatSession(
-            channel_id=channel_id,
-            key=secrets.token_urlsafe(18),
-            visitor_id=visitor_id,
-            identity=f"visitor:{visitor_id}",
-            name="Kim",
-            email=email,
-            email_verified=False,
-            language=language,
-            status="open",
-            visitor_read_id=0,
-            agent_read_id=0,
-            code_attempts=0,
-            created_at=tx.now(),
-            last_seen_at=tx.now(),
-        )
-        tx.session.add(row)
-        await tx.session.flush()
-        session_id, key, identity = row.id, row.key, row.identity
-    received = await receive(
-        runtime,
-        InboundMessage.model_validate(
-            {
-                "channel": "chat",
-                "external_id": f"{key}:c1",
-                "from": {"kind": "chat", "value": identity, "name": "Kim"},
-                "subject": "Chat: Where is my parcel?",
-                "text": "Where is my parcel?",
-                "conversation_id": key,
-            }
-        ),
-    )
-    await change(runtime, session_id, ticket_id=received.ticket_id)
-    return session_id, received.ticket_id
+    session_id = await chat_session(runtime, language=language, email=email)
+    return session_id, await visitor_writes(runtime, session_id, "Where is my parcel?")
 
 
 async def change(runtime, session_id: int, **values) -> None:
