@@ -409,9 +409,11 @@ class TicketFeed(Feed):
         return ()
 
     async def load(self, batch, sockets) -> None:
+        messages: dict[str, list[int]] = {}  # topic → new messages
+        deliveries: dict[str, set[int] | None] = {}  # topic → replies whose delivery moved
+        changes: dict[str, set[str]] = {}  # topic → the ticket's changed fields
         for topic, events in batch.items():
             members = sockets[topic]
-            ticket_id = int(topic.removeprefix("ticket:"))
             for event in events:
                 if event.type == "ticket.viewer":
                     for socket in members:
@@ -420,29 +422,55 @@ class TicketFeed(Feed):
                     for socket in members:
                         socket.push(("chat", event))
             message_ids = [e.data["message_id"] for e in events if e.type == "message.created"]
-            changed = {
-                f for e in events if e.type == "ticket.updated" for f in e.data.get("fields", ())
-            }
-            updated = any(e.type == "ticket.updated" for e in events)
-            if not message_ids and not updated:
-                continue
-            async with self.runtime.read() as session:
+            if message_ids:
+                messages[topic] = message_ids
+            updates = [e for e in events if e.type == "ticket.updated"]
+            changed = {f for e in updates for f in e.data.get("fields", ())}
+            if updates and changed == {"delivery"}:
+                # Only how replies are going out (queued, sending, sent: three events per
+                # reply): their status lines, not the whole ticket again.
+                named = [e.data.get("message_ids") for e in updates]
+                deliveries[topic] = (
+                    None if None in named else {i for ids in named for i in ids or ()}
+                )
+            elif updates:
+                changes[topic] = changed
+        if not (messages or deliveries or changes):
+            return
+        async with self.runtime.read() as session:
+            # Every ticket's new messages in one query, and before any ticket's other
+            # changes: under load a line written should not wait behind status redraws.
+            wanted = {i for ids in messages.values() for i in ids}
+            wanted |= {i for ids in deliveries.values() if ids for i in ids}
+            found = await queries.messages_by_ids(session, wanted) if wanted else {}
+            for topic, message_ids in messages.items():
+                ticket_id = int(topic.removeprefix("ticket:"))
                 for message_id in message_ids:
-                    message = await queries.get_message(session, message_id)
+                    message = found.get(message_id)
                     if message is not None and message.ticket_id == ticket_id:
-                        for socket in members:
+                        for socket in sockets[topic]:
                             socket.push(("message", message))
-                if updated and changed == {"delivery"}:
-                    # Only how replies are going out (queued, sending, sent: three events
-                    # per reply): their status lines, not the whole ticket again.
+            for topic, named in deliveries.items():
+                ticket_id = int(topic.removeprefix("ticket:"))
+                if named is None:
                     sent = await queries.outbound_messages(session, ticket_id)
-                    deliveries = [message for message in sent if message.outbox]
-                    for socket in members:
-                        socket.push(("deliveries", deliveries))
-                elif updated:
-                    change = await self._changed(session, ticket_id, changed, members)
-                    for socket in members:
-                        socket.push(("ticket", change))
+                else:
+                    sent = [found[i] for i in sorted(named) if i in found]
+                shown = [
+                    m
+                    for m in sent
+                    if m.ticket_id == ticket_id
+                    and m.outbox
+                    and m.direction == "outbound"
+                    and not m.internal
+                ]
+                for socket in sockets[topic]:
+                    socket.push(("deliveries", shown))
+            for topic, changed in changes.items():
+                ticket_id = int(topic.removeprefix("ticket:"))
+                change = await self._changed(session, ticket_id, changed, sockets[topic])
+                for socket in sockets[topic]:
+                    socket.push(("ticket", change))
 
     async def _changed(self, session, ticket_id: int, fields: set, members) -> TicketChange:
         ticket = await queries.get_ticket(session, ticket_id)

@@ -21,6 +21,8 @@ class TicketUpdated(Payload, type="ticket.updated"):
     ticket_id: int
     # What changed, e.g. ["state", "assignee"], ["messages"], ["delivery"], ["sla"].
     fields: list[str]
+    # For ["delivery"]: the replies whose delivery moved (None: look at all of them).
+    message_ids: list[int] | None = None
 
 
 @dataclass(frozen=True)

@@ -330,11 +330,14 @@ async def _emit_delivery(tx: Transaction, message_ids: list[int | None]) -> None
     if not message_ids:
         return
     connection = await tx.session.connection()
-    ticket_ids = await connection.scalars(
-        select(Message.ticket_id).where(Message.id.in_(message_ids)).distinct()
+    rows = await connection.execute(
+        select(Message.ticket_id, Message.id).where(Message.id.in_(message_ids))
     )
-    for ticket_id in ticket_ids:
-        tx.emit("ticket.updated", ticket_id=ticket_id, fields=["delivery"])
+    by_ticket: dict[int, list[int]] = {}
+    for ticket_id, message_id in rows:
+        by_ticket.setdefault(ticket_id, []).append(message_id)
+    for ticket_id, ids in by_ticket.items():
+        tx.emit("ticket.updated", ticket_id=ticket_id, fields=["delivery"], message_ids=sorted(ids))
 
 
 async def requeue_delivery(tx: Transaction, message_id: int) -> None:

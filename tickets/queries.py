@@ -428,6 +428,12 @@ async def get_message(session: AsyncSession, message_id: int) -> Message | None:
     return await session.get(Message, message_id)
 
 
+async def messages_by_ids(session: AsyncSession, ids) -> dict[int, Message]:
+    """Messages by id, in one query (with their attachments, author and delivery)."""
+    found = await session.scalars(select(Message).where(Message.id.in_(list(ids))))
+    return {message.id: message for message in found.unique()}
+
+
 async def list_queues(session: AsyncSession) -> list[Queue]:
     return list(await session.scalars(select(Queue).order_by(Queue.name)))
 

@@ -461,6 +461,12 @@ async def test_a_reply_going_out_updates_only_its_delivery_line(
         frame = await frame_with(socket, f'id="delivery-{done.message.id}"')
         assert 'hx-swap-oob="true"' in frame
         assert 'id="ticket-status"' not in frame and 'id="ticket-sla"' not in frame
+        # As the outbox says it: naming the replies, only theirs are looked up and drawn.
+        await runtime.publish(
+            "ticket.updated", ticket_id=tid, fields=["delivery"], message_ids=[done.message.id]
+        )
+        frame = await frame_with(socket, f'id="delivery-{done.message.id}"')
+        assert 'id="ticket-status"' not in frame
         # Any other change draws the ticket's status again, as before.
         await runtime.publish("ticket.updated", ticket_id=tid, fields=["priority"])
         assert "hx-swap-oob" in await frame_with(socket, "ticket-status")
