@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -9,7 +11,7 @@ from starlette.websockets import WebSocket
 
 from agent_ui.templating import render_fragment, templates
 from routing import queries as routing_queries
-from tickets import queries
+from tickets import csat, queries
 from tresen import auth
 from tresen.events import Event
 from tresen.live import Feed, Hub, Socket, accept_staff
@@ -17,6 +19,7 @@ from tresen.live import Feed, Hub, Socket, accept_staff
 BOARD_EVENTS = ("ticket.created", "ticket.updated", "agent.presence")
 REFRESH_SECONDS = 0.5
 AT_RISK_SHOWN = 25
+CSAT_WEEKS = 12
 
 
 async def board_context(session, now) -> dict:
@@ -69,9 +72,23 @@ async def board_context(session, now) -> dict:
 async def board(request: Request) -> Response:
     await auth.require_staff(request, "supervisor")
     runtime = request.app.state.runtime
+    now = runtime.clock.now()
     async with runtime.read() as session:
-        context = await board_context(session, runtime.clock.now())
+        context = await board_context(session, now)
+        context["csat"] = await csat_context(session, now)
     return templates.TemplateResponse(request, "board.html", context)
+
+
+async def csat_context(session, now) -> dict:
+    """Satisfaction of the last CSAT_WEEKS weeks by queue, agent and week (read when the board
+    opens; ratings trickle in, unlike the queues' work)."""
+    since = now - timedelta(weeks=CSAT_WEEKS)
+    [total] = await csat.csat_report(session, "total", since)
+    return {
+        "weeks": CSAT_WEEKS,
+        "total": total,
+        "by": {by: await csat.csat_report(session, by, since) for by in csat.GROUPS},
+    }
 
 
 class BoardFeed(Feed):

@@ -9,11 +9,13 @@ published and matched by name, and its session row is read as a plain row (see
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -29,6 +31,7 @@ from tickets.models import Ticket
 from tickets.queries import TicketFilter
 from tickets.states import OPEN_STATES
 from tresen import auth
+from tresen import channel as channel_registry
 from tresen.auth import CSRF_FIELD
 from tresen.events import Event
 from tresen.i18n import _
@@ -36,6 +39,8 @@ from tresen.ids import parse_id
 from tresen.live import Feed, Hub, Socket, accept_staff
 from tresen.models import User
 from tresen.runtime import ActionError
+
+log = logging.getLogger(__name__)
 
 VISITOR_TYPING_SECONDS = 6.0  # "Visitor is typing…" shows this long after the last event
 AGENT_TYPING_EVERY = 2.0  # the agent's typing goes to the visitor at most this often
@@ -341,7 +346,7 @@ def render_offer_toast(data: dict) -> str:
 
 @dataclass
 class ChatPage:
-    """What a ticket page's socket keeps for the chat (on live.TicketPage.chat)."""
+    """What a ticket page's socket keeps for the chat (on ticket_live.TicketPage.chat)."""
 
     live: bool | None = None  # the ticket is a live chat (read once)
     visitor_typing_until: float = 0.0
@@ -457,8 +462,15 @@ async def on_ticket_message(runtime, page, body: dict) -> None:
             message = await queries.get_message(session, read)
         if message is None or message.ticket_id != page.ticket_id or message.internal:
             return
+        channel = channel_registry.get(message.channel)
+        if channel is None or channel.mark_read is None:
+            return
+        try:
+            await channel.mark_read(runtime, page.ticket_id, read)
+        except SQLAlchemyError:  # a busy database: the page says it again with the next line
+            log.warning("could not mark chat %s read", page.ticket_id, exc_info=True)
+            return
         chat.read_sent = read
-        await runtime.publish("chat.read", ticket_id=page.ticket_id, side="agent", message_id=read)
 
 
 routes = [

@@ -10,19 +10,24 @@ from starlette.routing import Route
 
 from agent_ui.templating import templates
 from customers import actions as customer_actions
+from customers import consent, erasure
 from customers import queries as customer_queries
 from customers.actions import CustomerError
 from customers.identities import IdentityError, kind_names, normalize_identity
 from customers.merge import merge_customers
 from customers.models import TIERS, Customer
+from customers.portal_access import mail_link
 from customers.timeline import timeline
+from tickets import csat
 from tickets import queries as ticket_queries
 from tresen import auth
+from tresen.email_address import EmailAddressError
 from tresen.forms import optional_id
-from tresen.i18n import LANGUAGES
+from tresen.i18n import LANGUAGES, _
 from tresen.ids import parse_id
 
-CONSENT_KEYS = ("email_marketing", "sms", "phone_calls", "data_processing")
+CONSENT_KEYS = consent.PURPOSES
+CONSENT_HISTORY_SHOWN = 5
 OTHER_TICKETS = 10
 
 
@@ -40,6 +45,8 @@ async def panel_context(session, customer: Customer, ticket_id: int | None = Non
         "identity_kinds": kind_names(),
         "tiers": TIERS,
         "consent_keys": CONSENT_KEYS,
+        "consent_now": consent.current(customer),
+        "consent_history": await consent.history(session, customer.id, CONSENT_HISTORY_SHOWN),
         "languages": LANGUAGES,
     }
 
@@ -63,13 +70,15 @@ async def customer_page(request: Request) -> Response:
             return RedirectResponse(f"/customers/{customer.merged_into_id}", status_code=303)
         context = await panel_context(session, customer)
         context["recent"] = await timeline(session, customer.id, limit=50)
+        context["ratings"] = await csat.customer_ratings(session, customer.id)
+        context["erasure_request"] = await erasure.pending_request(session, customer.id)
     context["back"] = f"/customers/{customer.id}"
     context["notice"] = request.session.pop("flash", None)
     return templates.TemplateResponse(request, "customer.html", context)
 
 
 async def edit_customer(request: Request) -> Response:
-    await auth.require_staff(request)
+    user = await auth.require_staff(request)
     form = await auth.verified_form(request)
     customer_id = request.path_params["customer_id"]
     changes: dict = {}
@@ -80,14 +89,20 @@ async def edit_customer(request: Request) -> Response:
         changes["language"] = None
     if "organization_id" in form:
         changes["organization_id"] = optional_id(form["organization_id"], "organization_id")
+    answers = None
     if form.get("consent_shown"):
-        changes["consent"] = {key: form.get(f"consent_{key}") == "on" for key in CONSENT_KEYS}
+        answers = {key: form.get(f"consent_{key}") == "on" for key in CONSENT_KEYS}
     try:
         async with request.app.state.runtime.transaction() as tx:
             customer = await _customer(tx.session, customer_id)
-            if "consent" in changes:
-                changes["consent"] = {**(customer.consent or {}), **changes["consent"]}
             await customer_actions.update_customer(tx, customer, changes)
+            if answers is not None:
+                # Only what the agent changed is recorded (as said by the customer to them).
+                now = consent.current(customer)
+                answers = {key: value for key, value in answers.items() if now[key] != value}
+                await consent.set_consent(
+                    tx, customer, answers, source="agent", actor_user_id=user.id
+                )
     except CustomerError as error:
         raise HTTPException(422, str(error)) from None
     return RedirectResponse(_back(form, customer_id), status_code=303)
@@ -162,8 +177,43 @@ async def _owner(runtime, session, value: str) -> int:
     return owner.id
 
 
+async def send_portal_link(request: Request) -> Response:
+    """Mail the customer a sign-in link to the portal, to the e-mail address chosen."""
+    await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    customer_id = request.path_params["customer_id"]
+    email = str(form.get("email") or "").strip()
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            await _customer(tx.session, customer_id)
+            link = await mail_link(tx, email, source="staff", customer_id=customer_id)
+    except (CustomerError, EmailAddressError) as error:
+        raise HTTPException(422, str(error)) from None
+    request.session["flash"] = _("A portal sign-in link was sent to %(email)s.", email=link.email)
+    return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+
+
+async def set_organization_role(request: Request) -> Response:
+    """An administrator makes the customer a member or the manager of their organization (a
+    manager sees and answers all the organization's tickets in the portal)."""
+    await auth.require_staff(request, "admin")
+    form = await auth.verified_form(request)
+    customer_id = request.path_params["customer_id"]
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            customer = await _customer(tx.session, customer_id)
+            await customer_actions.set_organization_role(tx, customer, str(form.get("org_role")))
+    except CustomerError as error:
+        raise HTTPException(422, str(error)) from None
+    return RedirectResponse(_back(form, customer_id) + "#customer", status_code=303)
+
+
 routes = [
     Route("/customers/{customer_id:int}", customer_page),
+    Route(
+        "/customers/{customer_id:int}/organization-role", set_organization_role, methods=["POST"]
+    ),
+    Route("/customers/{customer_id:int}/portal-link", send_portal_link, methods=["POST"]),
     Route("/customers/{customer_id:int}/edit", edit_customer, methods=["POST"]),
     Route("/customers/{customer_id:int}/identities", link_identity, methods=["POST"]),
     Route("/customers/{customer_id:int}/merge", merge_into, methods=["POST"]),

@@ -19,6 +19,7 @@ from knowledge_base.articles import (
     restore_version,
     update_article,
 )
+from knowledge_base.deflection import deflections_of
 from knowledge_base.feedback import article_feedback
 from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, remove_file
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article
@@ -114,11 +115,12 @@ async def _editor(
 ):
     """The editor page; with a refused change, its reason (403 for the role, else 422)."""
     status = 200 if error is None else 403 if error.forbidden else 422
-    versions, feedback, translations, files = [], {}, [], []
+    versions, feedback, translations, files, deflections = [], {}, [], [], 0
     if article is not None:
         async with request.app.state.runtime.read() as session:
             versions = await kb_queries.article_versions(session, article.id)
             feedback = await article_feedback(session, article.id)
+            deflections = await deflections_of(session, article.id)
             files = [file_json(article, f) for f in await files_of(session, article.id)]
             translations = await kb_queries.translations_of(session, article)
     return templates.TemplateResponse(
@@ -130,6 +132,7 @@ async def _editor(
             "preview": render(values.get("body") or ""),
             "versions": versions,
             "feedback": feedback,
+            "deflections": deflections,
             "translations": translations,
             "files": files,
             "max_file_mb": MAX_FILE_BYTES // (1024 * 1024),

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from agent_ui import live
+from agent_ui import live, ticket_live
 from agent_ui.templating import HERE, templates
 from tickets import queries
 from tickets.outbox import requeue_delivery
@@ -145,7 +145,7 @@ routes = [
     Route("/messages/{message_id:int}/source", message_source),
     Route("/messages/{message_id:int}/resend", resend_message, methods=["POST"]),
     WebSocketRoute("/ws/console", live.console_socket),
-    WebSocketRoute("/ws/tickets/{ticket_id:int}", live.ticket_socket),
+    WebSocketRoute("/ws/tickets/{ticket_id:int}", ticket_live.ticket_socket),
     WebSocketRoute("/ws/desk", live.desk_socket),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]

@@ -177,8 +177,31 @@ def identity_label(kind: str) -> str:
     return known.label(i18n.language()) if known else kind
 
 
+def data_request_status(status: str) -> str:
+    labels = {
+        "pending": _("waiting"),
+        "done": _("erased"),
+        "rejected": _("declined"),
+        "withdrawn": _("withdrawn"),
+        "all": _("all"),
+    }
+    return labels.get(status, status)
+
+
+def data_request_source(source: str) -> str:
+    labels = {
+        "portal": _("the customer (portal)"),
+        "agent": _("an agent"),
+        "api": _("the API"),
+        "import": _("an import"),
+    }
+    return labels.get(source, source)
+
+
 def consent_label(key: str) -> str:
     labels = {
+        "service_mail": _("Service e-mails"),
+        "marketing": _("Marketing"),
         "email_marketing": _("Marketing by email"),
         "sms": _("Text messages"),
         "phone_calls": _("Phone calls"),
@@ -228,6 +251,8 @@ templates.env.globals.update(
     tier_label=tier_label,
     identity_label=identity_label,
     consent_label=consent_label,
+    data_request_status=data_request_status,
+    data_request_source=data_request_source,
     macro_action_label=macro_action_label,
     sla_target_label=target_name,
     sla_state_label=sla_state_label,

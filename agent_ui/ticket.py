@@ -14,7 +14,7 @@ from starlette.routing import Route
 from agent_ui import chats, customer_panel
 from agent_ui.templating import templates
 from routing import status as routing_status
-from tickets import actions, macros, queries
+from tickets import actions, csat, csat_mail, macros, queries
 from tickets.actions import Actor, NewAttachment, TicketError
 from tickets.merge import link_tickets, linked_tickets, merge_tickets, split_message, unlink_tickets
 from tickets.models import PRIORITIES, STATES, Macro, Message, Ticket
@@ -177,6 +177,8 @@ async def ticket_page(request: Request) -> Response:
             **await composer_context(session, ticket, user, request.query_params.get("macro")),
             **await customer_panel.panel_context(session, ticket.customer, ticket.id),
             **await chats.chat_context(session, runtime, ticket),
+            "rating": await csat.ticket_rating(session, ticket.id),
+            "rating_requests": await csat_mail.rating_requests(session, ticket.id),
         }
     return templates.TemplateResponse(request, "ticket.html", context)
 

@@ -11,7 +11,7 @@ from customers.identities import (
     normalize_identity,
     search_form,
 )
-from customers.models import TIERS, Customer, Identity, Organization
+from customers.models import ORG_ROLES, TIERS, Customer, Identity, Organization
 from tresen.runtime import ActionError, Transaction
 
 EDITABLE = ("name", "language", "timezone", "tier", "notes", "consent", "organization_id")
@@ -285,9 +285,31 @@ async def update_customer(tx: Transaction, customer: Customer, changes: dict) ->
             _check_tier(value)
         if field == "organization_id":
             await _check_organization(tx, value)
+            if value != customer.organization_id:
+                # A manager of one organization is nobody's manager in the next.
+                customer.org_role = "member"
         setattr(customer, field, value)
     customer.updated_at = tx.now()
     tx.emit("customer.updated", customer_id=customer.id)
+    return customer
+
+
+async def set_organization_role(tx: Transaction, customer: Customer, role: str) -> Customer:
+    """Make the customer a member or the manager of their organization (administrators).
+
+    A manager sees and answers all the organization's tickets in the portal; a customer
+    without an organization can only be a member.
+    """
+    if role not in ORG_ROLES:
+        raise CustomerError("org_role", f"org_role {role!r} is not one of {', '.join(ORG_ROLES)}")
+    if role != "member" and customer.organization_id is None:
+        raise CustomerError(
+            "org_role", f"customer {customer.id} belongs to no organization: only a member"
+        )
+    if role != customer.org_role:
+        customer.org_role = role
+        customer.updated_at = tx.now()
+        tx.emit("customer.updated", customer_id=customer.id)
     return customer
 
 

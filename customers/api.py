@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
-from customers import actions, queries
+from customers import actions, consent, queries
 from customers.models import Customer, Organization
 from customers.timeline import timeline
 from tresen.api import ApiRouter, not_found, query_int, query_limit, query_text
@@ -30,7 +30,10 @@ class CustomerCreate(BaseModel):
     timezone: Text | None = Field(default=None, max_length=64)
     tier: Text = "standard"
     notes: Text = Field(default="", max_length=100_000)
-    consent: dict[Text, bool] = Field(default_factory=dict)
+    consent: dict[Text, bool] = Field(
+        default_factory=dict,
+        description="answers per purpose: service_mail, sms, marketing (recorded as from the API)",
+    )
 
 
 class CustomerPatch(BaseModel):
@@ -42,6 +45,11 @@ class CustomerPatch(BaseModel):
     tier: Text | None = None
     notes: Text | None = Field(default=None, max_length=100_000)
     consent: dict[Text, bool] | None = None
+
+
+class OrganizationRole(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    org_role: Text = Field(examples=["manager"], description="member or manager")
 
 
 class OrganizationCreate(BaseModel):
@@ -70,8 +78,11 @@ def customer_json(customer: Customer) -> dict:
         "timezone": customer.timezone,
         "tier": customer.tier,
         "notes": customer.notes,
-        "consent": customer.consent,
+        # Every purpose's answer (customers/consent.py: the default where none was given).
+        "consent": consent.current(customer),
         "organization": organization_json(customer.organization),
+        # member: sees their own tickets in the portal; manager: all the organization's.
+        "org_role": customer.org_role,
         "identities": [
             {
                 "id": identity.id,
@@ -85,6 +96,8 @@ def customer_json(customer: Customer) -> dict:
         ],
         "created_at": customer.created_at.isoformat(),
         "updated_at": customer.updated_at.isoformat(),
+        # Set once the record was anonymized (customers/erasure.py): nothing personal is left.
+        "erased_at": customer.erased_at.isoformat() if customer.erased_at else None,
     }
 
 
@@ -132,8 +145,8 @@ async def create_customer(request: Request, user, body: CustomerCreate):
             timezone=body.timezone,
             tier=body.tier,
             notes=body.notes,
-            consent=body.consent,
         )
+        await consent.set_consent(tx, customer, body.consent, source="api", actor_user_id=user.id)
         await tx.session.refresh(customer, ["organization"])
         return customer_json(customer)
 
@@ -150,7 +163,27 @@ async def get_customer(request: Request, user):
 async def patch_customer(request: Request, user, body: CustomerPatch):
     async with request.app.state.runtime.transaction() as tx:
         customer = await _load(tx.session, request.path_params["customer_id"])
-        await actions.update_customer(tx, customer, body.model_dump(exclude_unset=True))
+        changes = body.model_dump(exclude_unset=True)
+        answers = changes.pop("consent", None)
+        await actions.update_customer(tx, customer, changes)
+        if answers:
+            await consent.set_consent(tx, customer, answers, source="api", actor_user_id=user.id)
+        await tx.session.flush()
+        await tx.session.refresh(customer, ["organization"])
+        return customer_json(customer)
+
+
+@router.route(
+    "PUT",
+    "/customers/{customer_id:int}/organization-role",
+    summary="Make a customer a member or the manager of their organization",
+    body=OrganizationRole,
+    role="admin",
+)
+async def set_organization_role(request: Request, user, body: OrganizationRole):
+    async with request.app.state.runtime.transaction() as tx:
+        customer = await _load(tx.session, request.path_params["customer_id"])
+        await actions.set_organization_role(tx, customer, body.org_role)
         await tx.session.flush()
         await tx.session.refresh(customer, ["organization"])
         return customer_json(customer)

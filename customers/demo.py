@@ -59,5 +59,5 @@ async def seed(runtime: Runtime) -> None:
                 organization_id=organizations[org_index].id if org_index is not None else None,
                 language=language,
                 tier=tier,
-                consent={"email_marketing": False, "sms": True},
+                consent={"marketing": False, "sms": True},
             )

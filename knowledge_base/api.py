@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from knowledge_base.articles import article_record, create_article, restore_version, update_article
+from knowledge_base.deflection import deflection_report
 from knowledge_base.feedback import gaps, reader_key, record_feedback
 from knowledge_base.files import MAX_FILE_BYTES, file_json, files_of, put_file, remove_file
 from knowledge_base.models import LANGUAGES, VISIBILITIES, Article, ArticleVersion
@@ -331,6 +332,27 @@ async def search_gaps(request: Request, user):
             limit=query_limit(request, default=50, maximum=500),
         )
     return {"gaps": report}
+
+
+@router.route(
+    "GET",
+    "/kb/deflections",
+    summary="Portal requests that an article answered (no ticket made), per article",
+    role="supervisor",
+    query={"days": "how far back (default 30)", "limit": "articles, 1-500 (default 50)"},
+)
+async def deflections(request: Request, user):
+    days = query_int(request, "days")
+    days = 30 if days is None else days
+    if not 1 <= days <= 3650:
+        raise ApiError(400, "query parameter days must be between 1 and 3650", "days")
+    async with request.app.state.runtime.read() as session:
+        return await deflection_report(
+            session,
+            since_days=days,
+            now=request.app.state.runtime.clock.now(),
+            limit=query_limit(request, default=50, maximum=500),
+        )
 
 
 @router.route(

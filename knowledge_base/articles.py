@@ -92,6 +92,8 @@ async def category_path(session, category_id: int | None) -> str | None:
 def _check(values: dict) -> None:
     if "title" in values and not str(values["title"] or "").strip():
         raise ArticleError("title", "an article needs a title")
+    if "body" in values and not isinstance(values["body"], str):
+        raise ArticleError("body", "body is text (Markdown), not null")
     if "language" in values and values["language"] not in LANGUAGES:
         raise ArticleError(
             "language", f"language {values['language']!r} is not one of {', '.join(LANGUAGES)}"

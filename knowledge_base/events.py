@@ -17,3 +17,10 @@ class FeedbackGiven(Payload, type="kb.feedback"):
     article_id: int
     kind: str
     ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RequestDeflected(Payload, type="kb.deflected"):
+    """A customer's request was answered by this article in the portal; no ticket was made."""
+
+    article_id: int

@@ -157,3 +157,20 @@ class ArticleFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Deflection(Base):
+    """A request the portal's suggestions answered: the customer said an article solved
+    their problem and sent no ticket. Counted per article in the knowledge base's figures."""
+
+    __tablename__ = "kb_deflections"
+    __table_args__ = (Index("ix_kb_deflections_article_at", "article_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id", ondelete="CASCADE"))
+    # The customers room's id (no foreign key across rooms); erasing a customer clears it.
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The request form's nonce: the same form answered twice counts once.
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    language: Mapped[str | None] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

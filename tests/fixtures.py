@@ -238,3 +238,134 @@ KB_PARAPHRASES = {
         ("The trousers are too small, can I have a bigger pair?", "exchange-en"),
     ],
 }
+
+
+# --- The customer portal ---
+
+PORTAL_PEOPLE = {
+    # name: (e-mail, organization, org_role)
+    "alpha_manager": ("mia@alpha.example", "Alpha GmbH", "manager"),
+    "alpha_member": ("max@alpha.example", "Alpha GmbH", "member"),
+    "beta_manager": ("bea@beta.example", "Beta AG", "manager"),
+    "beta_member": ("ben@beta.example", "Beta AG", "member"),
+    "solo": ("sol@solo.example", None, "member"),
+}
+
+
+async def portal_world(runtime, agent) -> dict[str, dict]:
+    """Two organizations, each with a manager and a member, and a customer without one.
+
+    Each has one e-mail ticket with a file of their own, a public answer of the desk with a
+    file, and an internal note with a file (the note and its file must never reach a
+    customer). Returns per name: customer_id, organization_id, email, ticket_id, number,
+    subject, and the attachment ids inbound_file, reply_file, note_file, and note_text.
+    """
+    from base64 import b64encode
+
+    from customers.actions import create_customer, create_organization, set_organization_role
+    from tickets.actions import Actor, NewAttachment, reply
+    from tickets.inbox import receive
+    from tickets.models import Attachment, Message, Ticket
+
+    world: dict[str, dict] = {}
+    async with runtime.transaction() as tx:
+        organizations = {}
+        for name in ("Alpha GmbH", "Beta AG"):
+            organizations[name] = (await create_organization(tx, name=name)).id
+        for person, (email, organization, role) in PORTAL_PEOPLE.items():
+            customer = await create_customer(
+                tx,
+                name=person.replace("_", " ").title(),
+                identities=[("email", email)],
+                organization_id=organizations.get(organization),
+            )
+            await set_organization_role(tx, customer, role)
+            world[person] = {
+                "customer_id": customer.id,
+                "organization_id": customer.organization_id,
+                "org_role": role,
+                "email": email,
+            }
+    for person, facts in world.items():
+        subject = f"Question of {person}"
+        received = await receive(
+            runtime,
+            inbound_mail(
+                f"<{person}@portal.test>",
+                **{
+                    "from": {"kind": "email", "value": facts["email"], "name": person},
+                    "subject": subject,
+                    "text": f"Text of {person}",
+                    "attachments": [
+                        {
+                            "filename": f"{person}-photo.png",
+                            "content_type": "image/png",
+                            "content_base64": b64encode(PNG).decode(),
+                        }
+                    ],
+                },
+            ),
+        )
+        note_text = f"Internal note about {person}: credit limit 4711"
+        async with runtime.transaction() as tx:
+            ticket = await tx.session.get(Ticket, received.ticket_id)
+            await reply(
+                tx,
+                ticket,
+                Actor(user_id=agent.id),
+                text=f"Answer to {person}",
+                attachments=[NewAttachment(f"{person}-answer.txt", "text/plain", b"answer")],
+            )
+            await reply(
+                tx,
+                ticket,
+                Actor(user_id=agent.id),
+                text=note_text,
+                internal=True,
+                attachments=[NewAttachment(f"{person}-note.txt", "text/plain", b"secret")],
+            )
+        async with runtime.read() as session:
+            rows = (
+                await session.execute(
+                    select(Attachment.id, Message.direction, Message.internal)
+                    .join(Message, Message.id == Attachment.message_id)
+                    .where(Message.ticket_id == received.ticket_id)
+                )
+            ).all()
+        files = {}
+        for row in rows:
+            key = "note_file" if row.internal else f"{row.direction}_file"
+            files[key] = row.id
+        facts.update(
+            ticket_id=received.ticket_id,
+            number=received.ticket_number,
+            subject=subject,
+            inbound_file=files["inbound_file"],
+            reply_file=files["outbound_file"],
+            note_file=files["note_file"],
+            note_text=note_text,
+        )
+    return world
+
+
+# --- The customer portal ---
+
+
+async def sign_in_to_portal(runtime, client, who) -> None:
+    """Sign an httpx client in to the portal as a customer, through the real flow: a
+    sign-in link as `tresen portal link` makes it, its page, its button. `who` is a
+    Customer (its first e-mail identity) or an e-mail address."""
+    from customers.portal_access import issue_link
+
+    if isinstance(who, str):
+        email = who
+    else:
+        email = next(i.value for i in who.identities if i.kind == "email")
+    async with runtime.transaction() as tx:
+        link = await issue_link(tx, email, source="cli")
+    assert link is not None, f"no customer has the e-mail address {email!r}"
+    path = link.url.split("://", 1)[1].split("/", 1)[1]
+    page = await client.get("/" + path)
+    assert page.status_code == 200, page.text
+    answer = await client.post("/" + path, data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == "/portal/tickets"

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from customers.consent import allows as consent_allows
 from customers.models import Customer
 from tickets.actions import TicketRef, queue_automatic_reply
 from tickets.models import Message, Queue
@@ -101,6 +102,11 @@ async def acknowledge(
             return None
     if inbound.unauthenticated:
         log.info("not confirming ticket %s: %s", ticket.number, inbound.unauthenticated)
+        return None
+    # Automatic mail needs the customer's consent to service messages (customers/consent.py).
+    purpose = "sms" if channel.identity_kind == "phone" else "service_mail"
+    if not await consent_allows(tx.session, ticket.customer_id, purpose):
+        log.info("not confirming ticket %s: the customer objected to %s", ticket.number, purpose)
         return None
     if await _over_limit(tx, ticket, recipient):
         return None

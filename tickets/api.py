@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from customers.queries import get_customer
 from tickets import actions, inbox, queries, queues
 from tickets.actions import Actor
+from tickets.csat import rating_json, ticket_rating
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
 from tickets.models import PRIORITIES, STATES, Message, Queue, Ticket
 from tickets.queries import SLA_FILTERS, SORTS, CursorError, TicketFilter
@@ -267,7 +268,9 @@ async def create_ticket(request: Request, user, body: TicketCreate):
 async def get_ticket(request: Request, user):
     async with request.app.state.runtime.read() as session:
         ticket = await _load(session, request.path_params["ticket_id"], with_messages=True)
-        return ticket_json(ticket, messages=ticket.messages)
+        body = ticket_json(ticket, messages=ticket.messages)
+        body["rating"] = rating_json(await ticket_rating(session, ticket.id))
+        return body
 
 
 @router.route(

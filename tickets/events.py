@@ -85,3 +85,14 @@ class TicketViewer(Payload, type="ticket.viewer"):
     ticket_id: int
     user_id: int
     name: str
+
+
+@dataclass(frozen=True)
+class TicketRated(Payload, type="ticket.rated"):
+    """The customer rated a ticket (CSAT, 1-5), or changed their rating."""
+
+    ticket_id: int
+    rating_id: int
+    score: int
+    # A low score that was not low before: the queue's supervisors hear of it.
+    alert: bool = False

@@ -173,6 +173,21 @@ async def authenticate(runtime: Runtime, email: str, password: str) -> User | No
     return user
 
 
+async def verify_password(stored: str | None, password: str) -> bool:
+    """Whether the password matches the stored argon2 hash (None: checked against a dummy,
+    as slow, and False). In the hashing threads, like staff sign-ins; SignInBusy when too
+    many wait. For passwords kept outside `users` (customers' portal passwords)."""
+    global _waiting_sign_ins
+    if _waiting_sign_ins >= MAX_WAITING_SIGN_INS:
+        raise SignInBusy()
+    _waiting_sign_ins += 1
+    try:
+        verified = await _argon2(_verify, stored or _DUMMY_HASH, password)
+    finally:
+        _waiting_sign_ins -= 1
+    return verified and stored is not None
+
+
 async def _user_by_email(session, email: str) -> User:
     email = normalize_staff_email(email)
     user = await session.scalar(select(User).where(User.email == email))

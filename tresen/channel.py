@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 CHANNELS = (
     "channels.email.channel:channel",
     "channels.chat.channel:channel",
+    "channels.portal.channel:channel",
     "channels.conversational:sms",
     "channels.conversational:voice",
     "channels.conversational:whatsapp",
@@ -154,9 +155,15 @@ class Channel:
     # HTML for the desk's own public pages (the help centre) at this origin, e.g. the chat
     # widget's embed line when a chat channel allows the desk itself; None: nothing.
     page_snippet: Callable[[Runtime, str], Awaitable[str | None]] | None = None
+    # The agent has seen a conversation up to a message (ticket id, message id): a
+    # conversational channel remembers it and tells the customer (a read receipt).
+    mark_read: Callable[[Runtime, int, int], Awaitable[None]] | None = None
     # Columns holding values sealed with tresen.secrets: (table, (column, ...)), so that
     # `tresen secrets rotate` re-seals them under a new secret key.
     sealed: Sequence[tuple[str, Sequence[str]]] = ()
+    # What it keeps about customers (its part of a data export and of an erasure):
+    # a tresen.personal_data.Holder; None: nothing but the tickets' messages.
+    personal_data: Any = None
 
     def label(self, language: str = "en") -> str:
         return self.labels.get(language) or self.labels.get("en") or self.name

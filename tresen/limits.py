@@ -40,6 +40,7 @@ FORM_BYTES = 1 * MB  # console and help-centre forms, the sign-in form; and any 
 UPLOAD_BYTES = 25 * MB  # the console's file uploads: 20 MB of files per reply, and the form
 PUBLIC_JSON_BYTES = 64 * KB  # a public operation's JSON: a 10,000-character question fits
 CHAT_FILE_BYTES = 11 * MB  # a visitor's file (10 MB) and its form
+PORTAL_UPLOAD_BYTES = 21 * MB  # a portal customer's files (20 MB, portal/uploads.py) and form
 API_BYTES = MAX_BODY_BYTES  # a token's API calls (/api/v1/inbound with attachments)
 
 # Kinds of rate limit, each with its Settings field (requests per minute and address).
@@ -81,6 +82,15 @@ DOORS = (
     door("POST", "/help/{slug}", FORM_BYTES, "vote"),
     door("GET HEAD", "/help/{slug}", FORM_BYTES, "page"),
     door("GET HEAD", "/help/{slug}/files/{filename}", FORM_BYTES, "page"),
+    # The customer portal's sign-in (portal/sign_in.py): asking for a link or signing in
+    # with a password; each address's links are limited per hour in the action as well. A
+    # link's token (256 bits) is not guessed: using one is not rate limited.
+    door("POST", "/portal/sign-in", FORM_BYTES, "sign-in"),
+    door("GET HEAD", "/portal/sign-in", FORM_BYTES, "page"),
+    door("GET HEAD", "/portal/sign-in/{token}", FORM_BYTES, "page"),
+    # Rating a ticket by its signed link (portal/rating.py): no sign-in, an answer a vote.
+    door("POST", "/portal/rate/{token}", FORM_BYTES, "vote"),
+    door("GET HEAD", "/portal/rate/{token}", FORM_BYTES, "page"),
     # The chat widget (channels/chat/public.py): its script and settings load with every page
     # of the site that embeds it; a visitor's file is at most 10 MB (rate limited per visitor
     # and address in the handler, like the socket's messages).
@@ -89,6 +99,11 @@ DOORS = (
     door("POST", "/chat/{key}/files", CHAT_FILE_BYTES),
     door("GET HEAD", "/chat/{key}/files/{attachment_id}", FORM_BYTES, "page"),
     door("POST", "/tickets/{ticket_id:int}/messages", UPLOAD_BYTES),
+    # A signed-in customer's reply with files (portal/tickets.py).
+    door("POST", "/portal/tickets/{number:int}/reply", PORTAL_UPLOAD_BYTES),
+    # A new request with files, and the knowledge base's suggestions while it is typed.
+    door("POST", "/portal/requests/new", PORTAL_UPLOAD_BYTES),
+    door("POST", "/portal/requests/suggest", FORM_BYTES, "search"),
     door("POST", "/kb/{article_id:int}/files", UPLOAD_BYTES),
 )
 PUBLIC_API_RATES = {("POST", "/kb/articles/{article_id:int}/feedback"): "vote"}

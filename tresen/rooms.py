@@ -12,12 +12,21 @@ MODEL_MODULES = (
     "tickets.models",
     "routing.models",
     "knowledge_base.models",
+    "tickets.csat_models",
+    "customers.portal_models",
 )
 # Modules that plug into other rooms when imported (e.g. timeline sources).
-HOOK_MODULES = ("tickets.timeline", "tickets.customers")
+HOOK_MODULES = (
+    "tickets.timeline",
+    "tickets.customers",
+    "tickets.personal_data",
+    "knowledge_base.personal_data",
+)
 API_MODULES = (
     "customers.api",
+    "customers.data_rights_api",
     "tickets.api",
+    "tickets.csat_api",
     "routing.api",
     "knowledge_base.api",
 )
@@ -32,6 +41,12 @@ MAIL_MODULE = "tickets.delivery"
 # Where a channel attaches an identity it verified (a chat visitor's e-mail) to a customer:
 # `link_identity(tx, customer_id, kind, value) -> customer_id` (merging into its owner).
 CUSTOMERS_MODULE = "customers.actions"
+# The link that asks a customer to rate a ticket (a chat's end asks in the widget):
+# `rating_url(session, settings, ticket_id, now) -> str | None`.
+CSAT_MODULE = "tickets.csat"
+# Whether a customer may be contacted for a purpose (service_mail, sms, marketing):
+# `allows(session, customer_id, purpose) -> bool` (the rule: customers/consent.py).
+CONSENT_MODULE = "customers.consent"
 # Whether a queue is open and staffed now (a chat offers "leave a message" when not):
 # `availability(session, queue_id, now, chat_default_capacity=3) -> dict`.
 AVAILABILITY_MODULE = "routing.availability"
@@ -47,6 +62,7 @@ CLI_MODULES = (
     "tickets.cli",
     "routing.cli",
     "knowledge_base.cli",
+    "portal.cli",
 )
 # Each room's typed event payloads (tresen.events.Payload subclasses), so an event
 # emitted by name is checked against its class.
@@ -58,7 +74,7 @@ EVENT_MODULES = (
     "knowledge_base.events",
 )
 # Durable reactions to events (tresen.handlers.handler), registered when imported.
-HANDLER_MODULES = ("routing.notify_mail",)
+HANDLER_MODULES = ("routing.notify_mail", "tickets.csat_mail", "routing.csat_alerts")
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = (
     "tresen.handlers",
@@ -82,7 +98,13 @@ PAGE_MODULES = (
     "agent_ui.admin_routing",
     "agent_ui.knowledge",
     "agent_ui.chats",
+    "agent_ui.data_rights",
     "portal.help",
+    "portal.rating",
+    "portal.sign_in",
+    "portal.my_data",
+    "portal.tickets",
+    "portal.requests",
 )
 
 
@@ -141,6 +163,19 @@ async def link_identity(tx, customer_id: int, kind: str, value: str) -> int:
     """Attach a verified identity to a customer; the record it ends on (CUSTOMERS_MODULE)."""
     module = importlib.import_module(CUSTOMERS_MODULE)
     return await module.link_identity(tx, customer_id, kind, value)
+
+
+async def rating_url(session, settings, ticket_id: int, now) -> str | None:
+    """The signed link to rate a ticket, for its customer (see CSAT_MODULE)."""
+    module = importlib.import_module(CSAT_MODULE)
+    return await module.ticket_rating_url(session, settings, ticket_id, now)
+
+
+async def may_contact(session, customer_id: int, purpose: str) -> bool:
+    """Whether the customer's consent allows contacting them for this purpose (automatic
+    mail: "service_mail"); replies to their own request are not asked (CONSENT_MODULE)."""
+    module = importlib.import_module(CONSENT_MODULE)
+    return await module.allows(session, customer_id, purpose)
 
 
 async def availability(session, queue_id: int | None, now, **options) -> dict:

@@ -18,6 +18,24 @@ class SettingsError(ValueError):
     """A setting has a value Tresen cannot use; the message names it."""
 
 
+def _logo_url(raw: str, base_url: str) -> str:
+    """TRESEN_COMPANY_LOGO_URL: a path on this server or a data: image (the pages'
+    Content-Security-Policy shows images of this origin only), or a URL of this origin."""
+    origin = "/".join(base_url.strip().rstrip("/").split("/")[:3]).lower()
+    lowered = raw.lower()
+    own_path = raw.startswith("/") and not raw.startswith("//") and "\\" not in raw
+    own_origin = lowered.startswith(("http://", "https://")) and (
+        lowered == origin or lowered.startswith(origin + "/")
+    )
+    if not raw or own_path or own_origin or lowered.startswith("data:image/"):
+        return raw
+    raise SettingsError(
+        f"TRESEN_COMPANY_LOGO_URL={raw!r} is not a path on this server (e.g. "
+        "/static/logo.png) or a data:image/ URL: the pages' Content-Security-Policy shows "
+        "no images from other sites"
+    )
+
+
 def _bool(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -99,6 +117,29 @@ class Settings:
     chat_default_capacity: int = 3
     # A visitor not seen for this long has left: a reply then goes by e-mail if known.
     chat_away_seconds: int = 90
+
+    # --- Customer portal (portal/)
+    # The company's name and logo (an image URL) in the portal's header and its mail.
+    company_name: str = "Tresen"
+    company_logo_url: str = ""
+    # A portal sign-in link works this many minutes, once.
+    portal_link_minutes: int = 15
+    # At most this many sign-in links to one address per hour (more are not sent).
+    portal_links_per_hour: int = 5
+    # A customer may reopen their solved or closed ticket in the portal this many days after
+    # it was solved (0: never).
+    portal_reopen_days: int = 14
+    # The queues a customer may choose for a new request in the portal, by name (none: the
+    # portal asks for no queue and routing decides, as for every channel).
+    portal_queues: tuple[str, ...] = ()
+    # Satisfaction (CSAT): the rating link in the solved mail works this many days; a score
+    # of this or lower (1-5) notifies the queue's supervisors (0: never).
+    csat_link_days: int = 30
+    csat_low_score: int = 2
+
+    # --- Data rights (customers/erasure.py): an erased customer's tickets are kept for the
+    # statistics without personal data ("anonymize") or deleted with the record ("delete").
+    erasure_mode: str = "anonymize"
 
     @property
     def intent_model_path(self) -> Path:
@@ -182,6 +223,9 @@ class Settings:
             raise SettingsError(
                 f"TRESEN_CONVERSATION_HOURS={hours!r} is not a number of hours above 0"
             )
+        erasure_mode = env.get("TRESEN_ERASURE", "anonymize").strip().lower() or "anonymize"
+        if erasure_mode not in ("anonymize", "delete"):
+            raise SettingsError(f"TRESEN_ERASURE={erasure_mode!r} is not anonymize or delete")
         from tresen.channel import option_values
 
         try:
@@ -198,6 +242,7 @@ class Settings:
             else None,
             intent_threshold=intent_threshold,
             reply_to_closed=reply_to_closed,
+            erasure_mode=erasure_mode,
             default_language=default_language,
             auto_replies_per_hour=_int(
                 "TRESEN_AUTO_REPLIES_PER_HOUR", env.get("TRESEN_AUTO_REPLIES_PER_HOUR", "3")
@@ -218,6 +263,16 @@ class Settings:
             sql_echo=_bool("TRESEN_SQL_ECHO", env.get("TRESEN_SQL_ECHO", "")),
             background=_bool("TRESEN_BACKGROUND", env.get("TRESEN_BACKGROUND", "true")),
             semantic=_bool("TRESEN_SEMANTIC", env.get("TRESEN_SEMANTIC", "true")),
+            company_name=env.get("TRESEN_COMPANY_NAME", "Tresen").strip() or "Tresen",
+            company_logo_url=_logo_url(
+                env.get("TRESEN_COMPANY_LOGO_URL", "").strip(),
+                env.get("TRESEN_BASE_URL", "http://127.0.0.1:8000"),
+            ),
+            portal_queues=tuple(
+                name.strip()
+                for name in env.get("TRESEN_PORTAL_QUEUES", "").split(",")
+                if name.strip()
+            ),
             **_request_limits(env),
         )
         values.update(overrides)
@@ -269,6 +324,11 @@ _REQUEST_LIMITS = (
     "chat_offer_seconds",
     "chat_default_capacity",
     "chat_away_seconds",
+    "portal_link_minutes",
+    "portal_links_per_hour",
+    "portal_reopen_days",
+    "csat_link_days",
+    "csat_low_score",
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from channels.chat import admin, api, cli, public, sessions
+from channels.chat import admin, api, cli, personal_data, public, sessions
 from channels.chat.send import send
 from tresen.channel import Channel, IdentityKind, Threading
 
@@ -31,4 +31,6 @@ channel = Channel(
     events=("channels.chat.events",),
     sealed=(("chat_channels", ("identity_secret",)),),
     page_snippet=sessions.page_snippet,
+    mark_read=sessions.mark_read,
+    personal_data=personal_data.holder,
 )

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 
 from channels.chat import sessions, tokens
+from tresen import rooms
 from tresen.events import Event
 from tresen.live import Feed, Socket
 
@@ -87,19 +88,33 @@ class VisitorFeed(Feed):
             for name, events in batch.items()
             if any(event.type == "ticket.updated" for event in events)
         ]
-        rows, files, agents = {}, {}, {}
-        if message_ids or assigned:
+        ended = [
+            name
+            for name, events in batch.items()
+            if any(event.type == "chat.ended" for event in events)
+        ]
+        rows, files, agents, ratings = {}, {}, {}, {}
+        if message_ids or assigned or ended:
             async with self.runtime.read() as session:
                 if message_ids:
                     rows = await sessions.messages_by_id(session, message_ids)
                     files = await sessions.attachments_of(session, list(rows))
                 for name in assigned:
                     agents[name] = await sessions.agent_of(session, int(name.split(":")[1]))
+                for name in ended:  # "How satisfied were you?" with the link to answer
+                    ratings[name] = await rooms.rating_url(
+                        session,
+                        self.runtime.settings,
+                        int(name.split(":")[1]),
+                        self.runtime.clock.now(),
+                    )
         for name, events in batch.items():
             members = sockets[name]
             visit = members[0].state
             for event in events:
                 frame = self._frame(event, rows, files, agents.get(name), visit)
+                if frame is not None and frame["type"] == "ended" and ratings.get(name):
+                    frame["rating_url"] = ratings[name] + "?via=chat"
                 if frame is None:
                     continue
                 text = dumps(frame)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Boolean, Integer, String, and_, column, insert, or_, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.chat.events import ChatRead
 from channels.chat.models import ChatChannel, ChatSession
 from tresen import secrets as sealed
 from tresen.database import UTCDateTime
@@ -331,6 +332,19 @@ async def conversation_ticket(session: AsyncSession, key: str) -> int | None:
         .order_by(messages.c.id.desc())
         .limit(1)
     )
+
+
+async def mark_read(runtime, ticket_id: int, message_id: int) -> None:
+    """The agent has seen the conversation up to this message: remembered (the Chats list's
+    unread mark, a returning widget's receipts) and told to the visitor."""
+    async with runtime.transaction() as tx:
+        connection = await tx.session.connection()
+        await connection.execute(
+            update(ChatSession)
+            .where(ChatSession.ticket_id == ticket_id, ChatSession.agent_read_id < message_id)
+            .values(agent_read_id=message_id)
+        )
+        tx.emit(ChatRead(ticket_id=ticket_id, side="agent", message_id=message_id))
 
 
 async def agent_read(session: AsyncSession, session_id: int) -> int:

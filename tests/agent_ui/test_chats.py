@@ -187,9 +187,12 @@ async def test_the_visitor_as_the_chat_session_knows_them(client, runtime, agent
     assert f'data-read-id="{chat["message_id"]}"' in page
     assert "unread-chat" in (await client.get("/chats")).text
     # The agent read it (the chat channel keeps what each side has seen); the visitor left.
+    from tresen import channel as channel_registry
+
+    await channel_registry.get("chat").mark_read(runtime, chat["ticket_id"], chat["message_id"])
     async with runtime.transaction() as tx:
         row = await tx.session.get(ChatSession, session.id)
-        row.agent_read_id = chat["message_id"]
+        assert row.agent_read_id == chat["message_id"]
         row.last_seen_at = now - timedelta(seconds=runtime.settings.chat_away_seconds + 1)
     assert "unread-chat" not in (await client.get("/chats")).text
     assert "Visitor offline" in (await client.get(f"/tickets/{chat['ticket_id']}")).text
@@ -323,7 +326,7 @@ async def test_an_offer_shows_and_is_accepted_or_declined(client, runtime, agent
 async def test_the_ticket_socket_shows_the_visitor_and_sends_the_agents_side(
     app, client, runtime, agent, agent_headers
 ):
-    from agent_ui.live import TicketFeed
+    from agent_ui.ticket_live import TicketFeed
 
     chat = await chat_message(client, agent_headers, 1, "Hallo")
     tid = chat["ticket_id"]
@@ -442,7 +445,7 @@ async def test_a_new_offer_pops_up_in_the_header(app, client, runtime, agent, ag
 async def test_a_reply_going_out_updates_only_its_delivery_line(
     app, client, runtime, agent, agent_headers
 ):
-    from agent_ui.live import TicketFeed
+    from agent_ui.ticket_live import TicketFeed
     from tickets import replies
     from tickets.history import Actor
     from tickets.models import Ticket

@@ -40,6 +40,11 @@ async def test_articles_are_written_changed_translated_and_restored(client, admi
     )
     assert changed.status_code == 200
     assert changed.json()["slug"] == article["slug"] and changed.json()["version"] == 2
+    for field in ("title", "body", "visibility", "keywords"):  # an explicit null: told, not a 500
+        null = await client.patch(
+            f"/api/v1/kb/articles/{article['id']}", json={field: None}, headers=admin_headers
+        )
+        assert null.status_code in (400, 422) and field in null.json()["error"], null.text
     versions = await client.get(
         f"/api/v1/kb/articles/{article['id']}/versions", headers=admin_headers
     )

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select, update
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from tests.fixtures import csrf_of, load_kb_samples, sign_in
+from customers.actions import create_customer
+from tests.fixtures import csrf_of, load_kb_samples, sign_in, sign_in_to_portal
 from tests.support import AsgiSocket
 from tresen.accounts import create_token, create_user
 from tresen.database import Base
@@ -24,6 +25,9 @@ PUBLIC = "public"
 VISITOR = "visitor"  # a chat visitor: the channel's key and an allowed Origin, no session
 # Only a token made for an integration (`tresen tokens create EMAIL --scope integration`).
 INTEGRATION = "integration"
+# A customer signed in to the portal (its own cookie, apart from the staff session): every
+# other caller is sent to the portal's sign-in page; a signed-in customer is let in.
+PORTAL = "customer"
 
 # (method, path) → the least role that may call it; PUBLIC: anyone.
 API = {
@@ -33,6 +37,14 @@ API = {
     ("PATCH", "/api/v1/customers/{customer_id:int}"): "agent",
     ("POST", "/api/v1/customers/{customer_id:int}/identities"): "agent",
     ("GET", "/api/v1/customers/{customer_id:int}/timeline"): "agent",
+    ("PUT", "/api/v1/customers/{customer_id:int}/organization-role"): "admin",
+    ("GET", "/api/v1/customers/{customer_id:int}/consent"): "agent",
+    ("PUT", "/api/v1/customers/{customer_id:int}/consent"): "agent",
+    ("GET", "/api/v1/customers/{customer_id:int}/export"): "admin",
+    ("POST", "/api/v1/customers/{customer_id:int}/erasure"): "admin",
+    ("POST", "/api/v1/customers/{customer_id:int}/erasure-requests"): "agent",
+    ("GET", "/api/v1/data-requests"): "admin",
+    ("POST", "/api/v1/data-requests/{request_id:int}/reject"): "admin",
     ("GET", "/api/v1/organizations"): "agent",
     ("POST", "/api/v1/organizations"): "supervisor",
     ("GET", "/api/v1/tickets"): "agent",
@@ -75,6 +87,9 @@ API = {
     ("POST", "/api/v1/kb/suggest"): PUBLIC,
     ("POST", "/api/v1/kb/articles/{article_id:int}/feedback"): PUBLIC,
     ("GET", "/api/v1/kb/gaps"): "supervisor",
+    ("GET", "/api/v1/tickets/{ticket_id:int}/rating"): "agent",
+    ("GET", "/api/v1/csat/report"): "supervisor",
+    ("GET", "/api/v1/kb/deflections"): "supervisor",
     ("PUT", "/api/v1/kb/articles/{article_id:int}/files/{filename}"): "agent",
     ("DELETE", "/api/v1/kb/articles/{article_id:int}/files/{filename}"): "agent",
     ("GET", "/api/v1/channels/email"): "admin",
@@ -115,6 +130,11 @@ PAGES = {
     ("POST", "/customers/{customer_id:int}/edit"): "agent",
     ("POST", "/customers/{customer_id:int}/identities"): "agent",
     ("POST", "/customers/{customer_id:int}/merge"): "agent",
+    ("POST", "/customers/{customer_id:int}/portal-link"): "agent",
+    ("GET", "/customers/{customer_id:int}/export"): "admin",
+    ("POST", "/customers/{customer_id:int}/erase"): "admin",
+    ("GET", "/admin/data-requests"): "admin",
+    ("POST", "/admin/data-requests/{request_id:int}/reject"): "admin",
     ("GET", "/macros"): "agent",
     ("POST", "/macros"): "agent",
     ("POST", "/macros/{macro_id:int}"): "agent",
@@ -150,6 +170,9 @@ PAGES = {
     ("GET", "/help/{slug:str}/files/{filename:str}"): PUBLIC,
     ("GET", "/help/{slug:str}"): PUBLIC,
     ("POST", "/help/{slug:str}"): PUBLIC,
+    # Rating a ticket by its signed link, without signing in (tests/portal/test_rating.py).
+    ("GET", "/portal/rate/{token:str}"): PUBLIC,
+    ("POST", "/portal/rate/{token:str}"): PUBLIC,
     ("GET", "/admin/chat"): "admin",
     ("POST", "/admin/chat/channels"): "admin",
     ("POST", "/admin/chat/channels/{channel_id:int}"): "admin",
@@ -164,6 +187,34 @@ PAGES = {
     ("GET", "/chat/{key}/config"): PUBLIC,
     ("POST", "/chat/{key}/files"): PUBLIC,
     ("GET", "/chat/{key}/files/{attachment_id}"): PUBLIC,
+    # The customer portal (portal/): PORTAL routes need a customer signed in to it.
+    ("GET", "/portal"): PUBLIC,
+    ("GET", "/portal/sign-in"): PUBLIC,
+    ("POST", "/portal/sign-in"): PUBLIC,
+    ("GET", "/portal/sign-in/{token:str}"): PUBLIC,
+    ("POST", "/portal/sign-in/{token:str}"): PUBLIC,
+    ("POST", "/portal/language"): PUBLIC,
+    ("POST", "/portal/sign-out"): PORTAL,
+    ("GET", "/portal/account"): PORTAL,
+    ("POST", "/portal/account"): PORTAL,
+    # A new request (portal/requests.py): the form, its live suggestions, "this solved it".
+    ("GET", "/portal/requests/new"): PORTAL,
+    ("POST", "/portal/requests/new"): PORTAL,
+    ("POST", "/portal/requests/suggest"): PORTAL,
+    ("POST", "/portal/requests/solved"): PORTAL,
+    # My tickets (portal/tickets.py); who sees which ticket: tests/portal/test_idor_matrix.py.
+    ("GET", "/portal/data"): PORTAL,
+    ("POST", "/portal/data/consent"): PORTAL,
+    ("GET", "/portal/data/export"): PORTAL,
+    ("POST", "/portal/data/erasure"): PORTAL,
+    ("POST", "/portal/data/erasure/withdraw"): PORTAL,
+    ("GET", "/portal/tickets"): PORTAL,
+    ("GET", "/portal/tickets/{number:int}"): PORTAL,
+    ("POST", "/portal/tickets/{number:int}/reply"): PORTAL,
+    ("POST", "/portal/tickets/{number:int}/close"): PORTAL,
+    ("POST", "/portal/tickets/{number:int}/reopen"): PORTAL,
+    ("GET", "/portal/tickets/{number:int}/attachments/{attachment_id:int}"): PORTAL,
+    ("POST", "/customers/{customer_id:int}/organization-role"): "admin",
 }
 
 SOCKETS = {
@@ -181,7 +232,7 @@ SOCKETS = {
 MOUNTS = {"/static": PUBLIC}
 
 # Routes that end the caller's session: checked with a session of their own.
-ENDS_SESSION = {("POST", "/logout")}
+ENDS_SESSION = {("POST", "/logout"), ("POST", "/portal/sign-out")}
 # Forms that read no session (a chat visitor's token comes in the form, the origin is
 # checked): a CSRF token would protect nothing.
 WITHOUT_SESSION = {("POST", "/chat/{key}/files")}
@@ -326,7 +377,9 @@ async def test_console_refuses_whoever_may_not(callers):
             answer = await client.request(method, concrete(path), data=data)
             status = answer.status_code
             to_login = status == 303 and answer.headers["location"].startswith("/login")
-            if may(caller, needed):
+            if needed == PORTAL:  # nobody here is signed in to the portal
+                ok = status == 303 and answer.headers["location"].startswith("/portal/sign-in")
+            elif may(caller, needed):
                 ok = not to_login and status != 403 and status < 500
             elif caller in ("anonymous", "deactivated"):
                 # A form without a session has no CSRF token to match: 403 is a refusal too.
@@ -372,7 +425,7 @@ async def test_every_console_form_needs_its_csrf_token(callers, runtime):
     before = await row_counts(runtime)
     wrong = []
     for method, path in sorted(PAGES):
-        if method == "GET" or (method, path) in WITHOUT_SESSION:
+        if method == "GET" or (method, path) in WITHOUT_SESSION or PAGES[method, path] == PORTAL:
             continue
         for sent in (None, others, csrf[:-2] + "xx", ""):
             data = {"csrf_token": sent} if sent is not None else {"subject": "x"}
@@ -392,3 +445,73 @@ async def test_sign_out_needs_the_csrf_token(callers):
     answer = await client.post("/logout", data={"csrf_token": csrf})
     assert answer.status_code == 303
     assert (await client.get("/settings")).status_code == 303
+
+
+@pytest.fixture
+async def customer(app, runtime):
+    """A client signed in to the portal as a customer (through a sign-in link), with the
+    CSRF token of its pages."""
+    async with runtime.transaction() as tx:
+        await create_customer(tx, name="Pia Portal", identities=[("email", "pia@matrix.example")])
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    await sign_in_to_portal(runtime, client, "pia@matrix.example")
+    csrf = csrf_of((await client.get("/portal/account")).text)
+    yield client, csrf
+    await client.aclose()
+
+
+async def test_portal_lets_its_customer_in_and_nobody_else(customer):
+    """A customer signed in to the portal opens every portal page (ids of nothing: a 404),
+    the public ones too, and no console page."""
+    client, csrf = customer
+    wrong = []
+    for (method, path), needed in sorted(PAGES.items()):
+        if (method, path) in ENDS_SESSION:
+            continue
+        data = {"csrf_token": csrf} if method == "POST" else None
+        answer = await client.request(method, concrete(path), data=data)
+        status = answer.status_code
+        location = answer.headers.get("location", "")
+        if needed in (PORTAL, PUBLIC):  # (a wrong staff password is a 401 on /login)
+            ok = status != 403 and status < 500 and (needed == PUBLIC or status != 401)
+            ok = ok and not (status == 303 and location.startswith(("/login", "/portal/sign-in")))
+        else:  # a customer is no member of staff
+            ok = (
+                status == 303
+                and location.startswith("/login")
+                or (method == "POST" and status == 403)
+            )
+        if not ok:
+            wrong.append(f"customer     {method:6} {path} → {status} {location}")
+    assert not wrong, show(wrong)
+
+
+async def test_every_portal_form_needs_its_csrf_token(app, customer, runtime):
+    """Every non-GET portal route, called by its signed-in customer without the token, with
+    another session's token and with a wrong one: 403, nothing written, still signed in."""
+    client, csrf = customer
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    others = csrf_of((await other.get("/portal/sign-in")).text)
+    await other.aclose()
+    before = await row_counts(runtime)
+    wrong = []
+    for (method, path), needed in sorted(PAGES.items()):
+        if method == "GET" or needed != PORTAL:
+            continue
+        for sent in (None, others, csrf[:-2] + "xx", ""):
+            data = {"csrf_token": sent} if sent is not None else {"subject": "x"}
+            answer = await client.request(method, concrete(path), data=data)
+            if answer.status_code != 403:
+                wrong.append(f"{method} {path} token={sent!r:.12} → {answer.status_code}")
+    assert not wrong, show(wrong)
+    assert await row_counts(runtime) == before
+    assert (await client.get("/portal/account")).status_code == 200
+
+
+async def test_portal_sign_out_needs_the_csrf_token(customer):
+    client, csrf = customer
+    assert (await client.post("/portal/sign-out", data={})).status_code == 403
+    assert (await client.get("/portal/account")).status_code == 200
+    answer = await client.post("/portal/sign-out", data={"csrf_token": csrf})
+    assert answer.status_code == 303
+    assert (await client.get("/portal/account")).headers["location"].startswith("/portal/sign-in")

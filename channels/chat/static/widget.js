@@ -29,7 +29,7 @@
       offline: "We're not online right now. Leave a message and we'll answer by e-mail.",
       wait: "Expected wait: about {} minutes", wait1: "Expected wait: about 1 minute",
       ended: "The chat has ended.", transcript: "Email me the transcript",
-      sent: "Transcript sent to {}", again: "Start a new chat",
+      sent: "Transcript sent to {}", again: "Start a new chat", rate: "How satisfied were you? Rate us",
       verify: "Verify e-mail to see your earlier conversations", code: "Code", confirm: "Confirm",
       codesent: "We sent a code to {}.", verified: "E-mail confirmed.",
       attach: "Attach file", big: "The file is too large (at most {} MB).",
@@ -47,7 +47,7 @@
       offline: "Wir sind gerade nicht online. Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.",
       wait: "Voraussichtliche Wartezeit: etwa {} Minuten", wait1: "Voraussichtliche Wartezeit: etwa 1 Minute",
       ended: "Der Chat wurde beendet.", transcript: "Verlauf per E-Mail senden",
-      sent: "Verlauf an {} gesendet", again: "Neuen Chat beginnen",
+      sent: "Verlauf an {} gesendet", again: "Neuen Chat beginnen", rate: "Wie zufrieden waren Sie? Bewerten Sie uns",
       verify: "E-Mail bestätigen, um frühere Gespräche zu sehen", code: "Code", confirm: "Bestätigen",
       codesent: "Wir haben einen Code an {} gesendet.", verified: "E-Mail bestätigt.",
       attach: "Datei anhängen", big: "Die Datei ist zu groß (höchstens {} MB).",
@@ -79,7 +79,7 @@
     agentRead = 0, rnode = null, status = st.c ? "open" : "new", visitor = {}, agent = null,
     force = null, pfDone = false, pfMode = "", codeSent = false, identity = null, wantT = false, retryT = null;
   var host, L, B, P, AV, NM, AG, EB, AB, CN, LOG, TY, NO, PF, PNL, PN, PEL, PE, PB, VF, VL, VC, VI, VM,
-    EN, TS, ER, CF, TA, FI;
+    EN, RA, TS, ER, CF, TA, FI;
 
   function h(tag, props, kids) {
     var e = D.createElement(tag);
@@ -180,6 +180,7 @@
         EN = h("div", { hidden: true }, [
           h("form", { onsubmit: function (e) { e.preventDefault(); } }, [
             h("p", { class: "no", text: S.ended }),
+            RA = h("a", { class: "lk", target: "_blank", rel: "noopener", text: S.rate, hidden: true }),
             h("button", { type: "button", class: "bt", text: S.transcript, onclick: transcript }),
             TS = h("p", { class: "no", hidden: true }),
             h("button", { type: "button", class: "bt", text: S.again, onclick: again })
@@ -369,7 +370,10 @@
         break;
       case "code_sent": codeSent = true; VM.textContent = t("codesent", f.email); VM.hidden = false; refresh(); VI.focus(); return;
       case "transcript_sent": TS.textContent = t("sent", f.email); TS.hidden = false; return;
-      case "ended": status = "ended"; st.c = 0; save(); showTyping(false); break;
+      case "ended": status = "ended"; st.c = 0;
+        // Where to say how satisfied they were (the desk's own page, so only http(s)).
+        if (/^https?:\/\//i.test(f.rating_url || "")) st.ru = f.rating_url;
+        save(); showTyping(false); break;
       case "error": error(f); break;
     }
     refresh();
@@ -466,7 +470,7 @@
     else { pfMode = "t"; force = ["email"]; refresh(); PE.focus(); }
   }
   function again() {
-    st.n = 1; st.c = 0; save();
+    st.n = 1; st.c = 0; delete st.ru; save();
     reset();
     connect();
     refresh();
@@ -517,6 +521,7 @@
     PB.textContent = pfMode ? S.transcript : S.start;
     CF.hidden = stopped || ended;
     EN.hidden = stopped || !ended;
+    RA.hidden = !(ended && st.ru); if (st.ru) RA.href = st.ru;
     EB.hidden = stopped || !live();
     AB.hidden = !live(); // a file joins a conversation: the first message begins it
     VF.hidden = stopped || !visitor.email || (visitor.email_verified && VM.hidden);
