@@ -278,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
             for email, password, role, _name in DEMO_LOGINS:
                 print(f"  {email} / {password}  ({role})")
             print(f"the help centre (with the chat widget): http://{args.host}:{args.port}/help")
+            print(
+                f"the customer portal: http://{args.host}:{args.port}/portal (the demo sends no"
+                " mail: `.venv/bin/tresen portal link jonas.mueller@mueller-maschinenbau.example`"
+                " prints a demo customer's sign-in link)"
+            )
             sys.stdout.flush()
             _serve(settings, args.host, args.port)
         elif args.command == "users":
