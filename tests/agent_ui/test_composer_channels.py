@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from tests.fixtures import csrf_of, sign_in
@@ -73,3 +75,23 @@ async def test_customer_with_email_too_is_offered_email_and_warned_of_no_account
     async with runtime.read() as session:
         row = await session.scalar(select(OutboxMessage))
     assert (row.channel, row.recipient) == ("email", "paula@example.com")
+
+
+async def test_an_address_two_channels_reach_is_chosen_on_the_tickets_own(
+    client, agent, agent_headers
+):
+    """An e-mail address is reached by mail and by the portal (which mails a link): the
+    composer selects one option, the ticket's own channel, not the last one listed."""
+    mail = {
+        "channel": "email",
+        "external_id": "<frage-1@example.com>",
+        "from": {"kind": "email", "value": "kim@example.com", "name": "Kim Meyer"},
+        "subject": "Drucker",
+        "text": "Er druckt nicht.",
+    }
+    created = (await client.post("/api/v1/inbound", json=mail, headers=agent_headers)).json()
+    await sign_in(client)
+    page = (await client.get(f"/tickets/{created['ticket_id']}")).text
+    assert 'value="portal:kim@example.com"' in page  # the portal reaches her too
+    send_via = re.search(r'<select name="send_via">(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="([^"]+)" selected', send_via) == ["email:kim@example.com"]
