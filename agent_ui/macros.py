@@ -10,7 +10,8 @@ from starlette.routing import Route
 from agent_ui.templating import templates
 from tickets import macros
 from tickets.actions import TicketError
-from tickets.models import PRIORITIES, STATES, Macro
+from tickets.models import PRIORITIES, Macro
+from tickets.states import SETTABLE_STATES
 from tresen import auth
 
 
@@ -59,7 +60,7 @@ async def macro_list(request: Request) -> Response:
         {
             "macros": [(item, _may_edit(item, user)) for item in items],
             "placeholders": macros.PLACEHOLDERS,
-            "states": STATES,
+            "states": SETTABLE_STATES,
             "priorities": PRIORITIES,
             "error": error,
             "values": values,

@@ -136,6 +136,7 @@ def state_label(state: str) -> str:
         "on_hold": _("on hold"),
         "solved": _("solved"),
         "closed": _("closed"),
+        "bot": _("With the bot"),
     }
     return labels.get(state, state)
 

@@ -11,13 +11,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent_ui import bots as bots_ui
 from agent_ui import chats, customer_panel
 from agent_ui.templating import templates
 from routing import status as routing_status
 from tickets import actions, csat, csat_mail, macros, queries
 from tickets.actions import Actor, NewAttachment, TicketError
 from tickets.merge import link_tickets, linked_tickets, merge_tickets, split_message, unlink_tickets
-from tickets.models import PRIORITIES, STATES, Macro, Message, Ticket
+from tickets.models import PRIORITIES, Macro, Message, Ticket
+from tickets.states import SETTABLE_STATES
 from tresen import auth, i18n
 from tresen import channel as channel_registry
 from tresen.accounts import active_users, user_names
@@ -145,6 +147,8 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
         "reply_to": last_inbound,
         # A live chat: Enter sends, the reply stays on the page (agent_ui.chats).
         "chat_mode": chats.is_live(ticket),
+        # The bot has the conversation: a reply takes it over (tickets.fields.take_from_bot).
+        "with_bot": ticket.state == "bot",
     }
 
 
@@ -177,6 +181,7 @@ async def ticket_page(request: Request) -> Response:
             **await composer_context(session, ticket, user, request.query_params.get("macro")),
             **await customer_panel.panel_context(session, ticket.customer, ticket.id),
             **await chats.chat_context(session, runtime, ticket),
+            **await bots_ui.ticket_context(session, ticket),
             "rating": await csat.ticket_rating(session, ticket.id),
             "rating_requests": await csat_mail.rating_requests(session, ticket.id),
         }
@@ -188,7 +193,8 @@ async def fields_context(session) -> dict:
     return {
         "queues": await queries.list_queues(session),
         "agents": await active_users(session),
-        "states": STATES,
+        # Not "bot": nobody hands a ticket to the bot by hand (tickets.states).
+        "states": SETTABLE_STATES,
         "priorities": PRIORITIES,
     }
 

@@ -14,11 +14,13 @@ from datetime import datetime
 
 from starlette.websockets import WebSocket
 
+from agent_ui import bots as bots_ui
 from agent_ui import chats
 from agent_ui import ticket as ticket_page
 from agent_ui.templating import render_fragment
 from routing import status as routing_status
 from tickets import queries
+from tickets.bot_messages import BOT
 from tickets.models import Ticket
 from tresen.auth import CSRF_FIELD
 from tresen.events import Event
@@ -43,6 +45,7 @@ class TicketChange:
     fields: dict | None  # the fields form's choices, when a field changed
     sla: object
     deliveries: list
+    bot: dict | None = None  # the bot banner's context, when the state changed
 
 
 class TicketFeed(Feed):
@@ -131,6 +134,7 @@ class TicketFeed(Feed):
             deliveries=[m for m in await queries.outbound_messages(session, ticket_id) if m.outbox]
             if "delivery" in fields
             else [],
+            bot=await bots_ui.ticket_context(session, ticket) if "state" in fields else None,
         )
 
 
@@ -147,6 +151,7 @@ class TicketPage:
     replied: dict[int, str] = field(default_factory=dict)  # others' replies since opened
     timers: set = field(default_factory=set)
     chat: chats.ChatPage | None = None  # a live chat's state (agent_ui.chats)
+    bot_name: str | None = None  # the channel's bot, once its message showed live
 
 
 def _collision(page: TicketPage) -> str:
@@ -170,8 +175,16 @@ async def render_ticket(socket: Socket, item) -> str | None:
     if kind == "deliveries":
         return "".join(_delivery_fragment(page, message) for message in data)
     if kind == "message":
+        if data.auto_submitted == BOT and page.bot_name is None:
+            # Read once per page, when the bot's first message shows live.
+            async with socket.websocket.app.state.runtime.read() as session:
+                page.bot_name = await bots_ui.bot_name(session, data.channel)
         html = render_fragment(
-            "_live_message.html", message=data, csrf_token=page.csrf, csrf_field=CSRF_FIELD
+            "_live_message.html",
+            message=data,
+            csrf_token=page.csrf,
+            csrf_field=CSRF_FIELD,
+            bot_name=page.bot_name,
         )
         author = data.author_user_id
         if (
@@ -200,6 +213,15 @@ async def render_ticket(socket: Socket, item) -> str | None:
             **change.fields,
         )
     html += render_fragment("_sla.html", sla=change.sla, ticket_state=ticket.state, oob=True)
+    if change.bot is not None:  # the bot handed off, or an agent took over
+        html += render_fragment(
+            "bots_ticket_banner.html",
+            ticket=ticket,
+            oob=True,
+            csrf_token=page.csrf,
+            csrf_field=CSRF_FIELD,
+            **change.bot,
+        )
     for message in change.deliveries:
         html += _delivery_fragment(page, message)
     return html

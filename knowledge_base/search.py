@@ -69,6 +69,14 @@ class Hit:
     score: float
     snippet: str = ""
     body: str = ""  # the article's Markdown, for inserting it into a reply
+    # What the ranking saw (the bot's confidence is made of these): the share of the query's
+    # words the article holds, its cosine (None: not ranked semantically), and its lexical
+    # score relative to the best lexical find (0 when not found lexically).
+    coverage: float = 0.0
+    rare_coverage: float = 0.0  # the same, each word weighted by how rare it is in the index
+    title_coverage: float = 0.0  # the share of the query's words in the title alone
+    cosine: float | None = None
+    lexical: float = 0.0
 
     @property
     def url(self) -> str:
@@ -251,24 +259,43 @@ def _lexical(session, query: Query, visibilities, language, exclude) -> tuple[Te
     return statement, params
 
 
-def _coverage(query: Query, tokens: list[str]) -> float:
-    """The share of the query's words (and phrases) the article contains."""
+def _coverage(query: Query, tokens: list[str], weights: list[float] | None = None) -> float:
+    """The share of the query's words (and phrases) the article contains; with `weights`
+    (one a term), each word counts that much (phrases: as much as the heaviest word)."""
     present = set(tokens)
-    total = matched = 0
-    for term in query.terms:
-        total += 1
+    total = matched = 0.0
+    heaviest = max(weights, default=1.0) if weights else 1.0
+    for number, term in enumerate(query.terms):
+        weight = weights[number] if weights else 1.0
+        total += weight
         options = set(term.stems) | ({term.corrected} if term.corrected else set())
         hit = bool(options & present)
         if not hit and term.prefix:
             hit = any(t.startswith(s) for s in term.stems for t in present)
         if not hit and term.parts:
             hit = all(p in present or any(t.startswith(p) for t in present) for p in term.parts)
-        matched += hit
+        matched += weight * hit
     joined = f" {' '.join(tokens)} "
     for phrase in query.phrases:
-        total += 1
-        matched += f" {' '.join(phrase)} " in joined
+        total += heaviest
+        matched += heaviest * (f" {' '.join(phrase)} " in joined)
     return matched / total if total else 0.0
+
+
+def _rarities(query: Query, state: _State) -> list[float]:
+    """How telling each of the query's words is: its inverse document frequency in the index
+    (a word the index does not know is the rarest: an article without it misses the most)."""
+    documents = state.key[0] or 1
+    rarities = []
+    for term in query.terms:
+        frequencies = [state.vocabulary[s] for s in term.stems if s in state.vocabulary]
+        if term.corrected:
+            frequencies.append(state.vocabulary.get(term.corrected, 0))
+        if term.parts:
+            frequencies.append(max(state.vocabulary.get(p, 0) for p in term.parts))
+        frequency = min(frequencies, default=0)
+        rarities.append(math.log((documents + 1) / (frequency + 0.5)))
+    return rarities
 
 
 class _Matcher:
@@ -357,6 +384,22 @@ async def _feedback(session, ids: list[int], audience: str = "agent") -> dict[in
     }
 
 
+@dataclass
+class Signals:
+    """What a search saw beyond its hits: whether it ranked semantically, how many of the
+    query's words the index knows, and which article each ranking put first."""
+
+    semantic: bool = False
+    terms: int = 0
+    known: int = 0
+    lexical_top: int | None = None
+    semantic_top: int | None = None
+    # The mean cosine of every article the search may find: how alike the question is to
+    # anything here (a right article stands out from it; another domain's question does not).
+    cosine_mean: float | None = None
+    cosine_std: float | None = None
+
+
 def normalized(text_: str) -> str:
     return " ".join(words(text_))[:500]
 
@@ -371,8 +414,12 @@ async def search(
     exclude: tuple[int, ...] = (),
     use_semantic: bool = True,
     report_gap: bool = False,
+    signals: Signals | None = None,
+    snippets: bool = True,
 ) -> list[Hit]:
-    """The best articles for a question or a conversation, best first."""
+    """The best articles for a question or a conversation, best first (`signals`, when
+    given, is filled in with what the ranking saw; `snippets=False` skips the marked
+    snippets, for callers that do not show them)."""
     languages = (language,) if language else ("de", "en")
     query = parse_query(text_, languages)
     visibilities = AUDIENCES[audience]
@@ -387,13 +434,24 @@ async def search(
             statement, params = _lexical(session, query, visibilities, language, exclude)
             rows = await session.execute(statement, params)
             lexical = {int(i): float(s) for i, s in rows.all()}
+            if signals is not None:
+                signals.terms = len(query.terms) + len(query.phrases)
+                signals.known = sum(
+                    1
+                    for t in query.terms
+                    if t.parts or t.corrected or any(s in state.vocabulary for s in t.stems)
+                )
         cosines: dict[int, float] = {}
         if use_semantic and state.titles is not None:
             # Not alongside the query above: the encoder uses every core already.
             # Customers and bots (anonymous) rank lexically while the encoder is busy.
             vector = await semantic.query_vector(text_, may_skip=audience in ("customer", "bot"))
             if vector is not None:
-                cosines = _nearest(state, vector, visibilities, language, exclude, lexical)
+                cosines = _nearest(state, vector, visibilities, language, exclude, lexical, signals)
+        if signals is not None:
+            signals.semantic = bool(cosines)
+            signals.lexical_top = max(lexical, key=lexical.get) if lexical else None
+            signals.semantic_top = max(cosines, key=cosines.get) if cosines else None
         candidates = list(dict.fromkeys([*lexical, *cosines]))
         standing = await _feedback(session, candidates, audience)
         ranked = _rank(candidates, lexical, cosines, standing)[:limit]
@@ -404,12 +462,20 @@ async def search(
             ).all()
         }
     hits = []
+    top_lexical = max(lexical.values(), default=0.0) or 1.0
+    rarities = _rarities(query, state) if signals is not None else []
     for article_id, rank in ranked:
         article = articles[article_id]
         tokens = stemmer(article.language).stemWords(
             words(f"{article.title} {' '.join(article.keywords or [])} {article.body}")
         )
         coverage = _coverage(query, tokens)
+        rare_coverage = title_coverage = 0.0
+        if signals is not None:
+            rare_coverage = _coverage(query, tokens, rarities)
+            title_coverage = _coverage(
+                query, stemmer(article.language).stemWords(words(article.title))
+            )
         cosine = cosines.get(article_id)
         confidence = max(coverage, _semantic_confidence(cosine) if cosine is not None else 0.0)
         hits.append(
@@ -420,9 +486,18 @@ async def search(
                 article.language,
                 article.visibility,
                 score=max(0.0, min(1.0, rank)) * confidence,
-                snippet=snippet(query, article.body, article.language)
-                or html.escape(article.body[:SNIPPET_CHARS]),
+                snippet=(
+                    snippet(query, article.body, article.language)
+                    or html.escape(article.body[:SNIPPET_CHARS])
+                )
+                if snippets
+                else "",
                 body=article.body,
+                coverage=coverage,
+                rare_coverage=rare_coverage,
+                title_coverage=title_coverage,
+                cosine=cosine,
+                lexical=lexical.get(article_id, 0.0) / top_lexical,
             )
         )
     hits.sort(key=lambda h: -h.score)
@@ -431,7 +506,7 @@ async def search(
     return hits
 
 
-def _nearest(state: _State, vector, visibilities, language, exclude, lexical) -> dict:
+def _nearest(state: _State, vector, visibilities, language, exclude, lexical, signals=None) -> dict:
     """The cosines of the closest articles this audience may see (and of the lexical finds)."""
     allowed = np.isin(state.visibilities, visibilities)
     if language:
@@ -441,6 +516,9 @@ def _nearest(state: _State, vector, visibilities, language, exclude, lexical) ->
     if not allowed.any():
         return {}
     sims = np.maximum(state.titles @ vector, state.texts @ vector)  # all: cheaper than copying
+    if signals is not None:
+        signals.cosine_mean = float(sims[allowed].mean())
+        signals.cosine_std = float(sims[allowed].std())
     sims[~allowed] = -np.inf
     top = np.argpartition(-sims, min(CANDIDATES, sims.size - 1))[:CANDIDATES]
     cosines = {int(state.ids[i]): float(sims[i]) for i in top if allowed[i]}
@@ -468,27 +546,36 @@ def _rank(candidates, lexical, cosines, standing) -> list[tuple[int, float]]:
     return scored
 
 
+async def report_gap(runtime, text_: str, language, audience: str, hits: list[Hit]) -> None:
+    """Count a question nobody answered well (the bot's handoffs) in the gaps report."""
+    await _report_gap(runtime, text_, language, audience, hits)
+
+
 async def _report_gap(runtime, text_: str, language, audience: str, hits: list[Hit]) -> None:
-    """Count the search on its words' row of the day (one upsert: anonymous floods of the
-    same search add to a number, not to the table)."""
     async with runtime.transaction() as tx:
-        now = tx.now()
-        insert = (pg_insert if dialect(tx.session) == "postgresql" else sqlite_insert)(SearchGap)
-        insert = insert.values(
-            day=now.date(),
-            query=text_[:500],
-            normalized=normalized(text_),
-            language=language,
-            audience=audience,
-            searches=1,
-            results=len(hits),
-            best_article_id=hits[0].article_id if hits else None,
-            at=now,
+        await record_gap(tx, text_, language, audience, hits)
+
+
+async def record_gap(tx, text_: str, language, audience: str, hits: list[Hit]) -> None:
+    """Count the search on its words' row of the day, in the caller's transaction (one
+    upsert: anonymous floods of the same search add to a number, not to the table)."""
+    now = tx.now()
+    insert = (pg_insert if dialect(tx.session) == "postgresql" else sqlite_insert)(SearchGap)
+    insert = insert.values(
+        day=now.date(),
+        query=text_[:500],
+        normalized=normalized(text_),
+        language=language,
+        audience=audience,
+        searches=1,
+        results=len(hits),
+        best_article_id=hits[0].article_id if hits else None,
+        at=now,
+    )
+    latest = {name: insert.excluded[name] for name in LATEST_OF_GAP}
+    await tx.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["day", "audience", "normalized"],
+            set_={"searches": SearchGap.searches + 1, **latest},
         )
-        latest = {name: insert.excluded[name] for name in LATEST_OF_GAP}
-        await tx.session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["day", "audience", "normalized"],
-                set_={"searches": SearchGap.searches + 1, **latest},
-            )
-        )
+    )

@@ -43,6 +43,8 @@ def state_label(state: str) -> str:
         "on_hold": _("In progress"),
         "solved": _("Solved"),
         "closed": _("Closed"),
+        # The bot is answering: for the customer, their request is being handled.
+        "bot": _("In progress"),
     }
     return labels.get(state, state)
 

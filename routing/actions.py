@@ -245,7 +245,7 @@ async def create_sla_policy(
     name = _name(name, "an SLA policy")
     pause_states = ["pending", "on_hold"] if pause_states is None else pause_states
     for state in pause_states:
-        if state not in STATES or state in ("new", "open"):
+        if state not in STATES or state in ("new", "open", "bot"):
             raise RoutingConfigError("pause_states", f"{state!r} is not a state a clock pauses in")
     escalation = (
         escalation

@@ -25,7 +25,7 @@ from routing.models import (
     QueueRouting,
     SlaPolicyRow,
 )
-from tickets.models import Message, Ticket
+from tickets.models import Message, Ticket, TicketHistory
 from tickets.states import DONE_STATES, OPEN_STATES
 from tresen import channel as channel_registry
 from tresen.models import User
@@ -169,6 +169,17 @@ async def _waiting_chats(session, queue_id: int | None) -> int:
     return await session.scalar(query) or 0
 
 
+_with_the_bot = (
+    select(TicketHistory.id)
+    .where(
+        TicketHistory.ticket_id == Ticket.id,
+        TicketHistory.field == "state",
+        TicketHistory.new_value == "bot",
+    )
+    .exists()
+)
+
+
 async def average_chat_seconds(session, queue_id: int | None) -> float:
     """The average length (first to last message) of the queue's last RECENT_CHATS finished
     chats (None: of any queue); DEFAULT_CHAT_SECONDS when there are none."""
@@ -177,7 +188,13 @@ async def average_chat_seconds(session, queue_id: int | None) -> float:
         return DEFAULT_CHAT_SECONDS
     recent = (
         select(Ticket.id)
-        .where(Ticket.channel.in_(live), Ticket.state.in_(DONE_STATES))
+        .where(
+            Ticket.channel.in_(live),
+            Ticket.state.in_(DONE_STATES),
+            # A chat the bot had and no agent took (it solved it, or the customer left)
+            # says nothing about how long an agent's chat takes.
+            Ticket.assignee_id.is_not(None) | ~_with_the_bot,
+        )
         .order_by(Ticket.solved_at.desc(), Ticket.id.desc())
         .limit(RECENT_CHATS)
     )

@@ -13,7 +13,7 @@ recorded (language, intent) but changes nothing an agent may have set.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, func, insert, select
 
@@ -25,7 +25,9 @@ from routing.facts import Reading, facts_for, read_message, reading_of
 from routing.models import RoutingDecision, TicketSla
 from routing.rules import Decision, evaluate
 from tickets.actions import apply_changes
+from tickets.bot_messages import BOT, to_bot
 from tickets.models import Queue
+from tresen import rooms
 from tresen.inbound import InboundMessage
 from tresen.models import User
 from tresen.runtime import Transaction
@@ -47,6 +49,8 @@ class Routed:
 
     queue_id: int | None
     auto_reply: str | None = None
+    # The channel's bot answers first: no acknowledgement (the bot greets instead).
+    bot: bool = False
 
 
 async def route(
@@ -61,6 +65,15 @@ async def route(
         await connection.execute(
             _INSERT_DECISION, {**_decision_row(tx, ticket, message_id, reading), "applied": False}
         )
+        # A message on a conversation the bot has or resolved: the bots room says whether
+        # the bot answers it (on its channel; again, after a "yes") or people do (routed
+        # then as its handoff). A conversation people had stays theirs.
+        if ticket.state in (BOT, "open") and await rooms.bot_resumes(
+            tx, ticket=ticket, inbound=inbound
+        ):
+            if ticket.state != BOT:
+                await to_bot(tx, ticket.id, state=ticket.state)
+            return Routed(ticket.queue_id, bot=True)
         return Routed(ticket.queue_id)
     config = await current(tx)
     customer = tx.memo.get(("customer", ticket.customer_id))
@@ -78,6 +91,8 @@ async def route(
         calendar=config.default_calendar,
         now=tx.now(),
     )
+    if inbound.language:  # the language the customer chose outranks the one detected
+        facts = replace(facts, language=inbound.language)
     language = facts.language
     row = _decision_row(tx, ticket, message_id, reading_of(facts))
     decision = evaluate(config.rules, facts)
@@ -87,7 +102,17 @@ async def route(
     if policy_id not in config.policies:
         policy_id = None
     live = offers.is_live(inbound.channel)
-    assignee_id, reason = await _assignee(tx, decision, queue_id, ticket, language, live)
+    # The bot answers first: queue, priority and tags apply now, the rest at its handoff
+    # (routing.handover): no assignee, no offer, no SLA clocks while the bot has it.
+    bot = await rooms.bot_takes(
+        tx, ticket=replace(ticket, queue_id=queue_id), inbound=inbound, language=language
+    )
+    named = None  # a rule's agent, recorded for the handoff to give it to
+    if bot:
+        assignee_id, reason = None, "the bot answers first"
+        named = decision.assignee_id
+    else:
+        assignee_id, reason = await _assignee(tx, decision, queue_id, ticket, language, live)
     # A new ticket has no assignee and normal priority (tickets.actions): change only what differs.
     changes = {}
     if queue_id != ticket.queue_id:
@@ -108,7 +133,9 @@ async def route(
     if live and assignee_id is not None:
         # A chat is the agent's at once, and offered: not taken in time, it goes on.
         await offers.offer(tx, ticket.id, assignee_id)
-    if policy_id is not None:
+    if bot:
+        await to_bot(tx, ticket.id, state=ticket.state)
+    elif policy_id is not None:
         await connection.execute(
             insert(TicketSla), {"ticket_id": ticket.id, "policy_id": policy_id}
         )
@@ -126,11 +153,11 @@ async def route(
             "priority": decision.priority,
             "tags": list(decision.tags),
             "sla_policy_id": policy_id,
-            "assignee_id": assignee_id,
+            "assignee_id": assignee_id or named,
             "assignment_reason": reason,
         },
     )
-    return Routed(queue_id, decision.auto_reply)
+    return Routed(queue_id, decision.auto_reply, bot=bot)
 
 
 def _decision_row(tx: Transaction, ticket, message_id: int, reading: Reading) -> dict:

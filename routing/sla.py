@@ -20,6 +20,8 @@ from tickets.states import DONE_STATES
 
 TARGETS = ("first_response", "next_response", "resolution")
 PRIORITIES = ("low", "normal", "high", "urgent")
+# Time with the bot is nobody's to answer: every clock pauses, so they run from the handoff.
+BOT_STATES = frozenset({"bot"})
 
 
 class SlaError(ValueError):
@@ -176,9 +178,17 @@ def ticket_clocks(
     clocks: list[ClockStatus] = []
     current_state = states[-1][1] if states else "new"
     solved_at = _last_entry(states, DONE_STATES) if current_state in DONE_STATES else None
-    response_pauses = pauses_from(states, policy.pause_states)
+    response_pauses = pauses_from(states, policy.pause_states | BOT_STATES)
     replies = [post.at for post in posts if post.agent_reply]
     opened_by_customer = bool(posts) and posts[0].from_customer
+    # A conversation the bot had (perhaps solved, then took back when the customer wrote
+    # again) is the desk's to answer from its handoff: what came before is nobody's wait.
+    handoff = _last_exit(states, BOT_STATES)
+
+    def response_start(started_at: datetime, met_at: datetime | None) -> datetime:
+        if handoff is None or started_at >= handoff or (met_at is not None and met_at < handoff):
+            return started_at
+        return handoff
 
     def add_clock(target: str, started_at: datetime, met_at: datetime | None, pauses: Pauses):
         allowed = policy.target(priority, target)
@@ -197,14 +207,17 @@ def ticket_clocks(
         )
 
     if opened_by_customer:
+        first_met = replies[0] if replies else solved_at
         add_clock(
-            "first_response", created_at, replies[0] if replies else solved_at, response_pauses
+            "first_response", response_start(created_at, first_met), first_met, response_pauses
         )
     if replies:
         last_reply = replies[-1]
         waiting = [p.at for p in posts if p.from_customer and p.at >= last_reply]
         if waiting:
-            add_clock("next_response", waiting[0], solved_at, response_pauses)
+            add_clock(
+                "next_response", response_start(waiting[0], solved_at), solved_at, response_pauses
+            )
         elif len(replies) > 1 or not opened_by_customer:
             # The last cycle, met by the last reply: the customer's first message after
             # the reply before it.
@@ -216,11 +229,22 @@ def ticket_clocks(
             ]
             if asked and (before is not None or not opened_by_customer):
                 add_clock("next_response", asked[0], last_reply, response_pauses)
-    resolution_pauses = pauses_from(states, policy.pause_states.union(DONE_STATES))
+    resolution_pauses = pauses_from(states, policy.pause_states.union(DONE_STATES, BOT_STATES))
     if solved_at is not None:
         resolution_pauses = Pauses(resolution_pauses.closed, None)
     add_clock("resolution", created_at, solved_at, resolution_pauses)
     return clocks
+
+
+def _last_exit(states: list[tuple[datetime, str]], left: Collection[str]) -> datetime | None:
+    """When the ticket last left one of the states (None: never, or it is in one now)."""
+    exited = None
+    previous = None
+    for since, state in states:
+        if previous in left and state not in left:
+            exited = since
+        previous = state
+    return None if previous in left else exited
 
 
 def _last_entry(states: list[tuple[datetime, str]], wanted: Collection[str]) -> datetime | None:

@@ -13,6 +13,7 @@ from tickets.csat import rating_json, ticket_rating
 from tickets.inbox import InboundRejected, InboxProcessingError, receive
 from tickets.models import PRIORITIES, STATES, Message, Queue, Ticket
 from tickets.queries import SLA_FILTERS, SORTS, CursorError, TicketFilter
+from tickets.states import SETTABLE_STATES
 from tresen.api import ApiError, ApiRouter, not_found, query_int, query_limit, query_text
 from tresen.ids import Id
 from tresen.inbound import InboundMessage
@@ -37,7 +38,7 @@ class TicketCreate(BaseModel):
 class TicketPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject: Text | None = Field(default=None, min_length=1, max_length=500)
-    state: Text | None = Field(default=None, json_schema_extra={"enum": list(STATES)})
+    state: Text | None = Field(default=None, json_schema_extra={"enum": list(SETTABLE_STATES)})
     priority: Text | None = Field(default=None, json_schema_extra={"enum": list(PRIORITIES)})
     queue_id: Id | None = None
     assignee_id: Id | None = None

@@ -26,6 +26,25 @@ class TicketUpdated(Payload, type="ticket.updated"):
 
 
 @dataclass(frozen=True)
+class TicketHandedOver(Payload, type="ticket.handed_over"):
+    """The bot handed a conversation to people (routing assigns it and starts its clocks)."""
+
+    ticket_id: int
+    # asked_for_person, angry, said_no, second_miss, low_confidence, unsupported_language,
+    # no_answer, assistant_failed, taken_by_agent, other_channel, switched_off, bot_failed,
+    # returned (the customer wrote again on what the bot resolved, and the bot is off now)
+    reason: str
+    # The handoff's note on the ticket: one key per handoff (a resumed conversation may be
+    # handed off again).
+    note_id: int | None = None
+
+    def key(self) -> str | None:
+        if self.note_id is None:
+            return None  # a key of its own per emission (tresen.handlers)
+        return f"ticket.handed_over:{self.ticket_id}:{self.note_id}"
+
+
+@dataclass(frozen=True)
 class TicketMerged(Payload, type="ticket.merged"):
     ticket_id: int
     into_id: int
@@ -40,6 +59,8 @@ class MessageCreated(Payload, type="message.created"):
     internal: bool
     # Sent by a machine (an auto-reply, a bounce), not written by a person.
     automatic: bool = False
+    # The message's channel (the bot answers on the channels it is on).
+    channel: str | None = None
 
     def key(self) -> str:
         return f"message.created:{self.message_id}"

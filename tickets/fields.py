@@ -14,14 +14,16 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, insert, select, update
 
 from tickets.history import SYSTEM, Actor, change_state, history_row, record_history
-from tickets.models import PRIORITIES, STATES, Queue, Ticket, TicketHistory, TicketTag
+from tickets.models import PRIORITIES, Queue, Ticket, TicketHistory, TicketTag
 from tickets.notices import notify_assigned
+from tickets.states import SETTABLE_STATES
 from tresen.models import User
 from tresen.runtime import ActionError, Transaction
 
 MAX_TAG_LENGTH = 100
 # What the desk changes on its own; the rest is for people.
 AUTOMATIC_FIELDS = ("queue_id", "priority", "assignee_id")
+BOT = "bot"  # the state of a conversation the channel's bot answers (tickets.states)
 
 
 class TicketError(ActionError):
@@ -57,12 +59,30 @@ async def check_references(tx: Transaction, *, queue_id=None, assignee_id=None) 
             raise TicketError("assignee_id", f"user {assignee_id} does not exist")
 
 
+async def take_from_bot(tx: Transaction, ticket: Ticket, actor: Actor, *, assign: bool = True):
+    """A staff member works on a conversation the bot has: it is theirs from now on (handed
+    over "taken_by_agent", so routing starts its clocks; assigned to them unless `assign`
+    is False or it has an assignee). Nothing happens for other tickets or actors."""
+    if ticket.state != BOT or actor.user_id is None:
+        return
+    # Imported here: tickets.bot_messages writes messages, and tickets.messages imports us.
+    from tickets.bot_messages import hand_over
+
+    await hand_over(tx, ticket.id, "taken_by_agent")
+    if assign and ticket.assignee_id is None:
+        await update_ticket(tx, ticket, {"assignee_id": actor.user_id}, actor)
+
+
 async def update_ticket(tx: Transaction, ticket: Ticket, changes: dict, actor: Actor) -> list[str]:
-    """Change state, priority, queue, assignee, subject or tags; returns what changed."""
+    """Change state, priority, queue, assignee, subject or tags; returns what changed.
+    A staff member's change to a conversation the bot has takes it from the bot first."""
+    if changes:
+        await take_from_bot(tx, ticket, actor, assign="assignee_id" not in changes)
     changed: list[str] = []
     for field, value in changes.items():
         if field == "state":
-            check_choice("state", value, STATES)
+            # Only the bot's own actions move a ticket to or from "bot".
+            check_choice("state", value, SETTABLE_STATES)
             if change_state(tx, ticket, value, actor):
                 changed.append(field)
         elif field == "priority":

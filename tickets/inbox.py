@@ -309,7 +309,8 @@ async def _process(
         tx, inbound=inbound, ticket=ticket, message_id=message_id, opened=opens_ticket
     )
     ticket = replace(ticket, queue_id=routed.queue_id)
-    if opens_ticket and person:
+    # A ticket the bot answers first gets no acknowledgement: the bot greets instead.
+    if opens_ticket and person and not getattr(routed, "bot", False):
         await acknowledge(tx, ticket, inbound, sender_value, template=routed.auto_reply)
     return ticket, message_id
 

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from customers.models import Customer
 from tickets.fields import TicketError, check_choice, normalize_tags, update_ticket
 from tickets.history import Actor
-from tickets.models import PRIORITIES, STATES, Macro, Ticket
+from tickets.models import PRIORITIES, Macro, Ticket
+from tickets.states import SETTABLE_STATES
 from tresen.models import User
 from tresen.runtime import Transaction
 
@@ -42,7 +43,7 @@ def check_macro(name: str, body: str, actions: dict) -> dict:
         if key not in ACTION_KEYS:
             raise TicketError("actions", f"a macro cannot set {key!r}")
         if key == "state" and value:
-            check_choice("state", value, STATES)
+            check_choice("state", value, SETTABLE_STATES)
             cleaned[key] = value
         elif key == "priority" and value:
             check_choice("priority", value, PRIORITIES)

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tickets.fields import TicketError
+from tickets.fields import TicketError, take_from_bot
 from tickets.history import Actor, change_state, record_history
 from tickets.models import Message, Ticket, TicketLink, TicketTag
 from tickets.opening import open_ticket
@@ -35,6 +35,11 @@ async def merge_tickets(tx: Transaction, source: Ticket, target: Ticket, actor: 
         raise TicketError("source", f"ticket #{source.number} is merged already")
     if target.merged_into_id is not None:
         raise TicketError("target", f"ticket #{target.number} is merged into another ticket")
+    # A conversation the bot has is taken from it first: merged work is people's work
+    # (the bot would answer next to the agents on the target, and a closed source would
+    # keep a conversation without an outcome).
+    for ticket in (source, target):
+        await take_from_bot(tx, ticket, actor)
     connection = await tx.session.connection()
     moved = await connection.execute(
         update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import insert, update
 
 from tickets.delivery import queue_delivery, queue_reply
-from tickets.fields import TicketError
+from tickets.fields import TicketError, take_from_bot
 from tickets.history import SYSTEM, Actor, change_state, history_row, state_columns
 from tickets.models import Attachment, Message, Ticket, TicketHistory
 from tickets.notices import notify_mentions
@@ -93,6 +93,7 @@ def message_created(tx: Transaction, ticket_id: int, message_id: int, values: di
         internal=values["internal"],
         # Sent by a machine (an auto-reply, a bounce), not written by a person.
         automatic=bool(values.get("auto_submitted")),
+        channel=values["channel"],
     )
     tx.emit("ticket.updated", ticket_id=ticket_id, fields=["messages"])
 
@@ -136,6 +137,9 @@ async def add_message(
         external_id=external_id,
         conversation_id=conversation_id,
     )
+    if direction == "outbound" and not internal:
+        # Replying to a conversation the bot has takes it from the bot (a note does not).
+        await take_from_bot(tx, ticket, actor)
     rows = attachment_rows(attachments)
     message = Message(**values, attachments=[Attachment(**row) for row in rows])
     tx.session.add(message)

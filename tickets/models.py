@@ -144,6 +144,8 @@ class Message(Base):
     visible_text: Mapped[str | None] = mapped_column(Text)
     # What the channel could not take as it came (e.g. an attachment over the size limit).
     notices: Mapped[list | None] = mapped_column(JSON)
+    # What a bot's message offers besides its text (tresen.outbound.OutboundMessage.interactive).
+    interactive: Mapped[dict | None] = mapped_column(JSON)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     author_user: Mapped[User | None] = relationship(lazy="joined")

@@ -196,6 +196,7 @@ async def _outbound(tx: Transaction, message_id: int, recipient: str) -> Outboun
                 Message.external_id,
                 Message.created_at,
                 Message.auto_submitted,
+                Message.interactive,
                 Ticket.number,
                 Ticket.subject.label("ticket_subject"),
             )
@@ -252,6 +253,7 @@ async def _outbound(tx: Transaction, message_id: int, recipient: str) -> Outboun
         references=references,
         attachments=[OutboundAttachment(*item) for item in attachments],
         auto_submitted=row.auto_submitted,
+        interactive=row.interactive,
     )
 
 

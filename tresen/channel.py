@@ -36,6 +36,7 @@ CHANNELS = (
     "channels.conversational:instagram",
     "channels.conversational:telegram",
     "channels.conversational:web",
+    "channels.conversational:assistant",
 )
 
 
@@ -129,6 +130,8 @@ class Channel:
     cannot_send: Mapping[str, str] = field(default_factory=dict)
     # A live conversation (chat): counts against an agent's chat capacity, not their tickets.
     live: bool = False
+    # Conversational (chat, SMS, messengers): an administrator may switch a bot on for it.
+    bot: bool = False
     # How long after the customer's last message a new one continues the same ticket when
     # threading by sender; None: the `TRESEN_CONVERSATION_HOURS` setting.
     conversation_window: timedelta | None = None
@@ -158,6 +161,10 @@ class Channel:
     # The agent has seen a conversation up to a message (ticket id, message id): a
     # conversational channel remembers it and tells the customer (a read receipt).
     mark_read: Callable[[Runtime, int, int], Awaitable[None]] | None = None
+    # Where an answer on this ticket's conversation goes by mail (the customer has left a
+    # live chat), or None (session, ticket id). A claim the customer typed, not a verified
+    # identity: for telling the customer, never for linking them to a customer record.
+    reply_address: Callable[[AsyncSession, int], Awaitable[str | None]] | None = None
     # Columns holding values sealed with tresen.secrets: (table, (column, ...)), so that
     # `tresen secrets rotate` re-seals them under a new secret key.
     sealed: Sequence[tuple[str, Sequence[str]]] = ()

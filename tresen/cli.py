@@ -26,6 +26,7 @@ DEMO_MODULES = (
     "routing.demo",
     "knowledge_base.demo",
     "channels.chat.demo",
+    "bots.demo",
 )
 DEMO_LOGINS = (
     ("agent@demo.tresen.test", "demo-agent-pw", "agent", "Anna Agent"),
@@ -277,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"open http://{args.host}:{args.port}/ and sign in with")
             for email, password, role, _name in DEMO_LOGINS:
                 print(f"  {email} / {password}  ({role})")
-            print(f"the help centre (with the chat widget): http://{args.host}:{args.port}/help")
+            print(
+                f"the help centre (with the chat widget): http://{args.host}:{args.port}/help"
+                " (the FAQ bot answers the chat first; ask it for a person to reach an agent;"
+                " switch it off under Bots)"
+            )
             print(
                 f"the customer portal: http://{args.host}:{args.port}/portal (the demo sends no"
                 " mail: `.venv/bin/tresen portal link jonas.mueller@mueller-maschinenbau.example`"

@@ -17,6 +17,13 @@ Jobs are claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several process
 share them; SQLite has one writer at a time anyway. A handler does its work in the
 `tx` it is given (opening another transaction would wait for this one on SQLite) and
 should be quick: slow effects elsewhere belong in the outbox or a job of their own.
+
+A handler that must wait on something slow before it can write (the bot asking a Rasa
+assistant, up to seconds) gives `prepare=`: `prepare(runtime, event)` runs outside any
+transaction, after the job was claimed for `PREPARE_LEASE` (no other process takes it
+meanwhile; a crash lets it fall due again), and its result reaches the handler as
+`prepared=`. The writing transaction, and on SQLite the write lock, lasts only for the
+writing.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ POLL_SECONDS = 5.0  # other processes' jobs and retries that fell due, found thi
 KEEP_DONE = timedelta(days=7)  # done jobs are kept this long (what ran, for a look back)
 PRUNE_EVERY = 3600.0  # seconds between prunings
 DRAIN_LIMIT = 1000  # jobs one `run_due` runs at most, so a handler emitting forever yields
+PREPARE_LEASE = timedelta(minutes=2)  # a claimed job's `prepare` has this long
+MAX_PREPARING = 8  # jobs preparing at once in one process
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ class Handler:
     wants_key: bool
     # Which events of the type it wants, asked before a job is written (None: all).
     when: Callable[[Payload], bool] | None = None
+    # Slow work done outside the transaction first (see the module's docstring).
+    prepare: Callable[..., Awaitable[object]] | None = None
+    # Jobs of one group (e.g. one conversation's messages) prepare one after the other.
+    group: Callable[[Payload], object] | None = None
 
 
 # By name, and by event type (the check on every commit is one dict lookup per event).
@@ -73,11 +86,16 @@ def handler(
     name: str,
     attempts: int = ATTEMPTS,
     when: Callable[[Payload], bool] | None = None,
+    prepare: Callable[..., Awaitable[object]] | None = None,
+    group: Callable[[Payload], object] | None = None,
 ):
     """Register the decorated coroutine as the durable handler `name` of an event type.
 
     It is called as `run(tx, payload)`, plus `key=` if it takes a `key` parameter;
-    `when(payload)`, if given, says which events get a job at all (no row for the rest).
+    `when(payload)`, if given, says which events get a job at all (no row for the rest);
+    with `prepare`, `prepare(runtime, payload)` runs first, outside the transaction, and
+    `run` gets its result as `prepared=`; jobs with the same `group(payload)` prepare one
+    after the other, in order.
     """
     event_type = event if isinstance(event, str) else event.type
 
@@ -96,6 +114,8 @@ def handler(
             attempts,
             wants_key="key" in inspect.signature(run).parameters,
             when=when,
+            prepare=prepare,
+            group=group,
         )
         _by_name[name] = item
         _by_type.setdefault(event_type, []).append(item)
@@ -158,11 +178,23 @@ async def stage_jobs(tx: Transaction) -> int:
     return len(rows)
 
 
-async def run_due(runtime: Runtime, *, limit: int = DRAIN_LIMIT) -> int:
-    """Run the jobs due now, one transaction each, until none is left; how many ran."""
+async def run_due(
+    runtime: Runtime, *, limit: int = DRAIN_LIMIT, preparing: dict | None = None
+) -> int:
+    """Run the jobs due now, one transaction each, until none is left; how many ran.
+
+    Jobs with a `prepare` step run beside the others (a slow one holds up nobody but the
+    jobs of its own group); this waits for them unless the worker passes `preparing`,
+    its own set of them in flight."""
+    own = preparing is None
+    preparing = {} if own else preparing
     ran = 0
-    while ran < limit and await _run_next(runtime):
-        ran += 1
+    try:
+        while ran < limit and await _run_next(runtime, preparing):
+            ran += 1
+    finally:
+        if own and preparing:
+            await asyncio.gather(*list(preparing.values()), return_exceptions=True)
     return ran
 
 
@@ -170,17 +202,22 @@ async def run(runtime: Runtime) -> None:
     """The worker: runs jobs as soon as they are committed, and retries as they fall due."""
     loop = asyncio.get_running_loop()
     pruned_at = -PRUNE_EVERY
-    async with runtime.bus.subscribe() as events:
-        while True:
-            runtime.jobs_due.clear()
-            try:
-                await run_due(runtime)
-                if loop.time() - pruned_at >= PRUNE_EVERY:
-                    pruned_at = loop.time()
-                    await prune_done(runtime)
-            except Exception:  # the database may be away for a moment; try again soon
-                log.exception("running event handlers failed")
-            await _wait_for_work(runtime, events)
+    preparing: dict = {}
+    try:
+        async with runtime.bus.subscribe() as events:
+            while True:
+                runtime.jobs_due.clear()
+                try:
+                    await run_due(runtime, preparing=preparing)
+                    if loop.time() - pruned_at >= PRUNE_EVERY:
+                        pruned_at = loop.time()
+                        await prune_done(runtime)
+                except Exception:  # the database may be away for a moment; try again soon
+                    log.exception("running event handlers failed")
+                await _wait_for_work(runtime, events)
+    finally:
+        for task in preparing.values():  # their leases run out: tried again later
+            task.cancel()
 
 
 async def prune_done(runtime: Runtime) -> int:
@@ -218,67 +255,130 @@ async def _wait_for_work(runtime: Runtime, events: asyncio.Queue[Event]) -> None
         woken.cancel()
 
 
-async def _run_next(runtime: Runtime) -> bool:
-    """Claim one due job and run it; False when none is due."""
+async def _run_next(runtime: Runtime, preparing: dict) -> bool:
+    """Claim one due job and run it (or start it, when it prepares); False when none is due."""
     if not _by_name:
         return False
     claimed = None
     try:
         async with runtime.transaction() as tx:
             connection = await tx.session.connection()
-            due = (
-                select(EventJob.id, EventJob.handler, EventJob.payload, EventJob.key)
-                .add_columns(EventJob.event_type, EventJob.attempts)
-                .where(
-                    EventJob.status == "pending",
-                    EventJob.next_attempt_at <= tx.now(),
-                    # Jobs of handlers this process lacks wait for one that has them.
-                    EventJob.handler.in_(list(_by_name)),
-                )
-                .order_by(EventJob.next_attempt_at, EventJob.id)
-                .limit(1)
-            )
-            if runtime.settings.is_postgres:
-                due = due.with_for_update(skip_locked=True)
-            claimed = (await connection.execute(due)).first()
+            claimed = (await connection.execute(_due(runtime, tx))).first()
             if claimed is None:
                 return False
-            error = await _call(tx, claimed)
-            if error is None:
-                await connection.execute(
-                    update(EventJob)
-                    .where(EventJob.id == claimed.id)
-                    .values(
-                        status="done",
-                        attempts=claimed.attempts + 1,
-                        done_at=tx.now(),
-                        next_attempt_at=None,
-                        last_error=None,
-                    )
-                )
-            else:
-                await _record_failure(tx, claimed, error)
+            if _by_name[claimed.handler].prepare is None:
+                await _finish(tx, claimed)
+                return True
+            # Leased while it prepares outside the transaction: nobody else takes it.
+            await connection.execute(
+                update(EventJob)
+                .where(EventJob.id == claimed.id)
+                .values(next_attempt_at=tx.now() + PREPARE_LEASE)
+            )
     except Exception as error:  # committing failed: the handler's work is undone
         if claimed is None:
             raise
         log.exception("committing handler job %s failed", claimed.key)
         async with runtime.transaction() as tx:
             await _record_failure(tx, claimed, f"{type(error).__name__}: {error}")
+        return True
+    item = _by_name[claimed.handler]
+    event = _event_of(claimed)
+    group = (claimed.handler, item.group(event) if item.group else claimed.id)
+    earlier = preparing.get(group)
+    if earlier is not None:  # one at a time within a group (one conversation's messages)
+        await asyncio.wait([earlier])
+    while len(preparing) >= MAX_PREPARING:
+        await asyncio.wait(list(preparing.values()), return_when=asyncio.FIRST_COMPLETED)
+    task = asyncio.ensure_future(_prepare_and_finish(runtime, claimed, item, event))
+    preparing[group] = task
+    task.add_done_callback(
+        lambda done: preparing.pop(group, None) if preparing.get(group) is done else None
+    )
     return True
 
 
-async def _call(tx: Transaction, job) -> str | None:
+async def _prepare_and_finish(runtime: Runtime, claimed, item: Handler, event) -> None:
+    try:
+        try:
+            prepared = await item.prepare(runtime, event)
+        except Exception as error:
+            log.warning("preparing handler job %s failed", claimed.key, exc_info=True)
+            async with runtime.transaction() as tx:
+                await _record_failure(tx, claimed, f"{type(error).__name__}: {error}"[:2000])
+            return
+        try:
+            async with runtime.transaction() as tx:
+                connection = await tx.session.connection()
+                still = select(EventJob.id).where(
+                    EventJob.id == claimed.id, EventJob.status == "pending"
+                )
+                if runtime.settings.is_postgres:
+                    still = still.with_for_update(skip_locked=True)
+                if (await connection.execute(still)).first() is not None:
+                    await _finish(tx, claimed, prepared=prepared)
+        except Exception as error:  # committing failed: the handler's work is undone
+            log.exception("committing handler job %s failed", claimed.key)
+            async with runtime.transaction() as tx:
+                await _record_failure(tx, claimed, f"{type(error).__name__}: {error}")
+    except Exception:  # the database is away: the lease runs out and the job is tried again
+        log.exception("handler job %s could not be recorded", claimed.key)
+
+
+def _due(runtime: Runtime, tx: Transaction):
+    due = (
+        select(EventJob.id, EventJob.handler, EventJob.payload, EventJob.key)
+        .add_columns(EventJob.event_type, EventJob.attempts)
+        .where(
+            EventJob.status == "pending",
+            EventJob.next_attempt_at <= tx.now(),
+            # Jobs of handlers this process lacks wait for one that has them.
+            EventJob.handler.in_(list(_by_name)),
+        )
+        .order_by(EventJob.next_attempt_at, EventJob.id)
+        .limit(1)
+    )
+    if runtime.settings.is_postgres:
+        due = due.with_for_update(skip_locked=True)
+    return due
+
+
+async def _finish(tx: Transaction, job, **prepared) -> None:
+    """Run the job's handler and mark the job done, or record its failure."""
+    error = await _call(tx, job, **prepared)
+    if error is None:
+        connection = await tx.session.connection()
+        await connection.execute(
+            update(EventJob)
+            .where(EventJob.id == job.id)
+            .values(
+                status="done",
+                attempts=job.attempts + 1,
+                done_at=tx.now(),
+                next_attempt_at=None,
+                last_error=None,
+            )
+        )
+    else:
+        await _record_failure(tx, job, error)
+
+
+def _event_of(job):
+    cls = PAYLOADS.get(job.event_type)
+    return cls(**job.payload) if cls else Event(job.event_type, job.payload)
+
+
+async def _call(tx: Transaction, job, **prepared) -> str | None:
     """Run the job's handler inside a savepoint; the error, or None when it succeeded."""
     item = _by_name[job.handler]
     emitted = len(tx.events)
     try:
         async with tx.session.begin_nested():
-            cls = PAYLOADS.get(job.event_type)
-            event = cls(**job.payload) if cls else Event(job.event_type, job.payload)
+            event = _event_of(job)
             if item.wants_key:
-                await item.run(tx, event, key=job.key)
+                await item.run(tx, event, key=job.key, **prepared)
             else:
-                await item.run(tx, event)
+                await item.run(tx, event, **prepared)
     except Exception as error:
         # Nothing the failed run did is kept: not its rows, not its events.
         del tx.events[emitted:]

@@ -102,7 +102,17 @@ class InboundMessage(BaseModel):
     notices: list[Text] = Field(default_factory=list, max_length=100)
     # The queue the receiving account (mailbox, number) delivers to; routing may choose another.
     queue_id: Id | None = None
+    # The language the customer chose (the chat widget's, a messenger's locale), preferred
+    # over detection: any tag ("de-AT", "en_GB", "fr") is taken; one the desk does not
+    # speak is kept as None rather than refused, so no message is lost for it.
+    language: Text | None = Field(default=None, max_length=35)
     raw: RawSource | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _desk_language(cls, value: str | None) -> str | None:
+        primary = (value or "").replace("_", "-").split("-")[0].strip().lower()
+        return primary if primary in ("de", "en") else None
 
     def thread_hints(self) -> list[str]:
         """Message ids this one answers, nearest first."""

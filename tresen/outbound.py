@@ -35,6 +35,9 @@ class OutboundMessage:
     attachments: list[OutboundAttachment] = field(default_factory=list)
     # Why it is automatic (an acknowledgement); None for an agent's own message.
     auto_submitted: str | None = None
+    # What a bot's message offers besides its text: {"buttons": [{"title", "payload"}],
+    # "image": url, "ask": "email"}; channels with quick replies render the buttons.
+    interactive: dict | None = None
 
 
 class DeliveryError(Exception):

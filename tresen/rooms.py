@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "knowledge_base.models",
     "tickets.csat_models",
     "customers.portal_models",
+    "bots.models",
 )
 # Modules that plug into other rooms when imported (e.g. timeline sources).
 HOOK_MODULES = (
@@ -21,6 +22,7 @@ HOOK_MODULES = (
     "tickets.customers",
     "tickets.personal_data",
     "knowledge_base.personal_data",
+    "bots.personal_data",
 )
 API_MODULES = (
     "customers.api",
@@ -29,6 +31,9 @@ API_MODULES = (
     "tickets.csat_api",
     "routing.api",
     "knowledge_base.api",
+    "bots.status_api",
+    "bots.settings_api",
+    "bots.api",
 )
 # Where channel adapters hand what they received (channels may not import tickets).
 INBOX_MODULE = "tickets.inbox"
@@ -50,9 +55,22 @@ CONSENT_MODULE = "customers.consent"
 # Whether a queue is open and staffed now (a chat offers "leave a message" when not):
 # `availability(session, queue_id, now, chat_default_capacity=3) -> dict`.
 AVAILABILITY_MODULE = "routing.availability"
+# Whether the channel's bot answers a new conversation first (routing asks, at creation):
+# `bot_takes(tx, ticket=, inbound=, language=) -> bool`; and whether it takes back a
+# conversation it resolved when the customer writes again: `bot_resumes(tx, ticket=, inbound=)`
+# (asked for a ticket "bot" or "open"; what the bot cannot answer it hands to people, routed).
+BOTS_MODULE = "bots.takeover"
+# Whether a channel's bot is on now, and its name and greeting (channels may not import bots):
+# `bot_for(session, channel, now, queue_id=None) -> dict | None`.
+BOT_AVAILABILITY_MODULE = "bots.availability"
+# What routing skipped while the bot had a ticket, done at its handoff (assignment, offer,
+# SLA policy): `handed_over(tx, ticket_id)`; also its commit hook, so it runs once.
+HANDOVER_MODULE = "routing.handover"
 # Run in every writing transaction before it commits, with the transaction: they
 # see its events (e.g. routing keeps the SLA clocks of the tickets it changed).
-COMMIT_HOOKS = ("routing.clocks", "routing.offers")
+# (routing.handover first: what the bot handed off gets its SLA policy and its offer.)
+# (bots.outcomes before it: a handoff ends the bot's conversation, whoever made it.)
+COMMIT_HOOKS = ("bots.outcomes", "routing.handover", "routing.clocks", "routing.offers")
 # Channels (their models, API, pages, workers, commands and events) come from tresen.channel.
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
 CLI_MODULES = (
@@ -63,6 +81,7 @@ CLI_MODULES = (
     "routing.cli",
     "knowledge_base.cli",
     "portal.cli",
+    "bots.cli",
 )
 # Each room's typed event payloads (tresen.events.Payload subclasses), so an event
 # emitted by name is checked against its class.
@@ -74,7 +93,13 @@ EVENT_MODULES = (
     "knowledge_base.events",
 )
 # Durable reactions to events (tresen.handlers.handler), registered when imported.
-HANDLER_MODULES = ("routing.notify_mail", "tickets.csat_mail", "routing.csat_alerts")
+HANDLER_MODULES = (
+    "routing.notify_mail",
+    "tickets.csat_mail",
+    "routing.csat_alerts",
+    "bots.handler",
+    "bots.outcomes",
+)
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = (
     "tresen.handlers",
@@ -84,6 +109,7 @@ WORKER_MODULES = (
     "routing.config",
     "routing.offers",
     "knowledge_base.semantic",
+    "bots.sweep",
 )
 PAGE_MODULES = (
     "agent_ui.routes",
@@ -99,6 +125,7 @@ PAGE_MODULES = (
     "agent_ui.knowledge",
     "agent_ui.chats",
     "agent_ui.data_rights",
+    "agent_ui.bots",
     "portal.help",
     "portal.rating",
     "portal.sign_in",
@@ -182,6 +209,27 @@ async def availability(session, queue_id: int | None, now, **options) -> dict:
     """Whether the queue is open and staffed (see AVAILABILITY_MODULE)."""
     module = importlib.import_module(AVAILABILITY_MODULE)
     return await module.availability(session, queue_id, now, **options)
+
+
+async def bot_takes(tx, **details) -> bool:
+    """Whether the channel's bot answers this new ticket first (see BOTS_MODULE)."""
+    return await importlib.import_module(BOTS_MODULE).bot_takes(tx, **details)
+
+
+async def bot_resumes(tx, **details) -> bool:
+    """Whether the bot takes back a conversation it resolved (see BOTS_MODULE)."""
+    return await importlib.import_module(BOTS_MODULE).bot_resumes(tx, **details)
+
+
+async def bot_for(session, channel: str, now, **options) -> dict | None:
+    """The channel's bot when it is on now: name, greeting, engine (BOT_AVAILABILITY_MODULE)."""
+    module = importlib.import_module(BOT_AVAILABILITY_MODULE)
+    return await module.bot_for(session, channel, now, **options)
+
+
+async def handed_over(tx, ticket_id: int) -> None:
+    """Route a ticket the bot just handed off, now rather than at commit (HANDOVER_MODULE)."""
+    await importlib.import_module(HANDOVER_MODULE).handed_over(tx, ticket_id)
 
 
 async def before_commit(tx) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from channels.chat import admin, api, cli, personal_data, public, sessions
-from channels.chat.send import send
+from channels.chat.send import reply_address, send
 from tresen.channel import Channel, IdentityKind, Threading
 
 # A chat visitor: "visitor:<id>" (anonymous, from the widget's token) or
@@ -21,6 +21,7 @@ channel = Channel(
     acknowledgement="none",
     send=send,
     live=True,
+    bot=True,
     routes=public.routes,
     api_routers=(api.router,),
     admin_page=("/admin/chat", {"en": "Chat settings", "de": "Chat-Einstellungen"}),
@@ -32,5 +33,6 @@ channel = Channel(
     sealed=(("chat_channels", ("identity_secret",)),),
     page_snippet=sessions.page_snippet,
     mark_read=sessions.mark_read,
+    reply_address=reply_address,
     personal_data=personal_data.holder,
 )

@@ -15,6 +15,10 @@ from tresen import rooms
 from tresen.events import Event
 from tresen.live import Feed, Socket
 
+DEFAULT_BOT_NAME = "Bot"  # a bot's message when its settings are gone
+MAX_BUTTONS = 10
+MAX_BUTTON_TITLE = 200
+
 
 def topic(ticket_id: int) -> str:
     return f"chat:{ticket_id}"
@@ -24,28 +28,64 @@ def dumps(frame: dict) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
+def is_bot(row) -> bool:
+    """Whether a stored message is the bot's (outbound, written by no person)."""
+    return row.direction == "outbound" and row.auto_submitted == "bot"
+
+
+def offers(interactive) -> dict:
+    """What a bot's message offers besides its text, as the widget may show it: buttons
+    with a title (sent back as the visitor's message), an https image, a question for the
+    e-mail address. Anything else in the stored JSON is left out."""
+    found: dict = {}
+    if not isinstance(interactive, dict):
+        return found
+    buttons = [
+        {"title": item["title"][:MAX_BUTTON_TITLE], "payload": str(item.get("payload") or "")[:200]}
+        for item in (interactive.get("buttons") or [])[:MAX_BUTTONS]
+        if isinstance(item, dict) and isinstance(item.get("title"), str) and item["title"].strip()
+    ]
+    if buttons:
+        found["buttons"] = buttons
+    image = interactive.get("image")
+    # Only https: a page served over https shows no mixed content, and no javascript: URLs.
+    if isinstance(image, str) and image.lower().startswith("https://") and len(image) <= 2000:
+        found["image"] = image
+    if interactive.get("ask") == "email":
+        found["ask"] = "email"
+    return found
+
+
 def message_frame(
-    row, files: list, channel_key: str, session_key: str | None, secret_key: str
+    row,
+    files: list,
+    channel_key: str,
+    session_key: str | None,
+    secret_key: str,
+    bot_name: str | None = None,
 ) -> dict:
     """A stored message as the widget shows it (text only; never HTML). Its files' links
     are signed for the visitor the message is theirs (sender or recipient)."""
     owner = row.sender if row.direction == "inbound" else row.recipient
     client_id = None
+    author = None
     if row.direction == "inbound":
         sender = "visitor"
         prefix = f"{session_key}:" if session_key else None
         if prefix and row.external_id and row.external_id.startswith(prefix):
             client_id = row.external_id[len(prefix) :]
     elif row.author_user_id is not None:
-        sender = "agent"
+        sender, author = "agent", {"name": row.author_name}
+    elif is_bot(row):
+        sender, author = "bot", {"name": bot_name or DEFAULT_BOT_NAME}
     else:
         sender = "system"
-    return {
+    frame = {
         "type": "message",
         "id": row.id,
         "client_id": client_id,
         "from": sender,
-        "author": {"name": row.author_name} if sender == "agent" else None,
+        "author": author,
         "text": row.text or "",
         "at": row.created_at.isoformat(),
         "attachments": [
@@ -59,6 +99,9 @@ def message_frame(
             for item in files
         ],
     }
+    if sender == "bot":
+        frame.update(offers(row.interactive))
+    return frame
 
 
 class VisitorFeed(Feed):
@@ -94,11 +137,14 @@ class VisitorFeed(Feed):
             if any(event.type == "chat.ended" for event in events)
         ]
         rows, files, agents, ratings = {}, {}, {}, {}
+        bot_name = None
         if message_ids or assigned or ended:
             async with self.runtime.read() as session:
                 if message_ids:
                     rows = await sessions.messages_by_id(session, message_ids)
                     files = await sessions.attachments_of(session, list(rows))
+                    if any(is_bot(row) for row in rows.values()):
+                        bot_name = await sessions.bot_name(session)
                 for name in assigned:
                     agents[name] = await sessions.agent_of(session, int(name.split(":")[1]))
                 for name in ended:  # "How satisfied were you?" with the link to answer
@@ -112,7 +158,7 @@ class VisitorFeed(Feed):
             members = sockets[name]
             visit = members[0].state
             for event in events:
-                frame = self._frame(event, rows, files, agents.get(name), visit)
+                frame = self._frame(event, rows, files, agents.get(name), visit, bot_name)
                 if frame is not None and frame["type"] == "ended" and ratings.get(name):
                     frame["rating_url"] = ratings[name] + "?via=chat"
                 if frame is None:
@@ -127,7 +173,7 @@ class VisitorFeed(Feed):
                     socket.push(("json", text))
 
     def _frame(
-        self, event: Event, rows: dict, files: dict, agent: str | None, visit
+        self, event: Event, rows: dict, files: dict, agent: str | None, visit, bot_name=None
     ) -> dict | None:
         data = event.data
         if event.type == "message.created":
@@ -140,6 +186,7 @@ class VisitorFeed(Feed):
                 visit.channel.public_key,
                 visit.session_key,
                 self.runtime.settings.secret_key,
+                bot_name,
             )
         if event.type == "ticket.updated":
             return {"type": "agent", "name": agent, "avatar_url": visit.channel.avatar_url}

@@ -241,7 +241,12 @@ async def link_verified_email(tx, session_row: ChatSession, customer_id: int) ->
 
 
 def _transcript(
-    language: str, channel: str, visitor: str | None, rows: list, files: dict[int, list]
+    language: str,
+    channel: str,
+    visitor: str | None,
+    rows: list,
+    files: dict[int, list],
+    bot_name: str | None = None,
 ) -> str:
     words = TRANSCRIPT_MAIL[language]
     lines = [words["intro"].format(channel=channel), ""]
@@ -250,6 +255,8 @@ def _transcript(
             author = visitor or words["visitor"]
         else:
             author = row.author_name or (channel if row.auto_submitted else words["agent"])
+            if row.auto_submitted == "bot":
+                author = bot_name or channel
         moment = row.created_at.strftime(TIME_FORMATS[language])
         lines.append(f"[{moment}] {author}:")
         lines += [f"  {line}" for line in (row.text or "").splitlines() if line.strip()]
@@ -293,7 +300,10 @@ async def send_transcript(runtime, session_id: int) -> str:
             tx.session, row.ticket_id, row.identity, 0, TRANSCRIPT_MESSAGES
         )
         files = await sessions.attachments_of(tx.session, [item.id for item in rows])
-        text = _transcript(language, channel, row.name, rows, files)
+        bot_name = None
+        if any(item.auto_submitted == "bot" for item in rows):
+            bot_name = await sessions.bot_name(tx.session)
+        text = _transcript(language, channel, row.name, rows, files, bot_name)
         await rooms.queue_mail(tx, row.email, subject, text)
         row.transcript_sent_at = tx.now()
         address = row.email

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from channels.chat import availability as who_answers
 from channels.chat import sessions, socket, tokens
 from channels.chat.models import ChatSession
 from tresen import rooms
@@ -85,7 +86,7 @@ async def config(request: Request) -> Response:
     runtime = request.app.state.runtime
     language = _language(request)
     greeting = channel.greeting.get(language) or channel.greeting.get("en") or ""
-    available = await socket.availability(runtime, channel.queue_id)
+    available = await who_answers.availability(runtime, channel.queue_id)
     body = {
         "name": channel.name,
         "language": language,
@@ -94,6 +95,9 @@ async def config(request: Request) -> Response:
         "avatar_url": channel.avatar_url,
         "prechat": {"name": channel.prechat_mode("name"), "email": channel.prechat_mode("email")},
         **available,
+        # The bot when it is on now: the widget greets with it, and offers no "leave a
+        # message" for lack of agents (the bot answers).
+        "bot": await who_answers.bot(runtime, channel.queue_id, language),
         "max_file_bytes": MAX_FILE_BYTES,
         "file_types": list(FILE_TYPES),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Integer, column, select, table
+from sqlalchemy import Integer, String, column, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.chat.mail import language_of
@@ -23,6 +23,11 @@ from tresen.outbound import DeliveryError, OutboundMessage
 RELOADING = timedelta(seconds=30)
 
 tickets = table("tickets", column("id", Integer), column("number", Integer))
+messages = table(
+    "messages",
+    column("ticket_id", Integer),
+    column("conversation_id", String),
+)
 
 MAIL = {
     "en": (
@@ -51,6 +56,24 @@ async def conversation_of(session: AsyncSession, outbound: OutboundMessage) -> C
         )
     )
     return found or await session.scalar(by_visitor)
+
+
+async def reply_address(session: AsyncSession, ticket_id: int) -> str | None:
+    """Where `send` mails an answer on this ticket once the visitor has left: the address
+    they typed in its conversation (unverified: it links nobody), if the desk can mail."""
+    email = channel_registry.get("email")
+    if email is None or email.send is None:
+        return None
+    # By the messages' conversation too: the bot may ask before the socket links the ticket.
+    keys = select(messages.c.conversation_id).where(
+        messages.c.ticket_id == ticket_id, messages.c.conversation_id.is_not(None)
+    )
+    return await session.scalar(
+        select(ChatSession.email)
+        .where(or_(ChatSession.ticket_id == ticket_id, ChatSession.key.in_(keys)))
+        .order_by(ChatSession.id.desc())
+        .limit(1)
+    )
 
 
 def whereabouts(row: ChatSession, now, away: timedelta) -> str:

@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, and_, column, insert, or_, select, table, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Integer,
+    String,
+    and_,
+    column,
+    insert,
+    or_,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.chat.events import ChatRead
@@ -39,6 +51,7 @@ messages = table(
     column("text", String),
     column("created_at", UTCDateTime),
     column("auto_submitted", String),
+    column("interactive", JSON),
 )
 attachments = table(
     "attachments",
@@ -50,6 +63,8 @@ attachments = table(
     column("content"),
 )
 users = table("users", column("id", Integer), column("name", String))
+# The bots room's settings: a bot's messages carry its name (read only when one is shown).
+bot_settings = table("bot_settings", column("channel", String), column("name", String))
 tickets = table(
     "tickets",
     column("id", Integer),
@@ -189,6 +204,7 @@ _MESSAGE_COLUMNS = (
     messages.c.text,
     messages.c.created_at,
     messages.c.auto_submitted,
+    messages.c.interactive,
     users.c.name.label("author_name"),
 )
 
@@ -244,6 +260,11 @@ async def messages_by_id(session: AsyncSession, message_ids: list[int]) -> dict[
         .where(messages.c.id.in_(message_ids), _public())
     )
     return {row.id: row for row in rows}
+
+
+async def bot_name(session: AsyncSession) -> str | None:
+    """The name the chat's bot is shown under (its settings'), or None."""
+    return await session.scalar(select(bot_settings.c.name).where(bot_settings.c.channel == "chat"))
 
 
 async def attachments_of(session: AsyncSession, message_ids: list[int]) -> dict[int, list]:

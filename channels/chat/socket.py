@@ -20,6 +20,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.chat import feed, protocol, sessions, tokens
+from channels.chat.availability import availability, bot
 from channels.chat.events import ChatEnded, ChatRead, ChatTyping
 from channels.chat.models import ChatSession
 from channels.chat.presence import Presence, announce
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 HELLO_SECONDS = 10  # the widget's hello must come this soon after the socket opens
 TYPING_EVERY = 2.0  # a visitor's typing is passed on at most this often
-AVAILABILITY_SECONDS = 5.0  # a queue's availability is read again after this long
 TRY_LATER = 1013
 inbox = table(
     "inbox",
@@ -96,33 +96,6 @@ def rate_limiter(runtime) -> RateLimiter:
             max_keys=settings.rate_limit_addresses,
         )
     return found
-
-
-async def availability(runtime, queue_id: int | None) -> dict:
-    """Whether the channel's queue takes chats now (read again every few seconds, once for
-    every socket asking meanwhile)."""
-    cache = runtime.caches.setdefault("chat.availability", {})
-    found = cache.get(queue_id)
-    if found is None or time.monotonic() - found[0] >= AVAILABILITY_SECONDS:
-        found = cache[queue_id] = (
-            time.monotonic(),
-            asyncio.ensure_future(_read_availability(runtime, queue_id)),
-        )
-    try:
-        return await asyncio.shield(found[1])
-    except Exception:
-        cache.pop(queue_id, None)  # asked again by the next socket
-        raise
-
-
-async def _read_availability(runtime, queue_id: int | None) -> dict:
-    async with runtime.read() as session:
-        return await rooms.availability(
-            session,
-            queue_id,
-            runtime.clock.now(),
-            chat_default_capacity=runtime.settings.chat_default_capacity,
-        )
 
 
 async def chat_socket(websocket: WebSocket) -> None:
@@ -257,6 +230,7 @@ async def _hello(runtime, websocket: WebSocket, channel) -> tuple[Visit, dict]:
 async def _welcome(runtime, websocket: WebSocket, visit: Visit, hello: dict) -> None:
     channel = visit.channel
     agent_read_id = 0
+    bot_name = None
     async with runtime.read() as session:
         messages, files = [], {}
         if visit.ticket_id is not None:
@@ -264,6 +238,8 @@ async def _welcome(runtime, websocket: WebSocket, visit: Visit, hello: dict) -> 
                 session, visit.ticket_id, visit.identity, hello["last_id"]
             )
             files = await sessions.attachments_of(session, [m.id for m in messages])
+            if any(feed.is_bot(m) for m in messages):
+                bot_name = await sessions.bot_name(session)
         agent = await sessions.agent_of(session, visit.ticket_id) if visit.ticket_id else None
         if visit.session_id is not None:
             agent_read_id = await sessions.agent_read(session, visit.session_id)
@@ -282,11 +258,13 @@ async def _welcome(runtime, websocket: WebSocket, visit: Visit, hello: dict) -> 
                         channel.public_key,
                         visit.session_key,
                         runtime.settings.secret_key,
+                        bot_name,
                     )
                     for m in messages
                 ],
                 "agent_read_id": agent_read_id,
                 "available": await availability(runtime, channel.queue_id),
+                "bot": await bot(runtime, channel.queue_id, visit.language),
                 "prechat": {
                     "name": channel.prechat_mode("name"),
                     "email": channel.prechat_mode("email"),
@@ -378,8 +356,11 @@ async def _message(runtime, hub: Hub, presence: Presence, socket: Socket, frame:
         )
     offline = visit.status in ("new", "ended")
     if offline:
-        answer = await availability(runtime, visit.channel.queue_id)
+        queue_id = visit.channel.queue_id
+        answer = await availability(runtime, queue_id)
+        # With the bot on, nobody leaves a message for lack of agents: the bot answers.
         offline = not answer.get("available", True)
+        offline = offline and await bot(runtime, queue_id, visit.language) is None
     missing = _missing_prechat(visit, offline)
     if missing:
         raise FrameError(
@@ -457,6 +438,7 @@ def inbound_message(visit: Visit, external_id: str, text: str, attachments=()) -
         text=text,
         conversation_id=visit.session_key,
         queue_id=visit.channel.queue_id,
+        language=visit.language,
         attachments=list(attachments),
         raw={"page": visit.page, "language": visit.language, "chat_channel": visit.channel.id},
     )
@@ -512,6 +494,7 @@ async def _on_ticket(runtime, hub: Hub, socket: Socket, ticket_id: int) -> None:
     async with runtime.read() as session:
         rows = await sessions.messages_after(session, ticket_id, visit.identity, 0)
         files = await sessions.attachments_of(session, [row.id for row in rows])
+        bot_name = await sessions.bot_name(session) if any(map(feed.is_bot, rows)) else None
     for row in rows:
         frame = feed.message_frame(
             row,
@@ -519,6 +502,7 @@ async def _on_ticket(runtime, hub: Hub, socket: Socket, ticket_id: int) -> None:
             visit.channel.public_key,
             visit.session_key,
             runtime.settings.secret_key,
+            bot_name,
         )
         socket.push(("frame", frame))
     if visit.email_verified and visit.email:

@@ -374,6 +374,8 @@ async def test_every_console_page_names_its_controls(desk):
         "/kb/new",
         "/admin/email",
         "/admin/routing",
+        "/admin/bots",
+        "/reports/bots",
     ]
     async with open_browser() as browser:
         ada = await sign_in_page(browser, desk.url, "ada@example.com", "ada-password")

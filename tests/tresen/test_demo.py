@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bots.models import BotSettings
 from routing.models import AgentProfile, RoutingRule, SlaClock
 from tickets.inbox import receive
 from tickets.models import Macro, Ticket
@@ -32,6 +33,9 @@ async def test_demo_data_loads_once_with_routing_and_slas(runtime):
     assert open_tickets and with_clocks >= open_tickets
     assert due and due <= with_clocks
     assert "Rückerstattung zugesagt" in macros
+    async with runtime.read() as session:  # the help centre's chat has the FAQ bot first
+        bot = await session.get(BotSettings, "chat")
+    assert bot is not None and bot.enabled and bot.engine == "faq" and bot.greeting_de
     # A new invoice question goes to Billing, to an agent who is online, under the SLA.
     result = await receive(
         runtime,

@@ -107,6 +107,7 @@ def test_an_event_emitted_by_name_is_checked_against_its_class():
         "direction": "inbound",
         "internal": False,
         "automatic": False,
+        "channel": None,
     }
     assert isinstance(typed.payload, MessageCreated)
 
@@ -139,6 +140,96 @@ async def test_a_handler_runs_after_commit_with_the_typed_event_and_its_key(runt
     assert (job.status, job.attempts) == ("done", 1) and job.done_at is not None
     assert await run_due(runtime) == 0
     assert len(seen) == 1
+
+
+async def test_prepare_runs_outside_the_transaction_and_hands_its_result_to_the_handler(
+    clocked, registered
+):
+    """A handler that waits on something slow first (the bot asking an assistant) does it
+    with no transaction open: on SQLite another writer gets through meanwhile."""
+    runtime = clocked
+    await create_log_table(runtime, "parcel_log")
+    failures = [RuntimeError("courier unreachable")]
+    seen = []
+
+    async def ask_courier(runtime_: Runtime, event: ParcelArrived) -> str:
+        if failures:
+            raise failures.pop(0)
+        # A write of its own: it would wait for ever if the job's transaction held the lock.
+        async with runtime_.transaction() as tx:
+            await tx.session.execute(
+                text("INSERT INTO parcel_log (item, job_key) VALUES (:item, 'courier')"),
+                {"item": event.parcel},
+            )
+        return f"signed for {event.parcel}"
+
+    @registered(ParcelArrived, "test.sign_later", prepare=ask_courier)
+    async def sign(tx: Transaction, event: ParcelArrived, *, prepared: str) -> None:
+        seen.append(prepared)
+
+    async with runtime.transaction() as tx:
+        tx.emit(ParcelArrived(parcel="p-9"))
+    assert await asyncio.wait_for(run_due(runtime), 10) == 1
+    [job] = await jobs(runtime)  # the failed preparation is retried like a failed run
+    assert (job.status, job.attempts, job.last_error) == (
+        "pending",
+        1,
+        "RuntimeError: courier unreachable",
+    )
+    assert seen == []
+
+    runtime.clock.advance(handlers.BACKOFF_BASE)
+    assert await asyncio.wait_for(run_due(runtime), 10) == 1
+    assert seen == ["signed for p-9"]
+    [job] = await jobs(runtime)
+    assert (job.status, job.attempts) == ("done", 2)
+    assert await count(runtime, text("SELECT count(*) FROM parcel_log")) == 1
+
+
+async def test_a_slow_preparation_holds_up_only_the_jobs_of_its_group(runtime, registered):
+    """The worker goes on with other jobs while one prepares (a Rasa call of seconds);
+    jobs of one group (one conversation's messages) prepare one after the other, in order."""
+    release = asyncio.Event()
+    started, signed, paid = [], [], []
+
+    async def slow(runtime_: Runtime, event: ParcelArrived) -> str:
+        started.append(event.parcel)
+        await release.wait()
+        return event.parcel
+
+    @registered(ParcelArrived, "test.sign_slowly", prepare=slow, group=lambda e: e.parcel[:3])
+    async def sign(tx: Transaction, event: ParcelArrived, *, prepared: str) -> None:
+        signed.append(prepared)
+
+    @registered(InvoicePaid, "test.book_payment")
+    async def book(tx: Transaction, event: InvoicePaid) -> None:
+        paid.append(event.invoice_id)
+
+    async with runtime.transaction() as tx:
+        tx.emit(ParcelArrived(parcel="p-1/first"))
+        tx.emit(ParcelArrived(parcel="q-1"))
+        tx.emit(InvoicePaid(invoice_id=7))
+    preparing: dict = {}
+    worker = asyncio.ensure_future(run_due(runtime, preparing=preparing))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if paid:
+            break
+    assert paid == [7]  # not held up by the two preparing
+    assert sorted(started) == ["p-1/first", "q-1"] and signed == []
+    await asyncio.wait_for(worker, 10)  # nothing else due: the two still prepare
+    async with runtime.transaction() as tx:  # a second message of the first one's group
+        tx.emit(ParcelArrived(parcel="p-1/second"))
+    worker = asyncio.ensure_future(run_due(runtime, preparing=preparing))
+    await asyncio.sleep(0.3)
+    assert "p-1/second" not in started  # waits for the first of its group
+    release.set()
+    await asyncio.wait_for(worker, 10)
+    await asyncio.wait_for(asyncio.gather(*preparing.values()), 10)
+    assert started.index("p-1/first") < started.index("p-1/second")
+    assert signed.index("p-1/first") < signed.index("p-1/second")
+    assert sorted(signed) == ["p-1/first", "p-1/second", "q-1"]
+    assert {job.status for job in await jobs(runtime)} == {"done"}
 
 
 async def test_no_job_without_a_handler_nor_from_a_transaction_that_rolls_back(runtime, registered):

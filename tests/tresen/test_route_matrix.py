@@ -54,6 +54,7 @@ API = {
     ("POST", "/api/v1/tickets/{ticket_id:int}/messages"): "agent",
     ("GET", "/api/v1/tickets/{ticket_id:int}/history"): "agent",
     ("POST", "/api/v1/inbound"): INTEGRATION,
+    ("POST", "/api/v1/bot/ticket-status"): INTEGRATION,
     ("GET", "/api/v1/inbox/quarantined"): "admin",
     ("POST", "/api/v1/inbox/{inbox_id:int}/retry"): "admin",
     ("GET", "/api/v1/queues"): "agent",
@@ -101,6 +102,11 @@ API = {
     ("GET", "/api/v1/chat/channels/{channel_id:int}"): "admin",
     ("PATCH", "/api/v1/chat/channels/{channel_id:int}"): "admin",
     ("POST", "/api/v1/chat/channels/{channel_id:int}/rotate-secret"): "admin",
+    # A conversational channel's bot (bots/settings_api.py; tests/agent_ui/test_bots_admin.py).
+    ("GET", "/api/v1/bot/settings/{channel}"): "admin",
+    ("PUT", "/api/v1/bot/settings/{channel}"): "admin",
+    # The FAQ bot's decision for other bot platforms: any token (bots/api.py).
+    ("POST", "/api/v1/bot/reply"): "agent",
 }
 
 # The console and the public pages (session cookie, CSRF token on every form).
@@ -182,6 +188,12 @@ PAGES = {
     ("POST", "/chats/{ticket_id:int}/decline"): "agent",
     ("POST", "/tickets/{ticket_id:int}/chat/end"): "agent",
     ("POST", "/tickets/{ticket_id:int}/chat/transfer"): "agent",
+    # The bot in the console (agent_ui/bots.py).
+    ("GET", "/admin/bots"): "admin",
+    ("POST", "/admin/bots/{channel}"): "admin",
+    ("POST", "/admin/bots/{channel}/test"): "admin",
+    ("POST", "/tickets/{ticket_id:int}/take-over"): "agent",
+    ("GET", "/reports/bots"): "supervisor",
     # The chat widget's doors: any page of an allowed site (tests/channels/chat/).
     ("GET", "/chat/widget.js"): PUBLIC,
     ("GET", "/chat/{key}/config"): PUBLIC,

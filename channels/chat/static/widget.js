@@ -36,7 +36,8 @@
       type: "This kind of file cannot be sent.", unavail: "Chat is not available.",
       verify_required: "Please confirm your e-mail address first: we sent you a code.",
       reconn: "Reconnecting…", rate_limited: "Too many messages: please wait a moment.",
-      code_wrong: "The code is not right.", code_expired: "The code has expired: ask for a new one."
+      code_wrong: "The code is not right.", code_expired: "The code has expired: ask for a new one.",
+      bot: "Bot", give: "Send my e-mail address"
     },
     de: {
       open: "Chat öffnen", unread: "Chat öffnen ({} neue Nachrichten)", unread1: "Chat öffnen (1 neue Nachricht)",
@@ -54,7 +55,8 @@
       type: "Diese Art von Datei kann nicht gesendet werden.", unavail: "Der Chat ist nicht verfügbar.",
       verify_required: "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse: Wir haben Ihnen einen Code geschickt.",
       reconn: "Verbindung wird wiederhergestellt …", rate_limited: "Zu viele Nachrichten: bitte warten Sie einen Moment.",
-      code_wrong: "Der Code stimmt nicht.", code_expired: "Der Code ist abgelaufen: fordern Sie einen neuen an."
+      code_wrong: "Der Code stimmt nicht.", code_expired: "Der Code ist abgelaufen: fordern Sie einen neuen an.",
+      bot: "Bot", give: "E-Mail-Adresse senden"
     }
   }[lang];
   function t(k, a) { return S[k].replace("{}", a); }
@@ -77,7 +79,8 @@
     wanted = false, attempt = 0, timer, pingT, typingT, theirT, typingSent = 0, typingOn = false,
     isOpen = false, wantOpen = false, nodes = {}, cnodes = {}, lastId = 0, readSent = 0,
     agentRead = 0, rnode = null, status = st.c ? "open" : "new", visitor = {}, agent = null,
-    force = null, pfDone = false, pfMode = "", codeSent = false, identity = null, wantT = false, retryT = null;
+    force = null, pfDone = false, pfMode = "", codeSent = false, identity = null, wantT = false, retryT = null,
+    bot = null, askE = false, askR = false;
   var host, L, B, P, AV, NM, AG, EB, AB, CN, LOG, TY, NO, PF, PNL, PN, PEL, PE, PB, VF, VL, VC, VI, VM,
     EN, RA, TS, ER, CF, TA, FI;
 
@@ -119,6 +122,8 @@
     ".m .b{display:inline-block;text-align:left;padding:8px 11px;border-radius:12px;background:#fff;border:1px solid #e1e4e8;white-space:pre-wrap;overflow-wrap:anywhere}" +
     ".m.v .b{background:var(--p);border-color:transparent}.m.v .b,.m.v .b *{color:var(--t)}.m.s .b{background:none;border:0;color:#57606a;font-size:12px}" +
     ".b a{color:#0b5cad;text-decoration:underline}.b img{display:block;max-width:200px;max-height:160px;border-radius:6px;margin:4px 0}" +
+    ".m.bo .b{background:#eef3fb;border-color:#b9cbe6}.q{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 0}" +
+    ".q button{background:#fff;border:1px solid var(--p);color:var(--p);border-radius:14px;padding:4px 10px}.q button:disabled{opacity:.5;cursor:default}" +
     ".w,.st{display:block;font-size:12px;color:#57606a;margin:2px 4px}.m.sending .b{opacity:.6}.m.failed .st{color:#d1242f}" +
     ".ty{padding:0 12px;font-size:12px;color:#57606a;min-height:4px;background:#f6f7f9}" +
     ".f{border-top:1px solid #e1e4e8;padding:10px 12px;display:flex;flex-direction:column;gap:8px;max-height:60%;overflow-y:auto}" +
@@ -203,7 +208,10 @@
     box.appendChild(L);
     box.appendChild(P);
     root.appendChild(box);
-    if (cfg.greeting) LOG.appendChild(h("div", { class: "m a g" }, [h("div", { class: "b", text: cfg.greeting })]));
+    // With the bot on, its greeting is the conversation's first line, under its name.
+    var g = bot && bot.greeting;
+    if (g || cfg.greeting) LOG.appendChild(h("div", { class: "m a g" + (g ? " bo" : "") }, [
+      g && h("span", { class: "w", text: bot.name || S.bot }), h("div", { class: "b", text: g || cfg.greeting })]));
     (D.body || D.documentElement).appendChild(host);
   }
 
@@ -233,12 +241,18 @@
       var img = /^image\//.test(a.type) ? h("img", { src: u, alt: "" }) : null;
       b.appendChild(h("div", {}, [h("a", { href: u, target: "_blank", rel: REL }, [img, String(a.name || "file")])]));
     });
+    if (/^https:\/\//i.test(m.image || "")) b.appendChild(h("img", { src: m.image, alt: "" }));
   }
   function node(m) {
-    var who = m.from === "visitor" ? "v" : m.from === "system" ? "s" : "a";
+    var who = m.from === "visitor" ? "v" : m.from === "system" ? "s" : m.from === "bot" ? "a bo" : "a";
     var n = h("div", { class: "m " + who });
-    if (who === "a") n.appendChild(h("span", { class: "w", text: (m.author && m.author.name) || cfg.name || "" }));
+    if (who !== "v" && who !== "s") n.appendChild(h("span", { class: "w", text: (m.author && m.author.name) || (who === "a" ? cfg.name : S.bot) || "" }));
     n.appendChild(h("div", { class: "b" }));
+    // The bot's buttons: a click says the button's title, as if typed.
+    if (who === "a bo" && m.buttons && m.buttons.length) n.appendChild(h("div", { class: "q" }, m.buttons.map(function (q) {
+      return h("button", { type: "button", text: String(q.title), onclick: function () { send(String(q.title)); } });
+    })));
+    n._ask = who === "a bo" && m.ask === "email";
     n.appendChild(h("span", { class: "st" }));
     fill(n, m);
     return n;
@@ -247,6 +261,8 @@
     var first = LOG.querySelector(".sending");
     if (first && !n.classList.contains("sending")) LOG.insertBefore(n, first); else LOG.appendChild(n);
     LOG.scrollTop = LOG.scrollHeight;
+    // Only the newest message's buttons answer it: anything said after them ends them.
+    [].forEach.call(LOG.querySelectorAll(".q button"), function (b) { b.disabled = b.parentNode.parentNode !== LOG.lastChild; });
   }
   function sending(m, placeholder) {
     var n = node({ from: "visitor", text: m.text });
@@ -343,6 +359,7 @@
         if (f.token) put(SK, token = f.token);
         status = f.status; visitor = f.visitor || {}; agent = f.agent && f.agent.name ? f.agent : null;
         if (f.available) avail = f.available;
+        if ("bot" in f) bot = f.bot;
         agentRead = Math.max(agentRead, f.agent_read_id || 0);
         st.c = live() ? 1 : 0; if (st.c) st.n = 0; save();
         (f.messages || []).forEach(add);
@@ -414,9 +431,9 @@
     var p = cfg.prechat || {}, m = st.me || {}, r = {};
     ["name", "email"].forEach(function (k) {
       var mode = p[k] || "optional";
-      if (k === "email" && avail.available === false && !live()) mode = "required";
+      if (k === "email" && (askR || (avail.available === false && !live() && !bot))) mode = "required";
       if (force && force.indexOf(k) >= 0) mode = "required";
-      if (pfMode && k === "name") mode = "off";
+      if ((pfMode || askE) && k === "name") mode = "off";
       r[k] = visitor[k] || m[k] ? 0 : mode === "required" ? 2 : mode === "off" ? 0 : 1;
     });
     return r;
@@ -437,14 +454,14 @@
     refresh();
     return true;
   }
-  function send() {
-    var text = TA.value;
+  function send(x) {
+    var text = typeof x === "string" ? x : TA.value;
     if (!text.trim() || !checkPre()) return;
     err("");
     var p = { client_id: newId(), text: text };
     setPend(pend().concat([p]));
     sending(p);
-    TA.value = "";
+    if (text !== x) TA.value = "";
     stopTyping();
     if (welcomed) frame({ type: "message", client_id: p.client_id, text: text });
     else if (!ws) connect();
@@ -511,14 +528,19 @@
   }
   function refresh() {
     if (!P) return;
+    // The bot asked for the e-mail address: the form stays until it is given, whatever was
+    // said since (a message crossing the question); required while the question is newest.
+    var last = LOG.lastChild;
+    askE = live() && !visitor.email && [].some.call(LOG.childNodes, function (n) { return n._ask; });
+    askR = askE && !!(last && last._ask);
     var ended = status === "ended", f = fields(), w = avail.expected_wait_seconds, mins = Math.max(1, Math.round(w / 60));
-    NO.textContent = stopped ? S.unavail : ended ? "" : avail.available === false && !live() ? S.offline
+    NO.textContent = stopped ? S.unavail : ended || bot ? "" : avail.available === false && !live() ? S.offline
       : w && !agent ? (mins === 1 ? S.wait1 : t("wait", mins)) : "";
     NO.hidden = !NO.textContent;
-    PF.hidden = stopped || !(f.name || f.email) || !(force || (pfMode ? ended : !live() && !ended && !pfDone));
+    PF.hidden = stopped || !(f.name || f.email) || !(force || askE || (pfMode ? ended : !live() && !ended && !pfDone));
     PNL.hidden = !f.name; PEL.hidden = !f.email;
     PN.required = f.name === 2; PE.required = f.email === 2;
-    PB.textContent = pfMode ? S.transcript : S.start;
+    PB.textContent = pfMode ? S.transcript : askE ? S.give : S.start;
     CF.hidden = stopped || ended;
     EN.hidden = stopped || !ended;
     RA.hidden = !(ended && st.ru); if (st.ru) RA.href = st.ru;
@@ -584,7 +606,7 @@
     if (!r.ok) throw new Error("HTTP " + r.status);
     return r.json();
   }).then(function (c) {
-    cfg = c; avail = c;
+    cfg = c; avail = c; bot = c.bot || null;
     build();
     pend().forEach(function (p) { sending(p); });
     refresh();

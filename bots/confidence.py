@@ -1,0 +1,197 @@
+"""The bot's confidence: what the search saw, turned into a calibrated probability.
+
+Two small logistic models per ranking mode (semantic: the `semantic` extra ranked the
+articles; lexical: full text only, without the extra or while the encoder is busy):
+
+- ANSWER: P(the top article is the right one and the question is one the FAQ answers);
+- OPTIONS: P(the right article is among the top three and the question is in scope),
+  which decides whether offering the top titles ("Which of these do you mean?") is worth it.
+
+Fitted by `python -m bench.bot --fit` (scikit-learn's LogisticRegression on StackFAQ's
+paraphrased questions as in scope and a fixed-seed sample of Banking77's customer messages as
+out of scope); the thresholds are the lowest whose precision on held-out folds (folds by
+thread: no thread's paraphrases in both train and test) is at least TARGET_PRECISION, and stays
+so above. Run time needs numpy only: the coefficients are constants here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+FEATURES = (
+    "score",  # the top hit's search score (0..1)
+    "score_margin",  # to the second hit's
+    "coverage",  # share of the query's words the top article holds
+    "coverage_margin",  # to the second article's
+    "rare_coverage",  # the same, each word weighted by its rarity in the index (IDF)
+    "rare_coverage_margin",  # to the second article's
+    "title_coverage",  # share of the query's words in the top article's title
+    "known",  # share of the query's words the index knows at all
+    "lexical",  # the top article's lexical score relative to the best lexical find
+    "lexical_agrees",  # the best lexical find is the top article
+    "cosine",  # the top article's cosine (semantic mode only)
+    "cosine_margin",  # to the second article's
+    "cosine_lift",  # above the mean cosine of every article (semantic mode only)
+    "cosine_z",  # the lift in standard deviations of those cosines
+    "semantic_agrees",  # the nearest article by cosine is the top article
+)
+# Answers: at least this share right on held-out folds (the goal is 0.90; the margin is for
+# FAQs the model has not seen).
+TARGET_PRECISION = 0.92
+# Offering three titles costs the customer a look, a wrong answer their trust: the titles are
+# offered when the right article is among them three times out of four.
+CLARIFY_PRECISION = 0.75
+
+# --- fitted by `python -m bench.bot --fit` ---
+FITTED = (
+    "2026-12-03, 125 StackFAQ threads, 1249 paraphrases in scope, 1000 Banking77 messages "
+    "(seed 17) out of scope; held out (5 folds by thread) semantic: coverage 0.87, "
+    "precision 0.92, out of scope handed off 0.96; lexical: coverage 0.37, precision 0.92, "
+    "out of scope handed off 0.98"
+)
+ANSWER = {
+    "semantic": (
+        -43.8862,
+        (
+            3.4153,
+            2.3505,
+            0.0000,
+            0.0000,
+            0.0000,
+            2.0213,
+            0.0000,
+            0.6790,
+            0.0000,
+            0.5315,
+            43.5488,
+            39.8112,
+            16.2477,
+            0.0000,
+            0.0000,
+        ),
+    ),
+    "lexical": (
+        -16.6392,
+        (
+            0.0000,
+            3.8994,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+            7.1431,
+            2.9877,
+            9.9685,
+            0.5660,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+        ),
+    ),
+}
+OPTIONS = {
+    "semantic": (
+        -75.7239,
+        (
+            3.4372,
+            0.0000,
+            0.0000,
+            1.1367,
+            0.0000,
+            0.0000,
+            0.0000,
+            1.0351,
+            0.0000,
+            0.9386,
+            79.7953,
+            0.0000,
+            41.3968,
+            0.0000,
+            0.0000,
+        ),
+    ),
+    "lexical": (
+        -5.9570,
+        (
+            0.0000,
+            1.7398,
+            0.0000,
+            0.0000,
+            0.0000,
+            1.6168,
+            7.7029,
+            3.6909,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+            0.0000,
+        ),
+    ),
+}
+THRESHOLD = {"semantic": 0.5133, "lexical": 0.7685}
+OPTIONS_THRESHOLD = {"semantic": 0.4643, "lexical": 0.8387}
+# --- end of the fitted constants ---
+
+# What the console shows as "the calibrated default" (the semantic mode's: the usual one).
+DEFAULT_THRESHOLD = THRESHOLD["semantic"]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    mode: str  # "semantic" | "lexical"
+    features: tuple[float, ...]
+    answer: float  # P(top article right and in scope)
+    options: float  # P(right article among the top three and in scope)
+
+
+def features(hits, signals) -> tuple[float, ...]:
+    """The feature vector of one search (hits best first, `knowledge_base.search.Signals`)."""
+    if not hits:
+        return (0.0,) * len(FEATURES)
+    top = hits[0]
+    second = hits[1] if len(hits) > 1 else None
+    semantic = signals.semantic and top.cosine is not None
+    cosine = top.cosine if semantic else 0.0
+    cosine_2 = second.cosine if semantic and second and second.cosine is not None else 0.0
+    return (
+        top.score,
+        top.score - (second.score if second else 0.0),
+        top.coverage,
+        top.coverage - (second.coverage if second else 0.0),
+        top.rare_coverage,
+        top.rare_coverage - (second.rare_coverage if second else 0.0),
+        top.title_coverage,
+        signals.known / signals.terms if signals.terms else 0.0,
+        top.lexical,
+        float(signals.lexical_top == top.article_id),
+        cosine,
+        (cosine - cosine_2) if semantic else 0.0,
+        (cosine - signals.cosine_mean) if semantic and signals.cosine_mean is not None else 0.0,
+        (cosine - signals.cosine_mean) / signals.cosine_std
+        if semantic and signals.cosine_std
+        else 0.0,
+        float(semantic and signals.semantic_top == top.article_id),
+    )
+
+
+def _logistic(model: tuple[float, tuple[float, ...]], values: tuple[float, ...]) -> float:
+    intercept, weights = model
+    z = intercept + sum(w * v for w, v in zip(weights, values, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def assess(hits, signals) -> Assessment:
+    """The calibrated chances of one search's result."""
+    mode = "semantic" if signals.semantic else "lexical"
+    values = features(hits, signals)
+    if not hits:
+        return Assessment(mode, values, 0.0, 0.0)
+    return Assessment(
+        mode, values, _logistic(ANSWER[mode], values), _logistic(OPTIONS[mode], values)
+    )

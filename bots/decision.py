@@ -1,0 +1,335 @@
+"""The FAQ bot's turn: one customer message → answer, clarify, handoff or resolved.
+
+The chat's bot (bots/handler.py), `POST /api/v1/bot/reply` and the Rasa action server all
+call `decide`. It answers from public articles only when the calibrated confidence
+(bots/confidence.py) reaches the threshold: a wrong answer given with confidence is worse than
+a handoff.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy import select
+
+from bots import confidence, words
+from knowledge_base.analysis import stemmer
+from knowledge_base.analysis import words as word_list
+from knowledge_base.models import Article
+from knowledge_base.search import Hit, Signals, report_gap, search
+from tresen.i18n import gettext as _
+from tresen.i18n import using
+
+LANGUAGES = ("de", "en")
+CANDIDATES = 3  # the hits a turn looks at: the answer, and up to three options to clarify
+ANSWER_CHARS = 400
+MAX_TEXT = 2000
+_ARTICLE_PAYLOAD = re.compile(r"^/article:(\d{1,12})$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKUP = re.compile(r"<[^>]+>|[#>|]+|^\s*(?:[-+*]|\d+\.)\s+", re.MULTILINE)
+_EMPHASIS = re.compile(r"(?<!\w)[*_`~]+|[*_`~]+(?!\w)")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*(?:[-+*]|\d+\.)\s)")
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    id: int
+    title: str
+    url: str  # absolute: settings.base_url + "/help/<slug>"
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str  # "/yes", "/no", "/article:<id>" (FAQ bot); Rasa's own payloads (Rasa)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "answer" | "clarify" | "handoff" | "resolved"
+    text: str  # the whole message the customer is sent, in the conversation's language
+    answer: str = ""  # answer: the short answer alone (plain text, <= ~400 chars)
+    article: ArticleRef | None = None
+    confidence: float = 0.0  # 0..1, calibrated: the chance the article is the right one
+    options: tuple[ArticleRef, ...] = ()  # clarify: up to three
+    buttons: tuple[Button, ...] = ()  # answer: Yes/No; clarify: the options' titles
+    # handoff: asked_for_person | angry | said_no | second_miss | low_confidence
+    # | unsupported_language | no_answer
+    reason: str | None = None
+    language: str = "en"  # the language the text is in
+
+
+@dataclass
+class BotState:
+    """What the bot remembers of one conversation; JSON-able."""
+
+    awaiting: str | None = None  # "feedback" after an answer, "choice" after clarify
+    article_id: int | None = None
+    options: list[int] = field(default_factory=list)
+    misses: int = 0
+    answers: int = 0
+    question: str = ""  # the last question asked: reported as a gap when the answer was "no"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> BotState:
+        data = data or {}
+        options = data.get("options") or []
+        awaiting, article_id = data.get("awaiting"), data.get("article_id")
+        return cls(
+            awaiting=awaiting if awaiting in ("feedback", "choice") else None,
+            article_id=article_id if isinstance(article_id, int) else None,
+            options=[o for o in options if isinstance(o, int)][:CANDIDATES],
+            misses=int(data.get("misses") or 0),
+            answers=int(data.get("answers") or 0),
+            question=str(data.get("question") or "")[:MAX_TEXT],
+        )
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    threshold: float | None = None  # None: the calibrated default (bots/confidence.py)
+    languages: tuple[str, ...] = ("de", "en")
+
+
+@dataclass
+class Ranking:
+    """One question's search as the bot sees it."""
+
+    hits: list
+    signals: Signals
+    assessment: confidence.Assessment
+
+
+async def rank(runtime, text: str, language: str | None) -> Ranking:
+    """The few best public articles for a question, and the confidence in them."""
+    signals = Signals()
+    hits = await search(
+        runtime,
+        text,
+        language=language,
+        audience="bot",
+        limit=CANDIDATES,
+        signals=signals,
+        snippets=False,
+    )
+    return Ranking(hits, signals, confidence.assess(hits, signals))
+
+
+def short_answer(body: str, question: str, language: str) -> str:
+    """The article's one to three sentences that best match the question, as plain text."""
+    plain = _EMPHASIS.sub("", _MARKUP.sub(" ", _LINK.sub(r"\1", body or "")))
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(plain)]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        return ""
+    stem = stemmer(language)
+    wanted = set(stem.stemWords(word_list(question)))
+    scores = [len(wanted & set(stem.stemWords(word_list(s)))) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    if scores[best] == 0:
+        best = 0  # nothing in common (a paraphrase): the article's opening says what it is about
+    chosen = [sentences[best]]
+    for sentence in sentences[best + 1 : best + 3]:
+        if len(" ".join([*chosen, sentence])) > ANSWER_CHARS:
+            break
+        chosen.append(sentence)
+    text = " ".join(chosen)
+    if len(text) > ANSWER_CHARS:
+        text = text[:ANSWER_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return text
+
+
+def _ref(runtime, hit) -> ArticleRef:
+    return ArticleRef(hit.article_id, hit.title, runtime.settings.base_url.rstrip("/") + hit.url)
+
+
+def _answer(runtime, hit, question: str, language: str, probability: float) -> Decision:
+    article = _ref(runtime, hit)
+    answer = short_answer(hit.body, question, hit.language)
+    with using(language):
+        text = "\n\n".join(
+            part
+            for part in (
+                answer,
+                f"{article.title}: {article.url}",
+                _("Did this answer your question?"),
+            )
+            if part
+        )
+        buttons = (Button(_("Yes"), "/yes"), Button(_("No"), "/no"))
+    return Decision(
+        "answer",
+        text,
+        answer=answer,
+        article=article,
+        confidence=round(probability, 4),
+        buttons=buttons,
+        language=language,
+    )
+
+
+def _handoff(reason: str, language: str, probability: float = 0.0) -> Decision:
+    with using(language):
+        if reason == "asked_for_person":
+            text = _("Of course. I am passing you to a person from our team.")
+        elif reason == "angry":
+            text = _("I am sorry. A person from our team will take over from here.")
+        elif reason == "said_no":
+            text = _("Sorry that did not help. I am passing your question to our team.")
+        elif reason == "unsupported_language":
+            text = _("Sorry, I can only help in German and English. I am passing you to our team.")
+        else:
+            text = _("I do not have a good answer to that. I am passing your question to our team.")
+    return Decision(
+        "handoff", text, confidence=round(probability, 4), reason=reason, language=language
+    )
+
+
+def _small_talk(kind: str, language: str) -> Decision:
+    with using(language):
+        if kind == "greeting":
+            text = _("Hello! What can I help you with?")
+        else:
+            text = _("You are welcome! Is there anything else I can help with?")
+    return Decision("answer", text, language=language)
+
+
+async def _article_hit(runtime, article_id: int):
+    """An article the customer picked, as a search hit (public ones only)."""
+    async with runtime.read() as session:
+        article = await session.scalar(
+            select(Article).where(Article.id == article_id, Article.visibility == "public")
+        )
+    if article is None:
+        return None
+    return Hit(
+        article.id,
+        article.title,
+        article.slug,
+        article.language,
+        article.visibility,
+        1.0,
+        body=article.body,
+    )
+
+
+async def _choice(runtime, text: str, state: BotState) -> int | None:
+    """The article a reply to "Which of these do you mean?" picks: its payload, number or title."""
+    stripped = text.strip()
+    found = _ARTICLE_PAYLOAD.match(stripped)
+    if found:
+        return int(found[1])
+    if stripped.rstrip(".)") in ("1", "2", "3"):
+        at = int(stripped.rstrip(".)")) - 1
+        return state.options[at] if at < len(state.options) else None
+    if state.options:
+        async with runtime.read() as session:
+            titles = dict(
+                (
+                    await session.execute(
+                        select(Article.id, Article.title).where(Article.id.in_(state.options))
+                    )
+                ).all()
+            )
+        wanted = " ".join(words.tokens(stripped))
+        for article_id in state.options:
+            if " ".join(words.tokens(titles.get(article_id, ""))) == wanted:
+                return article_id
+    return None
+
+
+async def decide(
+    runtime,
+    text: str,
+    *,
+    lang: str | None,
+    state: BotState | None = None,
+    config: BotConfig = BotConfig(),
+    report_gaps: bool = True,
+) -> tuple[Decision, BotState]:
+    """One customer message → the bot's next move and its new state."""
+    state = BotState.from_dict(state.as_dict() if state else None)
+    text = " ".join((text or "").split())[:MAX_TEXT]
+    language = lang if lang in LANGUAGES else words.guess_language(text)
+    speak = language or (config.languages[0] if config.languages else "en")
+
+    async def gap(question: str, hits=()) -> None:
+        if report_gaps and question:
+            await report_gap(runtime, question, language, "bot", list(hits))
+
+    def handoff(reason: str, probability: float = 0.0) -> tuple[Decision, BotState]:
+        state.awaiting, state.options = None, []
+        return _handoff(reason, speak, probability), state
+
+    if words.wants_person(text):
+        return handoff("asked_for_person")
+    if words.angry(text):
+        return handoff("angry")
+    if state.awaiting == "feedback":
+        if words.is_yes(text) or words.small_talk(text) == "thanks":
+            state.awaiting = None
+            with using(speak):
+                message = _("Glad I could help!")
+            return Decision(
+                "resolved", message, article=None, confidence=1.0, language=speak
+            ), state
+        if words.is_no(text):
+            await gap(state.question)
+            return handoff("said_no")
+    if state.awaiting == "choice" or _ARTICLE_PAYLOAD.match(text):
+        chosen = await _choice(runtime, text, state)
+        hit = await _article_hit(runtime, chosen) if chosen is not None else None
+        if hit is not None:
+            state.awaiting, state.options = "feedback", []
+            state.article_id, state.answers = hit.article_id, state.answers + 1
+            return _answer(runtime, hit, state.question, hit.language, 1.0), state
+        if _ARTICLE_PAYLOAD.match(text):  # a button of an article since taken down
+            return handoff("no_answer")
+    state.awaiting, state.options = None, []
+    kind = words.small_talk(text)
+    if kind or not text or text.casefold() in words.YES | words.NO:
+        # A stale Yes/No button is no question either: asked what the customer needs.
+        return _small_talk(kind or "greeting", speak), state
+    if language is not None and language not in config.languages:
+        await gap(text)
+        return handoff("unsupported_language")
+    searched = language or (config.languages[0] if len(config.languages) == 1 else None)
+    ranking = await rank(runtime, text, searched)
+    hits, assessment = ranking.hits, ranking.assessment
+    if hits and hits[0].language not in config.languages:
+        hits = []  # the best article is in a language this bot does not answer in
+    state.question = text
+    if not hits:
+        state.misses += 1
+        await gap(text)
+        return handoff("second_miss" if state.misses >= 2 else "no_answer")
+    bar = confidence.THRESHOLD[assessment.mode] if config.threshold is None else config.threshold
+    if assessment.answer >= bar:
+        top = hits[0]
+        state.awaiting, state.article_id = "feedback", top.article_id
+        state.answers += 1
+        return _answer(runtime, top, text, language or top.language, assessment.answer), state
+    state.misses += 1
+    if state.misses >= 2:
+        await gap(text, hits)
+        return handoff("second_miss", assessment.answer)
+    if len(hits) >= 2 and assessment.options >= confidence.OPTIONS_THRESHOLD[assessment.mode]:
+        options = tuple(_ref(runtime, h) for h in hits[:CANDIDATES])
+        state.awaiting, state.options = "choice", [o.id for o in options]
+        with using(speak):
+            lines = [_("Which of these do you mean?")]
+        lines += [f"{n}. {o.title}" for n, o in enumerate(options, 1)]
+        return Decision(
+            "clarify",
+            "\n".join(lines),
+            confidence=round(assessment.answer, 4),
+            options=options,
+            buttons=tuple(Button(o.title, f"/article:{o.id}") for o in options),
+            language=speak,
+        ), state
+    await gap(text, hits)
+    return handoff("low_confidence", assessment.answer)

@@ -1,0 +1,167 @@
+"""What a customer's words mean before any search: a person wanted, anger, yes, no, a greeting
+or thanks alone, and the language (German and English)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.words import angry, guess_language, is_no, is_yes, small_talk, wants_person
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent",
+        "Agent please",
+        "human!",
+        "I want to talk to a human",
+        "Can I speak to someone?",
+        "a real person please",
+        "Let me chat with a live agent",
+        "connect me to a representative",
+        "I need a human being, not a bot",
+        "Please call me",
+        "Mitarbeiter bitte",
+        "Mitarbeiter",
+        "Mensch!",
+        "Ich will mit einem Menschen sprechen",
+        "Bitte eine echte Person",
+        "Kann ich jemanden sprechen?",
+        "Ich möchte mit einem Mitarbeiter reden",
+        "Support anrufen",
+        "Verbinden Sie mich bitte mit dem Kundenservice",
+        "Ich hätte gern einen Berater",
+    ],
+)
+def test_a_request_for_a_person(text):
+    assert wants_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my agent contract was cancelled",
+        "How do I change the agent settings in my account?",
+        "Human resources asked for my payslip",
+        "Is the travel insurance valid for every person in my family?",
+        "How do I add a Mitarbeiter to my team account with many users",
+        "Meine Mitarbeiter können sich nicht anmelden",
+        "Mitarbeiterrabatt für Bestellungen",
+        "Wie viele Menschen passen in den Raum laut Buchung?",
+        "How do I reset my password?",
+        "Wo ist mein Paket?",
+    ],
+)
+def test_not_a_request_for_a_person(text):
+    assert not wants_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This is fucking useless",
+        "you idiots",
+        "Where is my parcel!!!",
+        "WHY DOES NOTHING EVER WORK HERE",
+        "this is ridiculous",
+        "Are you kidding me? Third time now",
+        "Das ist eine Frechheit",
+        "Unverschämt, seit zwei Wochen keine Antwort",
+        "So ein Saftladen",
+        "Scheiße, schon wieder kaputt",
+        "ICH WARTE SEIT DREI WOCHEN AUF MEIN GELD",
+        "Ich habe die Nase voll",
+    ],
+)
+def test_anger(text):
+    assert angry(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where is my parcel?",
+        "Is it possible to pay by PayPal!",
+        "My VPN and DNS settings fail",
+        "Wie ändere ich meine IBAN?",
+        "Das Passwort wird nicht akzeptiert, was tun?",
+        "I got an error saying HTTP 500",
+        "Danke!",
+    ],
+)
+def test_not_anger(text):
+    assert not angry(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["/yes", "yes", "Yes!", "yes thanks", "yep", "sure", "it did", "that helped, thank you",
+     "ja", "Ja, danke", "Jawohl", "genau", "hat geholfen", "Das hat geholfen, vielen Dank"],
+)  # fmt: skip
+def test_yes(text):
+    assert is_yes(text) and not is_no(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["/no", "no", "No.", "nope", "not really", "didn't help", "no, that's not it",
+     "nein", "Nein, leider nicht", "nee", "leider nicht", "hat nicht geholfen",
+     "Nein, das ist es nicht"],
+)  # fmt: skip
+def test_no(text):
+    assert is_no(text) and not is_yes(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes but how do I change the address?",
+        "no I mean the invoice address of my company account",
+        "Ja aber wie ändere ich die Lieferadresse?",
+        "Nein, ich meine die Rechnung vom letzten Monat für mein Firmenkonto",
+        "How do I cancel my order?",
+    ],
+)
+def test_a_new_question_is_neither_yes_nor_no(text):
+    assert not is_yes(text) and not is_no(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("hallo", "greeting"),
+        ("Hallo!", "greeting"),
+        ("Hi there", "greeting"),
+        ("Guten Morgen", "greeting"),
+        ("Moin", "greeting"),
+        ("hello", "greeting"),
+        ("danke", "thanks"),
+        ("Vielen Dank!", "thanks"),
+        ("Danke schön", "thanks"),
+        ("thanks", "thanks"),
+        ("Thank you very much", "thanks"),
+        ("cheers", "thanks"),
+        ("Hallo, wie ändere ich mein Passwort?", None),
+        ("hello, where is my order", None),
+        ("Thanks, but how do I cancel it?", None),
+        ("How do I say thank you to the courier?", None),
+    ],
+)
+def test_greetings_and_thanks_alone(text, kind):
+    assert small_talk(text) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Wie kann ich mein Passwort ändern?", "de"),
+        ("Wo ist meine Bestellung?", "de"),
+        ("Rückerstattung", "de"),
+        ("How can I change my password?", "en"),
+        ("Where is my order?", "en"),
+        ("Rechnung", None),
+        ("PayPal", None),
+    ],
+)
+def test_language_from_the_commonest_words(text, language):
+    assert guess_language(text) == language
