@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tickets.models import Ticket
+from tickets.states import customer_label as state_label
 from tresen import i18n
 from tresen.api import ApiError, ApiRouter
 from tresen.email_address import EmailAddressError, normalize_email
-from tresen.i18n import _
 from tresen.limits import RateLimiter
 from tresen.text import Text
 
@@ -59,20 +59,6 @@ class StatusQuestion(BaseModel):
             return normalize_email(value)
         except EmailAddressError as error:
             raise ValueError(str(error)) from None
-
-
-def state_label(state: str) -> str:
-    """A ticket's state in the customer's words (as the portal tells it)."""
-    labels = {
-        "bot": _("Received"),
-        "new": _("Received"),
-        "open": _("In progress"),
-        "pending": _("Waiting for your answer"),
-        "on_hold": _("In progress"),
-        "solved": _("Solved"),
-        "closed": _("Closed"),
-    }
-    return labels.get(state, state)
 
 
 def _limiter(request: Request) -> RateLimiter:

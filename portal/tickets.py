@@ -24,6 +24,7 @@ from tickets import queries as ticket_queries
 from tickets.actions import Actor, update_ticket
 from tickets.csat import ticket_rating
 from tickets.models import InboundRecord
+from tickets.states import customer_label as state_label
 from tresen import channel as channel_registry
 from tresen import i18n, rooms
 from tresen.auth import verified_form
@@ -32,21 +33,6 @@ from tresen.i18n import _
 
 SHOWS = ("all", "open", "closed")
 MAX_TEXT = 100_000
-
-
-def state_label(state: str) -> str:
-    """A ticket's state in the customer's words (the desk's own states told simply)."""
-    labels = {
-        "new": _("Received"),
-        "open": _("In progress"),
-        "pending": _("Waiting for your answer"),
-        "on_hold": _("In progress"),
-        "solved": _("Solved"),
-        "closed": _("Closed"),
-        # The bot is answering: for the customer, their request is being handled.
-        "bot": _("In progress"),
-    }
-    return labels.get(state, state)
 
 
 def channel_label(channel: str) -> str:
