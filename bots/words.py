@@ -23,7 +23,11 @@ _PERSON_PHRASES = re.compile(
     r"|sachbearbeiter\w*|support) (sprechen|reden|verbinden|weiterleiten|wenden)|"
     r"(support|hotline|kundenservice|kundendienst) anrufen|"
     r"(call|phone) (me|support|your support|customer service)|"
-    r"verbinden sie mich|weiterleiten an"
+    r"verbinden sie mich|weiterleiten an|"
+    r"(is there|are there|i need|i want|i would like|i'd like|can i get|can i have|get me) "
+    r"(a |an |some )?(real |live )?(person|human|agent|representative|someone|somebody) "
+    r"(who|to|that|please)|"
+    r"gibt es (hier )?(einen |eine )?(echten |echte )?(mitarbeiter\w*|menschen|person|berater\w*)"
     r")\b"
 )
 # Words that ask for a person when the message is short or asks for something with them;

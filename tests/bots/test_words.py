@@ -31,6 +31,9 @@ from bots.words import angry, guess_language, is_no, is_yes, small_talk, wants_p
         "Support anrufen",
         "Verbinden Sie mich bitte mit dem Kundenservice",
         "Ich hätte gern einen Berater",
+        "is there a person who can help",
+        "Can I get a human please",
+        "Gibt es einen Mitarbeiter, der mir hilft?",
     ],
 )
 def test_a_request_for_a_person(text):
@@ -50,6 +53,8 @@ def test_a_request_for_a_person(text):
         "Wie viele Menschen passen in den Raum laut Buchung?",
         "How do I reset my password?",
         "Wo ist mein Paket?",
+        "Is there a person limit on the account?",
+        "I need someone's approval for the refund",
     ],
 )
 def test_not_a_request_for_a_person(text):
