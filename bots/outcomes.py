@@ -11,10 +11,9 @@ from bots.models import BotConversation
 from tickets.fields import update_ticket
 from tickets.history import SYSTEM
 from tickets.models import Ticket
+from tickets.states import BOT
 from tresen.handlers import handler
 from tresen.runtime import Transaction
-
-BOT = "bot"
 
 
 async def before_commit(tx: Transaction) -> None:

@@ -10,10 +10,9 @@ from tickets.events import TicketHandedOver
 from tickets.history import SYSTEM, history_row, state_columns
 from tickets.messages import message_created, message_values
 from tickets.models import Message, Ticket, TicketHistory
+from tickets.states import BOT  # the bot's state, and its messages' auto_submitted
 from tresen.i18n import _, using
 from tresen.runtime import ActionError, Transaction
-
-BOT = "bot"  # the state of a ticket the bot answers, and its messages' auto_submitted
 
 
 def reason_text(reason: str | None) -> str:

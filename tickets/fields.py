@@ -16,14 +16,13 @@ from sqlalchemy import bindparam, insert, select, update
 from tickets.history import SYSTEM, Actor, change_state, history_row, record_history
 from tickets.models import PRIORITIES, Queue, Ticket, TicketHistory, TicketTag
 from tickets.notices import notify_assigned
-from tickets.states import SETTABLE_STATES
+from tickets.states import BOT, SETTABLE_STATES
 from tresen.models import User
 from tresen.runtime import ActionError, Transaction
 
 MAX_TAG_LENGTH = 100
 # What the desk changes on its own; the rest is for people.
 AUTOMATIC_FIELDS = ("queue_id", "priority", "assignee_id")
-BOT = "bot"  # the state of a conversation the channel's bot answers (tickets.states)
 
 
 class TicketError(ActionError):

@@ -310,7 +310,7 @@ async def _process(
     )
     ticket = replace(ticket, queue_id=routed.queue_id)
     # A ticket the bot answers first gets no acknowledgement: the bot greets instead.
-    if opens_ticket and person and not getattr(routed, "bot", False):
+    if opens_ticket and person and not routed.bot:
         await acknowledge(tx, ticket, inbound, sender_value, template=routed.auto_reply)
     return ticket, message_id
 
