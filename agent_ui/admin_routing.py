@@ -1,5 +1,8 @@
-"""The admin part of the console for routing: rules (with a preview), queues' modes and
-members, agents' capacity and skills, SLA policies and business calendars."""
+"""The routing admin's hub and its rules: list, add, edit (conditions and actions), preview.
+
+Queues live in `admin_queues`, SLA policies and business calendars in `admin_sla`. The form
+parsing here (`rule_from_form`, `rule_to_form`, the labels) is shared with the trigger pages.
+"""
 
 from __future__ import annotations
 
@@ -11,59 +14,81 @@ from starlette.routing import Route
 from agent_ui.templating import templates
 from routing import actions, status
 from routing import queries as routing_queries
-from routing.assignment import MODES
 from routing.models import RoutingRule
 from routing.rules import FIELDS, OPERATORS
 from tickets import queries
 from tickets.models import PRIORITIES
 from tresen import auth
 from tresen.accounts import active_users
-from tresen.forms import optional_int
+from tresen.i18n import _
 from tresen.ids import parse_whole_number
 from tresen.runtime import ActionError
 
-CONDITION_ROWS = 3
+CONDITION_ROWS = 3  # empty rows offered below a rule's own conditions
+MAX_CONDITIONS = 20  # rows a form is read for
 LIST_OPERATORS = ("in", "contains")
 NUMBER_OPERATORS = ("at_least", "at_most")
+RULE_ACTION_FIELDS = ("queue_id", "sla_policy_id", "assignee_id")
 
 
-async def _page(request: Request, *, error=None, preview=None, form=None, status_code=200):
-    async with request.app.state.runtime.read() as session:
-        found = await routing_queries.routing_settings(session)
-        queues = await queries.list_queues(session)
-        users = await active_users(session)
-    return templates.TemplateResponse(
-        request,
-        "admin_routing.html",
-        {
-            "rules": found.rules,
-            "queues": queues,
-            "queue_names": {queue.id: queue.name for queue in queues},
-            "routing": found.routing,
-            "members": found.members,
-            "users": users,
-            "user_names": {user.id: user.name for user in users},
-            "profiles": found.profiles,
-            "policies": found.policies,
-            "policy_names": {policy.id: policy.name for policy in found.policies},
-            "calendars": found.calendars,
-            "fields": FIELDS,
-            "operators": OPERATORS,
-            "modes": MODES,
-            "priorities": PRIORITIES,
-            "condition_rows": range(CONDITION_ROWS),
-            "error": error,
-            "preview": preview,
-            "form": form or {},
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
-    )
+def field_labels() -> dict[str, str]:
+    """Each condition field's name in the reader's language."""
+    return {
+        "channel": _("Channel"),
+        "account": _("Sent to (mailbox or number)"),
+        "organization_id": _("Organization (id)"),
+        "tier": _("Customer tier"),
+        "language": _("Language"),
+        "subject": _("Subject"),
+        "text": _("Text"),
+        "intent": _("Intent"),
+        "intent_confidence": _("Intent confidence"),
+        "business_hours": _("Within business hours"),
+    }
+
+
+def operator_labels() -> dict[str, str]:
+    """Each operator's name in the reader's language."""
+    return {
+        "is": _("is"),
+        "is_not": _("is not"),
+        "in": _("is one of"),
+        "contains": _("contains"),
+        "matches": _("matches the pattern"),
+        "at_least": _("is at least"),
+        "at_most": _("is at most"),
+    }
+
+
+def mode_labels() -> dict[str, str]:
+    """Each queue assignment mode's name in the reader's language."""
+    return {
+        "manual": _("by hand"),
+        "round_robin": _("round robin"),
+        "least_loaded": _("least loaded"),
+        "skills": _("by skills"),
+    }
+
+
+def number(form, name: str, what: str) -> int | None:
+    """A whole number typed into a form, None when empty; else an ActionError naming it."""
+    raw = str(form.get(name) or "").strip()
+    if not raw:
+        return None
+    value = parse_whole_number(raw)
+    if value is None:
+        raise ActionError(name, _("%(what)s: %(raw)r is not a whole number", what=what, raw=raw))
+    return value
+
+
+def words(raw) -> list[str]:
+    """A comma-separated list as typed, without blanks."""
+    return [item.strip() for item in str(raw or "").split(",") if item.strip()]
 
 
 def _value(operator: str, raw: str):
     if operator in LIST_OPERATORS:
-        return [item.strip() for item in raw.split(",") if item.strip()]
+        return words(raw)
     if operator in NUMBER_OPERATORS:
         try:
             return float(raw)
@@ -74,40 +99,145 @@ def _value(operator: str, raw: str):
     return raw
 
 
-def rule_from_form(form) -> dict:
+def _shown(value) -> str:
+    """A condition's stored value as it is typed into the form."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def conditions_from_form(form) -> list[dict]:
+    """The condition rows filled in (field chosen), in order."""
     conditions = []
-    for index in range(CONDITION_ROWS):
+    for index in range(MAX_CONDITIONS):
         field = str(form.get(f"field_{index}") or "")
         if not field:
             continue
         operator = str(form.get(f"operator_{index}") or "is")
-        conditions.append(
-            {
-                "field": field,
-                "operator": operator,
-                "value": _value(operator, str(form.get(f"value_{index}") or "").strip()),
-            }
-        )
+        raw = str(form.get(f"value_{index}") or "").strip()
+        conditions.append({"field": field, "operator": operator, "value": _value(operator, raw)})
+    return conditions
+
+
+def rule_from_form(form) -> dict:
+    """A rule's name, conditions and actions from the rule form."""
     chosen: dict = {}
-    for name in ("queue_id", "sla_policy_id", "assignee_id"):
-        value = optional_int(form.get(name), name)
+    for name in RULE_ACTION_FIELDS:
+        value = number(form, name, name)
         if value is not None:
             chosen[name] = value
     if form.get("priority"):
         chosen["priority"] = str(form["priority"])
-    tags = [tag.strip() for tag in str(form.get("tags") or "").split(",") if tag.strip()]
+    tags = words(form.get("tags"))
     if tags:
         chosen["tags"] = tags
     if str(form.get("auto_reply") or "").strip():
         chosen["auto_reply"] = str(form["auto_reply"]).strip()
     if form.get("stop") == "on":
         chosen["stop"] = True
-    return {"name": str(form.get("name") or ""), "conditions": conditions, "actions": chosen}
+    return {
+        "name": str(form.get("name") or ""),
+        "conditions": conditions_from_form(form),
+        "actions": chosen,
+    }
 
 
-async def routing_settings(request: Request) -> Response:
+def conditions_to_form(conditions) -> dict:
+    """Stored conditions as the form's rows (`field_0`, `operator_0`, `value_0`, ...)."""
+    form = {}
+    for index, condition in enumerate(conditions or []):
+        form[f"field_{index}"] = str(condition.get("field") or "")
+        form[f"operator_{index}"] = str(condition.get("operator") or "")
+        form[f"value_{index}"] = _shown(condition.get("value"))
+    return form
+
+
+def rule_to_form(row: RoutingRule) -> dict:
+    """A stored rule as the values of its edit form."""
+    acts = row.actions or {}
+    form = {"name": row.name, **conditions_to_form(row.conditions)}
+    for name in RULE_ACTION_FIELDS:
+        form[name] = str(acts[name]) if acts.get(name) is not None else ""
+    form["priority"] = acts.get("priority") or ""
+    form["tags"] = ", ".join(acts.get("tags") or [])
+    form["auto_reply"] = acts.get("auto_reply") or ""
+    form["stop"] = "on" if acts.get("stop") else ""
+    form["active"] = "on" if row.active else ""
+    return form
+
+
+def condition_rows(form: dict) -> range:
+    """As many rows as the form's filled ones, plus empty ones to add more."""
+    used = [i for i in range(MAX_CONDITIONS) if form.get(f"field_{i}")]
+    return range(min(MAX_CONDITIONS, (max(used) + 1 if used else 0) + CONDITION_ROWS))
+
+
+def error_text(error: ActionError) -> str:
+    return f"{error.field}: {error}"
+
+
+async def _choices(session) -> dict:
+    """What the rule forms offer: queues, SLA policies, agents, fields and operators."""
+    found = await routing_queries.routing_settings(session)
+    queues = await queries.list_queues(session)
+    users = await active_users(session)
+    return {
+        "found": found,
+        "queues": queues,
+        "queue_names": {queue.id: queue.name for queue in queues},
+        "users": users,
+        "user_names": {user.id: user.name for user in users},
+        "policies": found.policies,
+        "policy_names": {policy.id: policy.name for policy in found.policies},
+        "fields": FIELDS,
+        "operators": OPERATORS,
+        "field_labels": field_labels(),
+        "operator_labels": operator_labels(),
+        "priorities": PRIORITIES,
+    }
+
+
+async def hub(request: Request) -> Response:
+    """A small page leading to the routing admin's parts, with what each holds."""
     await auth.require_staff(request, role="admin")
-    return await _page(request)
+    async with request.app.state.runtime.read() as session:
+        found = await routing_queries.routing_settings(session)
+        queues = await queries.list_queues(session)
+    return templates.TemplateResponse(
+        request,
+        "admin_routing.html",
+        {"found": found, "queues": queues, "section": "hub"},
+    )
+
+
+async def _rules_page(request: Request, *, error=None, preview=None, form=None, status_code=200):
+    async with request.app.state.runtime.read() as session:
+        context = await _choices(session)
+    form = form or {}
+    return templates.TemplateResponse(
+        request,
+        "admin_rules.html",
+        {
+            **context,
+            "rules": context["found"].rules,
+            "section": "rules",
+            "error": error,
+            "preview": preview,
+            "form": form,
+            "condition_rows": condition_rows(form),
+            "saved": request.query_params.get("saved"),
+        },
+        status_code=status_code,
+    )
+
+
+async def rules(request: Request) -> Response:
+    await auth.require_staff(request, role="admin")
+    return await _rules_page(request)
 
 
 async def add_rule(request: Request) -> Response:
@@ -118,21 +248,68 @@ async def add_rule(request: Request) -> Response:
         async with request.app.state.runtime.transaction() as tx:
             await actions.create_rule(tx, **values)
     except ActionError as error:
-        return await _page(
-            request, error=f"{error.field}: {error}", form=dict(form), status_code=422
-        )
-    return RedirectResponse("/admin/routing?saved=rule", status_code=303)
+        return await _rules_page(request, error=error_text(error), form=dict(form), status_code=422)
+    return RedirectResponse("/admin/routing/rules?saved=rule", status_code=303)
+
+
+async def _rule_page(
+    request: Request, row: RoutingRule, *, form=None, error=None, preview=None, status_code=200
+):
+    async with request.app.state.runtime.read() as session:
+        context = await _choices(session)
+    form = form if form is not None else rule_to_form(row)
+    return templates.TemplateResponse(
+        request,
+        "admin_rule.html",
+        {
+            **context,
+            "rule": row,
+            "section": "rules",
+            "form": form,
+            "condition_rows": condition_rows(form),
+            "error": error,
+            "preview": preview,
+            "saved": request.query_params.get("saved"),
+        },
+        status_code=status_code,
+    )
+
+
+async def _rule(session, rule_id: int) -> RoutingRule:
+    row = await session.get(RoutingRule, rule_id)
+    if row is None:
+        raise HTTPException(404, "rule not found")
+    return row
+
+
+async def edit_rule(request: Request) -> Response:
+    await auth.require_staff(request, role="admin")
+    async with request.app.state.runtime.read() as session:
+        row = await _rule(session, request.path_params["rule_id"])
+    return await _rule_page(request, row)
 
 
 async def change_rule(request: Request) -> Response:
-    """Switch a rule on or off, move it up or down, or delete it."""
+    """Save a rule's edit form, or switch it on or off, move it up or down, delete it."""
     await auth.require_staff(request, role="admin")
     form = await auth.verified_form(request)
-    what = str(form.get("do") or "")
+    what = str(form.get("do") or "save")
+    rule_id = request.path_params["rule_id"]
+    if what == "save":
+        try:
+            values = rule_from_form(form)
+            async with request.app.state.runtime.transaction() as tx:
+                row = await _rule(tx.session, rule_id)
+                await actions.update_rule(tx, row, {**values, "active": form.get("active") == "on"})
+        except ActionError as error:
+            async with request.app.state.runtime.read() as session:
+                row = await _rule(session, rule_id)
+            return await _rule_page(
+                request, row, form=dict(form), error=error_text(error), status_code=422
+            )
+        return RedirectResponse(f"/admin/routing/rules/{rule_id}?saved=rule", status_code=303)
     async with request.app.state.runtime.transaction() as tx:
-        rule = await tx.session.get(RoutingRule, request.path_params["rule_id"])
-        if rule is None:
-            raise HTTPException(404, "rule not found")
+        rule = await _rule(tx.session, rule_id)
         if what == "delete":
             await actions.delete_rule(tx, rule)
         elif what in ("on", "off"):
@@ -140,8 +317,19 @@ async def change_rule(request: Request) -> Response:
         elif what in ("up", "down"):
             await actions.move_rule(tx, rule, -1 if what == "up" else 1)
         else:
-            raise HTTPException(400, f"{what!r} is not on, off, up, down or delete")
-    return RedirectResponse("/admin/routing?saved=rule", status_code=303)
+            raise HTTPException(400, f"{what!r} is not save, on, off, up, down or delete")
+    return RedirectResponse("/admin/routing/rules?saved=rule", status_code=303)
+
+
+def _message(form) -> dict:
+    """The sample message a preview routes."""
+    return {
+        "channel": str(form.get("channel") or "email"),
+        "account": str(form.get("account") or "").strip() or None,
+        "subject": str(form.get("subject") or ""),
+        "text": str(form.get("text") or ""),
+        "tier": str(form.get("tier") or "standard"),
+    }
 
 
 async def preview(request: Request) -> Response:
@@ -149,131 +337,73 @@ async def preview(request: Request) -> Response:
     await auth.require_staff(request, role="admin")
     form = await auth.verified_form(request)
     runtime = request.app.state.runtime
-    values = {
-        "channel": str(form.get("channel") or "email"),
-        "account": str(form.get("account") or "").strip() or None,
-        "subject": str(form.get("subject") or ""),
-        "text": str(form.get("text") or ""),
-        "tier": str(form.get("tier") or "standard"),
-    }
+    values = _message(form)
     async with runtime.read() as session:
         result = await status.preview(session, runtime.settings, now=runtime.clock.now(), **values)
-    return await _page(request, preview=result, form=values)
+    return await _rules_page(request, preview=result, form=values)
 
 
-async def change_queue(request: Request) -> Response:
+async def preview_rule(request: Request) -> Response:
+    """Would the rule as edited (saved or not) match this message, and what would it do."""
     await auth.require_staff(request, role="admin")
     form = await auth.verified_form(request)
-    queue_id = request.path_params["queue_id"]
-    roles = {optional_int(raw, "agent"): "agent" for raw in form.getlist("agents")}
-    # Both boxes ticked: a supervisor is told of escalations and gets no new work.
-    roles.update(
-        {optional_int(raw, "supervisor"): "supervisor" for raw in form.getlist("supervisors")}
+    runtime = request.app.state.runtime
+    async with runtime.read() as session:
+        row = await _rule(session, request.path_params["rule_id"])
+    try:
+        result = await rule_preview(runtime, rule_from_form(form), _message(form))
+    except ActionError as error:
+        return await _rule_page(
+            request, row, form=dict(form), error=error_text(error), status_code=422
+        )
+    return await _rule_page(request, row, form=dict(form), preview=result)
+
+
+async def rule_preview(runtime, values: dict, message: dict) -> dict:
+    """Whether one rule (as a form gave it) matches a sample message; its facts are the engine's."""
+    from routing.config import RoutingConfigError, build_rule, load
+    from routing.facts import facts_for
+
+    if not values["name"].strip():
+        raise RoutingConfigError("name", "a rule needs a name")
+    rule = build_rule(values["name"].strip(), values["conditions"], values["actions"])
+    async with runtime.read() as session:
+        config = await load(session)
+    facts = facts_for(
+        runtime.settings,
+        channel=message["channel"],
+        account=message["account"],
+        subject=message["subject"],
+        text=message["text"],
+        customer={"organization_id": None, "tier": message["tier"]},
+        calendar=config.default_calendar,
+        now=runtime.clock.now(),
     )
-    members = [{"user_id": user_id, "role": role} for user_id, role in roles.items()]
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.set_queue_routing(
-                tx,
-                queue_id,
-                mode=str(form.get("mode") or "manual"),
-                prefer_previous_agent=form.get("prefer_previous_agent") == "on",
-                sla_policy_id=optional_int(form.get("sla_policy_id"), "SLA policy"),
-                required_skills=[
-                    skill.strip()
-                    for skill in str(form.get("required_skills") or "").split(",")
-                    if skill.strip()
-                ],
-                members=members,
-            )
-    except ActionError as error:
-        return await _page(request, error=f"{error.field}: {error}", status_code=422)
-    return RedirectResponse("/admin/routing?saved=queue", status_code=303)
-
-
-async def change_agent(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.set_agent_profile(
-                tx,
-                request.path_params["user_id"],
-                capacity=optional_int(form.get("capacity"), "capacity"),
-                skills=[s.strip() for s in str(form.get("skills") or "").split(",") if s.strip()],
-            )
-    except ActionError as error:
-        return await _page(request, error=f"{error.field}: {error}", status_code=422)
-    return RedirectResponse("/admin/routing?saved=agent", status_code=303)
-
-
-async def add_policy(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
-    targets: dict = {}
-    for priority in PRIORITIES:
-        for target in ("first_response", "next_response", "resolution"):
-            minutes = optional_int(form.get(f"{priority}_{target}"), f"{priority} {target}")
-            if minutes is not None:
-                targets.setdefault(priority, {})[target] = minutes
-    escalation = {
-        level: [{"action": step} for step in form.getlist(f"{level}_actions")]
-        for level in ("warning", "breach")
+    results = [
+        {"condition": condition, "holds": _holds(condition, facts)} for condition in rule.conditions
+    ]
+    return {
+        "matches": rule.matches(facts),
+        "conditions": results,
+        "language": facts.language,
+        "intent": facts.intent,
+        "actions": rule.actions,
     }
+
+
+def _holds(condition, facts) -> bool:
     try:
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.create_sla_policy(
-                tx,
-                name=str(form.get("name") or "").strip(),
-                targets=targets,
-                calendar_id=optional_int(form.get("calendar_id"), "calendar"),
-                warn_before_minutes=optional_int(form.get("warn_before_minutes"), "warning"),
-                escalation=escalation,
-            )
-    except ActionError as error:
-        return await _page(request, error=f"{error.field}: {error}", status_code=422)
-    return RedirectResponse("/admin/routing?saved=policy", status_code=303)
-
-
-def _weekdays(form) -> list[int]:
-    """The ticked weekdays (0 = Monday); a value the form cannot have sent is named."""
-    days = []
-    for raw in form.getlist("days"):
-        day = parse_whole_number(str(raw))
-        if day is None or day not in range(7):
-            raise ActionError("days", f"weekday {str(raw)[:40]!r} is not 0 (Monday) to 6 (Sunday)")
-        days.append(day)
-    return days
-
-
-async def add_calendar(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
-    opens, closes = str(form.get("opens") or "09:00"), str(form.get("closes") or "17:00")
-    try:
-        weekly = {str(day): [[opens, closes]] for day in _weekdays(form)}
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.create_calendar(
-                tx,
-                name=str(form.get("name") or "").strip(),
-                timezone=str(form.get("timezone") or "Europe/Berlin"),
-                weekly=weekly,
-                country=str(form.get("country") or "").strip() or None,
-                subdivision=str(form.get("subdivision") or "").strip() or None,
-                is_default=form.get("is_default") == "on",
-            )
-    except ActionError as error:
-        return await _page(request, error=f"{error.field}: {error}", status_code=422)
-    return RedirectResponse("/admin/routing?saved=calendar", status_code=303)
+        return condition.holds(facts)
+    except (TypeError, ValueError):
+        return False
 
 
 routes = [
-    Route("/admin/routing", routing_settings, name="admin_routing"),
+    Route("/admin/routing", hub, name="admin_routing"),
+    Route("/admin/routing/rules", rules, methods=["GET"]),
     Route("/admin/routing/rules", add_rule, methods=["POST"]),
+    Route("/admin/routing/rules/{rule_id:int}", edit_rule, methods=["GET"]),
     Route("/admin/routing/rules/{rule_id:int}", change_rule, methods=["POST"]),
+    Route("/admin/routing/rules/{rule_id:int}/preview", preview_rule, methods=["POST"]),
     Route("/admin/routing/preview", preview, methods=["POST"]),
-    Route("/admin/routing/queues/{queue_id:int}", change_queue, methods=["POST"]),
-    Route("/admin/routing/agents/{user_id:int}", change_agent, methods=["POST"]),
-    Route("/admin/routing/policies", add_policy, methods=["POST"]),
-    Route("/admin/routing/calendars", add_calendar, methods=["POST"]),
 ]

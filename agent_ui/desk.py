@@ -12,10 +12,11 @@ from starlette.routing import Route
 from agent_ui.templating import templates
 from routing.assign import PRESENCE, set_presence
 from routing.queries import presence_of
-from tresen import auth
+from tresen import auth, totp
 from tresen.accounts import AccountError, set_preferences
-from tresen.i18n import LANGUAGES
+from tresen.i18n import LANGUAGES, _
 from tresen.notifications import mark_all_read, recent, text_of, unread_count
+from tresen.signatures import MAX_SIGNATURE, SignatureError, set_signatures
 
 
 async def _presence_context(request: Request, user) -> dict:
@@ -63,10 +64,12 @@ async def mark_read(request: Request) -> Response:
 
 
 async def settings(request: Request) -> Response:
-    """The agent's own settings: the console's language and their timezone."""
+    """The agent's own settings: language, timezone, signatures, links to their account."""
     user = await auth.require_staff(request)
     if request.method == "POST":
         form = await auth.verified_form(request)
+        if form.get("part") == "signatures":
+            return await _save_signatures(request, user, form)
         try:
             await set_preferences(
                 request.app.state.runtime,
@@ -78,14 +81,32 @@ async def settings(request: Request) -> Response:
             raise HTTPException(400, str(error)) from None
         return RedirectResponse("/settings?saved=1", status_code=303)
     return templates.TemplateResponse(
-        request,
-        "settings.html",
-        {
-            "languages": LANGUAGES,
-            "timezones": sorted(available_timezones()),
-            "saved": request.query_params.get("saved") == "1",
-        },
+        request, "settings.html", _settings_context(request, user.signatures or {})
     )
+
+
+def _settings_context(request: Request, signatures: dict) -> dict:
+    return {
+        "languages": LANGUAGES,
+        "timezones": sorted(available_timezones()),
+        "saved": request.query_params.get("saved") == "1",
+        "signatures": signatures,
+        "two_factor": totp.is_enrolled(request.state.user),
+    }
+
+
+async def _save_signatures(request: Request, user, form) -> Response:
+    """The reply signatures, one per language; a bad one shows the form again as typed."""
+    typed = {code: str(form.get(f"signature_{code}") or "") for code in LANGUAGES}
+    try:
+        await set_signatures(request.app.state.runtime, user.id, typed)
+    except SignatureError:
+        context = _settings_context(request, typed)
+        context["signature_error"] = _(
+            "A signature may have at most %(num)d characters.", num=MAX_SIGNATURE
+        )
+        return templates.TemplateResponse(request, "settings.html", context, status_code=422)
+    return RedirectResponse("/settings?saved=1#signatures", status_code=303)
 
 
 routes = [

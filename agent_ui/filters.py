@@ -10,6 +10,7 @@ from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from customers import directory
 from tickets import queries
 from tickets.models import PRIORITIES, STATES
 from tickets.queries import SLA_FILTERS, SORTS, TicketFilter
@@ -145,6 +146,51 @@ def parse_filter(params: dict, user: User) -> TicketFilter:
         text=(params.get("q") or "").strip()[:200] or None,
         sort=sort,
     )
+
+
+@dataclass(frozen=True)
+class NamedFilters:
+    """Customer and organization filters typed by name, resolved to ids for the list."""
+
+    # The list's params, with ids.
+    params: dict
+    # The names the filter fields show (a record's name for an id given).
+    names: dict
+    # {"customer": [(id, name), ...]}: several records have the name; the agent picks one.
+    choices: dict
+    # Filters whose name matches no record (the list shows nothing for them).
+    unknown: tuple[str, ...] = ()
+
+
+# A filter no record matches: no customer or organization has id 0.
+NOTHING = "0"
+
+
+async def resolve_names(session, params: dict) -> NamedFilters:
+    """Customer and organization filters given by name turned into ids (an id stays one)."""
+    # A name several records have, or none, is reported, not guessed.
+    resolved, names, choices, unknown = dict(params), {}, {}, []
+    for name, named in (
+        ("customer", directory.customers_named),
+        ("organization", directory.organizations_named),
+    ):
+        raw = str(params.get(name) or "").strip()
+        if not raw:
+            continue
+        if is_id(raw):
+            names[name] = await directory.name_of(session, name, parse_id(raw)) or raw
+            continue
+        names[name] = raw[:200]
+        found = await named(session, raw[:200])
+        if len(found) == 1:
+            resolved[name] = str(found[0].id)
+            continue
+        resolved[name] = NOTHING
+        if found:
+            choices[name] = [(record.id, record.name) for record in found]
+        else:
+            unknown.append(name)
+    return NamedFilters(resolved, names, choices, tuple(unknown))
 
 
 def _number(params: dict, name: str) -> int | None:

@@ -14,17 +14,20 @@ from agent_ui.filters import (
     channel_names,
     filter_query,
     parse_filter,
+    resolve_names,
     view_params,
 )
 from agent_ui.templating import templates
-from tickets import actions, queries
+from tickets import bulk as bulk_changes
+from tickets import queries
 from tickets import views as saved_views
 from tickets.actions import Actor, TicketError
-from tickets.merge import merge_into_oldest
+from tickets.merge import UNDO_WINDOW, may_undo
 from tickets.models import PRIORITIES, STATES, TicketView
 from tickets.queries import SLA_FILTERS, SORTS, CursorError
+from tickets.undo_models import BulkChange
 from tresen import auth
-from tresen.accounts import active_users
+from tresen.accounts import active_users, user_names
 from tresen.i18n import _, ngettext
 from tresen.ids import parse_id
 from tresen.models import User
@@ -56,6 +59,9 @@ async def ticket_list(request: Request) -> Response:
     async with runtime.read() as session:
         context = await views_context(session, user, now, view_key)
         params = view_params(view_key, context["views"], request.query_params)
+        # Customer and organization typed by name: ids from here on (sockets, saved views).
+        named = await resolve_names(session, params)
+        params = named.params
         filters = parse_filter(params, user)
         try:
             tickets, next_cursor = await queries.list_tickets(
@@ -81,6 +87,7 @@ async def ticket_list(request: Request) -> Response:
             "tickets": tickets,
             "next_cursor": next_cursor,
             "params": params,
+            "named": named,
             "here": here,
             "live_params": {
                 **params,
@@ -95,6 +102,7 @@ async def ticket_list(request: Request) -> Response:
             "sorts": SORTS,
             "now": now,
             "notice": request.session.pop("flash", None),
+            "undo_bulk": request.session.pop("undo_bulk", None),
         },
     )
 
@@ -119,6 +127,11 @@ async def _own_view(tx, view_id: int, user: User) -> TicketView:
     return row
 
 
+def _view_status(error: TicketError) -> int:
+    """409 for a name the agent uses already (they can pick another), else 400."""
+    return 409 if isinstance(error, saved_views.ViewNameTaken) else 400
+
+
 async def save_view(request: Request) -> Response:
     """Save the list's current filters as a named view (the agent's own, or shared)."""
     user = await auth.require_staff(request)
@@ -137,7 +150,7 @@ async def save_view(request: Request) -> Response:
                 shared=shared,
             )
     except TicketError as error:
-        raise HTTPException(400, str(error)) from None
+        raise HTTPException(_view_status(error), str(error)) from None
     return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
 
 
@@ -153,7 +166,7 @@ async def update_view(request: Request) -> Response:
                 tx, row, name=str(form.get("name") or ""), query=filter_query(params)
             )
     except TicketError as error:
-        raise HTTPException(400, str(error)) from None
+        raise HTTPException(_view_status(error), str(error)) from None
     return RedirectResponse(f"/?view=saved-{row.id}", status_code=303)
 
 
@@ -166,7 +179,8 @@ async def delete_view(request: Request) -> Response:
 
 
 async def bulk(request: Request) -> Response:
-    """One change to many tickets: assign, state, priority, queue, a tag, or merge."""
+    """One change to many tickets: assign, state, priority, queue, a tag, or merge; shown
+    first as a preview, applied on "Confirm", then undoable for a while."""
     user = await auth.require_staff(request)
     form = await auth.verified_form(request)
     ids = sorted({parse_id(value) for value in form.getlist("ids")}, key=lambda i: i or 0)
@@ -197,14 +211,17 @@ async def bulk(request: Request) -> Response:
     back = str(form.get("back") or "/")
     back = auth.safe_next(back)
     actor = Actor(user_id=user.id)
+    runtime = request.app.state.runtime
+    if form.get("confirm") != "yes":
+        # First what would change (n tickets, field old → new); the change on "Confirm".
+        return await _bulk_preview(request, ids, changes, tag, merge, back)
     try:
-        async with request.app.state.runtime.transaction() as tx:
-            tickets = await queries.tickets_by_ids(tx.session, ids)
-            if len(tickets) != len(ids):
-                missing = set(ids) - {t.id for t in tickets}
-                raise HTTPException(404, f"tickets {sorted(missing)} do not exist")
+        async with runtime.transaction() as tx:
+            tickets = await _bulk_tickets(tx.session, ids)
+            record, target = await bulk_changes.apply(
+                tx, tickets, changes, actor, add_tag=tag, merge=merge
+            )
             if merge:
-                target = await merge_into_oldest(tx, tickets, actor)
                 done = ngettext(
                     "%(num)d ticket merged into #%(number)s",
                     "%(num)d tickets merged into #%(number)s",
@@ -212,12 +229,97 @@ async def bulk(request: Request) -> Response:
                     number=target.number,
                 )
             else:
-                await actions.update_tickets(tx, tickets, changes, actor, add_tag=tag)
                 done = ngettext("%(num)d ticket changed", "%(num)d tickets changed", len(tickets))
     except TicketError as error:
         raise HTTPException(422, str(error)) from None
     request.session["flash"] = done
+    request.session["undo_bulk"] = record.id
     return RedirectResponse(back, status_code=303)
+
+
+async def _bulk_tickets(session, ids: list[int]):
+    tickets = await queries.tickets_by_ids(session, ids)
+    if len(tickets) != len(ids):
+        missing = set(ids) - {t.id for t in tickets}
+        raise HTTPException(404, f"tickets {sorted(missing)} do not exist")
+    return tickets
+
+
+async def _bulk_preview(request: Request, ids, changes: dict, tag: str, merge: bool, back: str):
+    """The confirmation page of a bulk change: each ticket's field old → new, and totals."""
+    async with request.app.state.runtime.read() as session:
+        tickets = await _bulk_tickets(session, ids)
+        queues = {q.id: q.name for q in await queries.list_queues(session)}
+        names = await user_names(session)
+    try:
+        planned = bulk_changes.plan(tickets, changes, tag)
+    except TicketError as error:
+        raise HTTPException(422, str(error)) from None
+    target = min(tickets, key=lambda t: t.number) if merge else None
+    if merge and len(tickets) < 2:
+        raise HTTPException(422, "select two or more tickets to merge")
+    return templates.TemplateResponse(
+        request,
+        "bulk_preview.html",
+        {
+            "planned": planned,
+            "summary": bulk_changes.summary(planned),
+            "unchanged": sum(1 for row in planned if not row.changes),
+            "merge": merge,
+            "target": target,
+            "tickets": tickets,
+            "queue_names": queues,
+            "user_names": names,
+            "hidden": {
+                **{k: ("none" if v is None else v) for k, v in changes.items()},
+                **({"tag": tag} if tag else {}),
+                **({"action": "merge"} if merge else {}),
+            },
+            "ids": ids,
+            "back": back,
+            "minutes": int(UNDO_WINDOW.total_seconds() // 60),
+        },
+    )
+
+
+async def undo_bulk(request: Request) -> Response:
+    """Undo a whole bulk change (or bulk merge) within the undo window."""
+    user = await auth.require_staff(request)
+    form = await auth.verified_form(request)
+    back = auth.safe_next(str(form.get("back") or "/"))
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            # Locked: two clicks on "Undo" must not both put things back.
+            record = await tx.session.get(
+                BulkChange, request.path_params["change_id"], with_for_update=True
+            )
+            if record is None:
+                raise HTTPException(404, "bulk change not found")
+            if not may_undo(record, user):
+                raise HTTPException(403, "only who made the change, or a supervisor, can undo it")
+            result = await bulk_changes.undo(tx, record, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(409, str(error)) from None
+    done = ngettext(
+        "Undone: %(num)d ticket put back.", "Undone: %(num)d tickets put back.", result.tickets
+    )
+    if result.kept:
+        kept = ", ".join(f"#{number} ({field_label(name)})" for number, name in result.kept)
+        done += " " + _("Left as they are, changed since: %(kept)s", kept=kept)
+    request.session["flash"] = done
+    return RedirectResponse(back, status_code=303)
+
+
+def field_label(name: str) -> str:
+    """A bulk change's field in the reader's language."""
+    labels = {
+        "state": _("State"),
+        "priority": _("Priority"),
+        "queue_id": _("Queue"),
+        "assignee_id": _("Assignee"),
+        "tags": _("Tag added"),
+    }
+    return labels.get(name, name)
 
 
 routes = [
@@ -226,4 +328,5 @@ routes = [
     Route("/views/{view_id:int}/update", update_view, methods=["POST"]),
     Route("/views/{view_id:int}/delete", delete_view, methods=["POST"]),
     Route("/tickets/bulk", bulk, methods=["POST"]),
+    Route("/tickets/bulk/{change_id:int}/undo", undo_bulk, methods=["POST"]),
 ]

@@ -14,12 +14,17 @@ from agent_ui import live, ticket_live
 from agent_ui.templating import HERE, templates
 from tickets import queries
 from tickets.outbox import requeue_delivery
-from tresen import auth, i18n
-from tresen.accounts import SignInBusy, authenticate
+from tresen import auth, i18n, totp
+from tresen.accounts import SignInBusy, authenticate, get_user
 from tresen.addresses import client_address
 from tresen.downloads import disposition, file_response
 from tresen.i18n import _, ngettext
 from tresen.runtime import ActionError
+
+# The half-signed-in state (right password, code still owed) in the session, and how long
+# it lasts before the password must be given again.
+PENDING = "two_factor"
+PENDING_SECONDS = 300
 
 
 # Attachments shown in the page; everything else is only downloaded (no HTML, no SVG).
@@ -81,7 +86,84 @@ async def login_page(request: Request) -> Response:
             {"next": next_url, "email": email, "error": _("Email or password is wrong.")},
             status_code=401,
         )
+    if totp.is_enrolled(user):
+        # Half signed in: the password's attempt stays counted until the code is right.
+        request.session.clear()
+        request.session[PENDING] = {
+            "uid": user.id,
+            "gen": user.session_generation,
+            "until": request.app.state.runtime.clock.now().timestamp() + PENDING_SECONDS,
+            "next": next_url,
+        }
+        return RedirectResponse("/login/two-factor", status_code=303)
     throttle.succeeded(account, address)
+    auth.login(request, user)
+    return RedirectResponse(next_url, status_code=303)
+
+
+async def _pending_user(request: Request):
+    """The user whose password was right a moment ago and who still owes a code, or None."""
+    pending = request.session.get(PENDING)
+    if not isinstance(pending, dict) or not isinstance(pending.get("uid"), int):
+        return None
+    runtime = request.app.state.runtime
+    if not runtime.clock.now().timestamp() < float(pending.get("until") or 0):
+        return None
+    user = await get_user(runtime, pending["uid"])
+    if user is None or user.session_generation != pending.get("gen"):
+        return None  # deactivated, or signed out everywhere meanwhile
+    return user if totp.is_enrolled(user) else None
+
+
+async def two_factor_page(request: Request) -> Response:
+    """The sign-in's second step: a code from the app or a recovery code."""
+    i18n.activate(i18n.pick_language(None, request.headers.get("accept-language")))
+    form = await auth.verified_form(request) if request.method == "POST" else None
+    user = await _pending_user(request)
+    if user is None:
+        request.session.pop(PENDING, None)
+        return templates.TemplateResponse(
+            request,
+            "login_two_factor.html",
+            {"expired": True},
+            status_code=401 if form is not None else 200,
+        )
+    if form is None:
+        return templates.TemplateResponse(request, "login_two_factor.html", {})
+    throttle: auth.LoginThrottle = request.app.state.login_throttle
+    address = client_address(request.scope)
+    account = user.email.strip().lower()
+    wait = throttle.wait_seconds(account, address)
+    if wait:
+        minutes = (wait + 59) // 60
+        error = ngettext(
+            "Too many failed sign-ins. Try again in %(num)d minute.",
+            "Too many failed sign-ins. Try again in %(num)d minutes.",
+            minutes,
+        )
+        return templates.TemplateResponse(
+            request,
+            "login_two_factor.html",
+            {"error": error},
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    throttle.attempt(account, address)
+    turn = throttle.account_turn(account)
+    if turn:
+        await asyncio.sleep(turn)
+    kind = await totp.verify(request.app.state.runtime, user, str(form.get("code") or ""))
+    if kind is None:
+        return templates.TemplateResponse(
+            request,
+            "login_two_factor.html",
+            {"error": _("The code is not right.")},
+            status_code=401,
+        )
+    # Both attempts taken back: the password's and the code's.
+    throttle.succeeded(account, address)
+    throttle.succeeded(account, address)
+    next_url = auth.safe_next(request.session[PENDING].get("next"))
     auth.login(request, user)
     return RedirectResponse(next_url, status_code=303)
 
@@ -140,6 +222,7 @@ async def resend_message(request: Request) -> Response:
 
 routes = [
     Route("/login", login_page, methods=["GET", "POST"], name="login"),
+    Route("/login/two-factor", two_factor_page, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"], name="logout"),
     Route("/messages/{message_id:int}/attachments/{attachment_id:int}", message_attachment),
     Route("/messages/{message_id:int}/source", message_source),

@@ -17,10 +17,23 @@ from agent_ui.templating import templates
 from routing import status as routing_status
 from tickets import actions, csat, csat_mail, macros, queries
 from tickets.actions import Actor, NewAttachment, TicketError
-from tickets.merge import link_tickets, linked_tickets, merge_tickets, split_message, unlink_tickets
+from tickets.merge import (
+    UNDO_WINDOW,
+    link_tickets,
+    linked_tickets,
+    may_undo,
+    merge_tickets,
+    messages_to_move,
+    split_message,
+    undo_deadline,
+    undo_merge,
+    undoable_merges,
+    unlink_tickets,
+)
 from tickets.models import PRIORITIES, Macro, Message, Ticket
 from tickets.states import SETTABLE_STATES
-from tresen import auth, i18n
+from tickets.undo_models import TicketMerge
+from tresen import auth, i18n, signatures
 from tresen import channel as channel_registry
 from tresen.accounts import active_users, user_names
 from tresen.i18n import _
@@ -149,7 +162,16 @@ async def composer_context(session, ticket: Ticket, user: User, macro_id: str | 
         "chat_mode": chats.is_live(ticket),
         # The bot has the conversation: a reply takes it over (tickets.fields.take_from_bot).
         "with_bot": ticket.state == "bot",
+        # What a reply gets below it (tickets/replies.py), shown under the text box.
+        "signature": _signature_preview(ticket, user),
     }
+
+
+def _signature_preview(ticket: Ticket, user: User) -> str | None:
+    described = channel_registry.describe(ticket.channel)
+    if described.live or described.bot:
+        return None
+    return signatures.pick(user.signatures, ticket.customer.language or user.locale)
 
 
 async def ticket_page(request: Request) -> Response:
@@ -178,6 +200,7 @@ async def ticket_page(request: Request) -> Response:
             "opened_at": now.isoformat(),
             "first_message_id": ticket.messages[0].id if ticket.messages else None,
             "notice": request.session.pop("flash", None),
+            "merges": await merge_undos(session, ticket.id, user, now),
             **await composer_context(session, ticket, user, request.query_params.get("macro")),
             **await customer_panel.panel_context(session, ticket.customer, ticket.id),
             **await chats.chat_context(session, runtime, ticket),
@@ -338,21 +361,83 @@ async def _by_number(session, raw) -> Ticket:
     return ticket
 
 
+async def merge_undos(session, ticket_id: int, user: User, now) -> list[dict]:
+    """The merges into or out of this ticket the user may still undo, for the banner."""
+    undos = []
+    for record in await undoable_merges(session, ticket_id, now):
+        if not may_undo(record, user):
+            continue
+        source = await session.get(Ticket, record.source_id)
+        target = await session.get(Ticket, record.target_id)
+        undos.append(
+            {
+                "id": record.id,
+                "source": source.number,
+                "target": target.number,
+                "until": undo_deadline(record),
+            }
+        )
+    return undos
+
+
 async def merge(request: Request) -> Response:
-    """Merge this ticket into another (by number): its conversation moves there."""
+    """Merge this ticket into another (by number), after a confirmation step: its
+    conversation moves there, and the merge can be undone for a while."""
     user = await auth.require_staff(request)
     form = await auth.verified_form(request)
+    runtime = request.app.state.runtime
+    if form.get("confirm") != "yes":
+        async with runtime.read() as session:
+            source = await _ticket(session, request.path_params["ticket_id"])
+            target = await _by_number(session, form.get("into"))
+            error = None
+            if source.id == target.id:
+                error = _("A ticket cannot be merged into itself.")
+            elif source.merged_into_id or target.merged_into_id:
+                error = _("One of these tickets is merged already.")
+            context = {
+                "source": source,
+                "target": target,
+                "messages": await messages_to_move(session, source.id),
+                "error": error,
+                "minutes": int(UNDO_WINDOW.total_seconds() // 60),
+            }
+        return templates.TemplateResponse(
+            request, "merge_confirm.html", context, status_code=422 if error else 200
+        )
     try:
-        async with request.app.state.runtime.transaction() as tx:
+        async with runtime.transaction() as tx:
             source = await _ticket(tx.session, request.path_params["ticket_id"])
             target = await _by_number(tx.session, form.get("into"))
             await merge_tickets(tx, source, target, Actor(user_id=user.id))
     except TicketError as error:
         raise HTTPException(422, str(error)) from None
-    request.session["flash"] = _(
-        "Ticket #%(source)s was merged into this ticket.", source=source.number
-    )
+    # No flash: the target's page says it in the banner that offers the undo.
     return RedirectResponse(f"/tickets/{target.id}", status_code=303)
+
+
+async def undo_merge_page(request: Request) -> Response:
+    """Undo a merge: the merged ticket back with its messages, links, tags and state."""
+    user = await auth.require_staff(request)
+    await auth.verified_form(request)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            # Locked: two clicks on "Undo merge" must not both put things back.
+            record = await tx.session.get(
+                TicketMerge, request.path_params["merge_id"], with_for_update=True
+            )
+            if record is None:
+                raise HTTPException(404, "merge not found")
+            if not may_undo(record, user):
+                raise HTTPException(403, "only who merged, or a supervisor, can undo a merge")
+            source = await undo_merge(tx, record, Actor(user_id=user.id))
+    except TicketError as error:
+        raise HTTPException(409, str(error)) from None
+    request.session["flash"] = _(
+        "The merge was undone: ticket #%(number)s is back with its messages.",
+        number=source.number,
+    )
+    return RedirectResponse(f"/tickets/{source.id}", status_code=303)
 
 
 async def link(request: Request) -> Response:
@@ -393,6 +478,7 @@ routes = [
     Route("/tickets/{ticket_id:int}/update", post_ticket, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/messages", post_message, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/merge", merge, methods=["POST"]),
+    Route("/merges/{merge_id:int}/undo", undo_merge_page, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/links", link, methods=["POST"]),
     Route("/messages/{message_id:int}/split", split, methods=["POST"]),
 ]

@@ -7,8 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse
 
-from bots.decision import BotState, Decision, decide
+from bots.decision import BotState, Decision, decide, record_gaps
 from bots.models import BotConversation
 from tresen.api import ApiRouter
 from tresen.text import Text
@@ -52,6 +54,11 @@ def reply_json(decision: Decision) -> dict:
     }
 
 
+async def _write_gaps(runtime, gaps: list) -> None:
+    async with runtime.transaction() as tx:
+        await record_gaps(tx, gaps)
+
+
 async def _turn(runtime, user, body: ReplyBody) -> Decision:
     key = f"{user.id}:{body.conversation_id}"
     async with runtime.read() as session:
@@ -62,8 +69,10 @@ async def _turn(runtime, user, body: ReplyBody) -> Decision:
         )
     lang = body.lang or (known.language if known else None)
     state = BotState.from_dict(known.state if known else None)
-    decision, state = await decide(runtime, body.text, lang=lang, state=state)
+    gaps: list = []
+    decision, state = await decide(runtime, body.text, lang=lang, state=state, gaps=gaps)
     async with runtime.transaction() as tx:
+        await record_gaps(tx, gaps)  # with the conversation's state: one commit
         conversation = await tx.session.scalar(
             select(BotConversation).where(
                 BotConversation.channel == CHANNEL, BotConversation.key == key
@@ -99,8 +108,11 @@ async def _turn(runtime, user, body: ReplyBody) -> Decision:
 async def reply(request, user, body: ReplyBody):
     runtime = request.app.state.runtime
     if body.conversation_id is None:
-        decision, _ = await decide(runtime, body.text, lang=body.lang)
-        return reply_json(decision)
+        gaps: list = []
+        decision, _ = await decide(runtime, body.text, lang=body.lang, gaps=gaps)
+        # Nothing else to write: the gaps after the answer is sent.
+        later = BackgroundTask(_write_gaps, runtime, gaps) if gaps else None
+        return JSONResponse(reply_json(decision), background=later)
     try:
         decision = await _turn(runtime, user, body)
     except IntegrityError:  # the same new conversation's first turn, twice at once

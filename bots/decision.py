@@ -17,7 +17,7 @@ from bots import confidence, words
 from knowledge_base.analysis import stemmer
 from knowledge_base.analysis import words as word_list
 from knowledge_base.models import Article
-from knowledge_base.search import Hit, Signals, report_gap, search
+from knowledge_base.search import Hit, Signals, record_gap, report_gap, search
 from tresen.i18n import gettext as _
 from tresen.i18n import using
 
@@ -87,6 +87,20 @@ class BotState:
             answers=int(data.get("answers") or 0),
             question=str(data.get("question") or "")[:MAX_TEXT],
         )
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A question the bot did not answer, for the knowledge base's gaps report."""
+
+    question: str
+    language: str | None
+    hits: list
+
+
+async def record_gaps(tx, gaps: list[Gap]) -> None:
+    for gap in gaps:
+        await record_gap(tx, gap.question, gap.language, "bot", gap.hits)
 
 
 @dataclass(frozen=True)
@@ -250,8 +264,11 @@ async def decide(
     state: BotState | None = None,
     config: BotConfig = BotConfig(),
     report_gaps: bool = True,
+    gaps: list | None = None,
 ) -> tuple[Decision, BotState]:
-    """One customer message → the bot's next move and its new state."""
+    """One customer message → the bot's next move and its new state. The questions it could
+    not answer go to the knowledge base's gaps: written here, or (`gaps` given) appended to
+    it as `Gap`s for the caller to write with its own (`record_gaps`)."""
     state = BotState.from_dict(state.as_dict() if state else None)
     text = " ".join((text or "").split())[:MAX_TEXT]
     language = lang if lang in LANGUAGES else words.guess_language(text)
@@ -259,7 +276,10 @@ async def decide(
 
     async def gap(question: str, hits=()) -> None:
         if report_gaps and question:
-            await report_gap(runtime, question, language, "bot", list(hits))
+            if gaps is not None:
+                gaps.append(Gap(question, language, list(hits)))
+            else:
+                await report_gap(runtime, question, language, "bot", list(hits))
 
     def handoff(reason: str, probability: float = 0.0) -> tuple[Decision, BotState]:
         state.awaiting, state.options = None, []

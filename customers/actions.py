@@ -361,3 +361,13 @@ async def create_organization(
     await tx.session.flush()
     tx.emit("organization.created", organization_id=organization.id)
     return organization
+
+
+async def update_organization_notes(
+    tx: Transaction, organization: Organization, notes: str
+) -> None:
+    """Replace the organization's notes (free text staff keep about it)."""
+    limit = 20_000
+    if len(notes) > limit:
+        raise CustomerError("notes", f"notes are longer than {limit} characters")
+    organization.notes = notes

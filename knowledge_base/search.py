@@ -8,10 +8,12 @@ internal ones too, editors also drafts.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import html
 import math
 import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,21 +115,23 @@ class _State:
         return at < len(self.sorted_terms) and self.sorted_terms[at].startswith(prefix)
 
 
-async def _state(runtime, session) -> _State:
-    key = tuple(
-        (
-            await session.execute(
-                select(
-                    select(func.count(Article.id)).scalar_subquery(),
-                    select(func.max(Article.updated_at)).scalar_subquery(),
-                    select(func.max(ArticleEmbedding.at)).scalar_subquery(),
-                )
+async def _state(runtime, session) -> tuple[_State, int | None]:
+    """The index's state (read again only when an article or its vectors changed) and the
+    newest feedback's id (the standings' key: see `_standings`), in one round trip."""
+    *key, newest_feedback = (
+        await session.execute(
+            select(
+                select(func.count(Article.id)).scalar_subquery(),
+                select(func.max(Article.updated_at)).scalar_subquery(),
+                select(func.max(ArticleEmbedding.at)).scalar_subquery(),
+                select(func.max(ArticleFeedback.id)).scalar_subquery(),
             )
-        ).one()
-    )
+        )
+    ).one()
+    key = tuple(key)
     state = runtime.caches.get("kb.search")
     if state is not None and state.key == key:
-        return state
+        return state, newest_feedback
     if dialect(session) == "postgresql":
         sql = "SELECT word, ndoc FROM ts_stat('SELECT document FROM kb_fts')"
     else:
@@ -154,7 +158,7 @@ async def _state(runtime, session) -> _State:
         state.languages = np.array([r[3] for r in rows], dtype=object)
         state.visibilities = np.array([r[4] for r in rows], dtype=object)
     runtime.caches["kb.search"] = state
-    return state
+    return state, newest_feedback
 
 
 def _resolve(query: Query, state: _State) -> None:
@@ -361,27 +365,50 @@ async def _feedback(session, ids: list[int], audience: str = "agent") -> dict[in
     article's score by a fifth at most."""
     if not ids:
         return {}
-    weight = case(
-        (ArticleFeedback.kind == "used", 1.0),
-        (ArticleFeedback.kind == "helpful", 0.5),
-        (ArticleFeedback.kind == "not_relevant", -1.0),
-        else_=-0.5,
-    )
-    anonymous = ArticleFeedback.reader.is_not(None)
-    rows = await session.execute(
-        select(
-            ArticleFeedback.article_id,
-            func.sum(case((anonymous, 0.0), else_=weight)),
-            func.sum(case((anonymous, weight), else_=0.0)),
-        )
-        .where(ArticleFeedback.article_id.in_(ids))
-        .group_by(ArticleFeedback.article_id)
-    )
+    rows = await session.execute(_SUMS.where(ArticleFeedback.article_id.in_(ids)))
+    return _standing({a: (float(k), float(r)) for a, k, r in rows.all()}, ids, audience)
+
+
+_WEIGHT = case(
+    (ArticleFeedback.kind == "used", 1.0),
+    (ArticleFeedback.kind == "helpful", 0.5),
+    (ArticleFeedback.kind == "not_relevant", -1.0),
+    else_=-0.5,
+)
+_ANONYMOUS = ArticleFeedback.reader.is_not(None)
+# Per article: the sum of the weights of staff's verdicts, and of anonymous readers'.
+_SUMS = select(
+    ArticleFeedback.article_id,
+    func.sum(case((_ANONYMOUS, 0.0), else_=_WEIGHT)),
+    func.sum(case((_ANONYMOUS, _WEIGHT), else_=0.0)),
+).group_by(ArticleFeedback.article_id)
+# Feedback replaces earlier verdicts (a delete beside the insert: the newest id changes);
+# a deletion alone (none today) would be seen this much later at the latest.
+STANDINGS_SECONDS = 60.0
+
+
+def _standing(sums: dict[int, tuple[float, float]], ids, audience: str) -> dict[int, float]:
     cap = ANONYMOUS_VOTES_CAP if audience in ("customer", "bot") else 0.0
     return {
-        article_id: math.tanh((float(known) + max(-cap, min(cap, float(readers)))) / 5)
-        for article_id, known, readers in rows.all()
+        article_id: math.tanh((known + max(-cap, min(cap, readers))) / 5)
+        for article_id in ids
+        if article_id in sums
+        for known, readers in (sums[article_id],)
     }
+
+
+async def _standings(runtime, session, newest: int | None, ids, audience: str) -> dict:
+    """`_feedback` from this process's copy of every article's sums, counted again only
+    when feedback was given since (the newest id differs) or after STANDINGS_SECONDS."""
+    if not ids:
+        return {}
+    cached = runtime.caches.get("kb.feedback")
+    now = time.monotonic()
+    if cached is None or cached[0] != newest or now - cached[1] > STANDINGS_SECONDS:
+        rows = (await session.execute(_SUMS)).all()
+        cached = (newest, now, {a: (float(k), float(r)) for a, k, r in rows})
+        runtime.caches["kb.feedback"] = cached
+    return _standing(cached[2], ids, audience)
 
 
 @dataclass
@@ -422,12 +449,36 @@ async def search(
     snippets, for callers that do not show them)."""
     languages = (language,) if language else ("de", "en")
     query = parse_query(text_, languages)
-    visibilities = AUDIENCES[audience]
     use_semantic = (
         use_semantic and runtime.settings.semantic and semantic.available() and bool(text_.strip())
     )
+    # The query's encoding (on the encoder's thread) starts first: the reads below run
+    # meanwhile, most of their time in the database's thread or waiting for it.
+    encoding = (
+        asyncio.ensure_future(
+            semantic.query_vector(text_, may_skip=audience in ("customer", "bot"))
+        )
+        if use_semantic
+        else None
+    )
+    try:
+        hits = await _search(
+            runtime, text_, query, encoding, language, audience, limit, exclude, signals, snippets
+        )
+    finally:
+        if encoding is not None and not encoding.done():
+            encoding.cancel()  # not wanted (no vectors yet) or the search failed
+    if report_gap and (not hits or hits[0].score < GOOD_SCORE):
+        await _report_gap(runtime, text_, language, audience, hits)
+    return hits
+
+
+async def _search(
+    runtime, text_, query, encoding, language, audience, limit, exclude, signals, snippets
+) -> list[Hit]:
+    visibilities = AUDIENCES[audience]
     async with runtime.read() as session:
-        state = await _state(runtime, session)
+        state, newest_feedback = await _state(runtime, session)
         lexical: dict[int, float] = {}
         if not query.empty:
             _resolve(query, state)
@@ -442,10 +493,9 @@ async def search(
                     if t.parts or t.corrected or any(s in state.vocabulary for s in t.stems)
                 )
         cosines: dict[int, float] = {}
-        if use_semantic and state.titles is not None:
-            # Not alongside the query above: the encoder uses every core already.
-            # Customers and bots (anonymous) rank lexically while the encoder is busy.
-            vector = await semantic.query_vector(text_, may_skip=audience in ("customer", "bot"))
+        if encoding is not None and state.titles is not None:
+            # Customers and bots (anonymous) rank lexically while the encoder is busy (None).
+            vector = await encoding
             if vector is not None:
                 cosines = _nearest(state, vector, visibilities, language, exclude, lexical, signals)
         if signals is not None:
@@ -453,7 +503,7 @@ async def search(
             signals.lexical_top = max(lexical, key=lexical.get) if lexical else None
             signals.semantic_top = max(cosines, key=cosines.get) if cosines else None
         candidates = list(dict.fromkeys([*lexical, *cosines]))
-        standing = await _feedback(session, candidates, audience)
+        standing = await _standings(runtime, session, newest_feedback, candidates, audience)
         ranked = _rank(candidates, lexical, cosines, standing)[:limit]
         articles = {
             a.id: a
@@ -501,8 +551,6 @@ async def search(
             )
         )
     hits.sort(key=lambda h: -h.score)
-    if report_gap and (not hits or hits[0].score < GOOD_SCORE):
-        await _report_gap(runtime, text_, language, audience, hits)
     return hits
 
 

@@ -299,11 +299,12 @@ async def set_queue_routing(
     *,
     mode: str | None = None,
     prefer_previous_agent: bool | None = None,
-    sla_policy_id: int | None = None,
+    sla_policy_id: int | None | object = UNCHANGED,
     required_skills: list | None = None,
     members: list[dict] | None = None,
 ) -> QueueRouting:
-    """A queue's mode, default SLA policy, skills and members ({user_id, role})."""
+    """A queue's mode, default SLA policy (None: none; left out: unchanged), skills and
+    members ({user_id, role})."""
     await _exists(tx, Queue, queue_id, "queue_id", "queue")
     row = await tx.session.get(QueueRouting, queue_id)
     if row is None:
@@ -315,7 +316,7 @@ async def set_queue_routing(
         row.mode = mode
     if prefer_previous_agent is not None:
         row.prefer_previous_agent = prefer_previous_agent
-    if sla_policy_id is not None:
+    if sla_policy_id is not UNCHANGED:
         await _exists(tx, SlaPolicyRow, sla_policy_id, "sla_policy_id", "SLA policy")
         row.sla_policy_id = sla_policy_id
     if required_skills is not None:
@@ -370,4 +371,86 @@ async def set_agent_profile(
     if skills is not None:
         row.skills = sorted({str(skill).strip() for skill in skills if str(skill).strip()})
     await tx.session.flush()
+    return row
+
+
+async def update_sla_policy(
+    tx: Transaction,
+    row: SlaPolicyRow,
+    *,
+    name: str,
+    targets: dict,
+    calendar_id: int | None,
+    warn_before_minutes: int | None,
+    escalation: dict,
+    pause_states: list | None = None,
+) -> SlaPolicyRow:
+    """Change every field of a policy; the same checks as `create_sla_policy`."""
+    name = _name(name, "an SLA policy")
+    pause_states = row.pause_states if pause_states is None else pause_states
+    for state in pause_states:
+        if state not in STATES or state in ("new", "open", "bot"):
+            raise RoutingConfigError("pause_states", f"{state!r} is not a state a clock pauses in")
+    _check_escalation(escalation)
+    await _check_escalation_targets(tx, escalation)
+    calendar = None
+    if calendar_id is not None:
+        calendar_row = await tx.session.get(BusinessCalendarRow, calendar_id)
+        if calendar_row is None:
+            raise RoutingConfigError("calendar_id", f"calendar {calendar_id} does not exist")
+        from routing.config import calendar_from_row
+
+        calendar = calendar_from_row(calendar_row)
+    clash = select(SlaPolicyRow.id).where(SlaPolicyRow.name == name, SlaPolicyRow.id != row.id)
+    if await tx.session.scalar(clash):
+        raise RoutingConfigError("name", f"SLA policy {name!r} exists already", conflict=True)
+    # Checked on a detached copy first, so a refused change leaves the row as it was.
+    build_policy(
+        SlaPolicyRow(
+            name=name,
+            targets=targets,
+            pause_states=pause_states,
+            warn_before_minutes=warn_before_minutes,
+            warn_share=row.warn_share,
+        ),
+        calendar,
+    )
+    row.name, row.targets, row.calendar_id = name, targets, calendar_id
+    row.pause_states, row.warn_before_minutes, row.escalation = (
+        pause_states,
+        warn_before_minutes,
+        escalation,
+    )
+    await tx.session.flush()
+    changed(tx)
+    return row
+
+
+async def update_calendar(
+    tx: Transaction,
+    row: BusinessCalendarRow,
+    *,
+    name: str,
+    timezone: str,
+    weekly: dict,
+    country: str | None,
+    subdivision: str | None,
+    closures: list,
+    is_default: bool,
+) -> BusinessCalendarRow:
+    """Change every field of a business calendar; the same checks as `create_calendar`."""
+    name = _name(name, "a calendar")
+    build_calendar(timezone, weekly, country, subdivision, closures)
+    clash = select(BusinessCalendarRow.id).where(
+        BusinessCalendarRow.name == name, BusinessCalendarRow.id != row.id
+    )
+    if await tx.session.scalar(clash):
+        raise RoutingConfigError("name", f"calendar {name!r} exists already", conflict=True)
+    if is_default and not row.is_default:
+        await tx.session.execute(update(BusinessCalendarRow).values(is_default=False))
+    row.name, row.timezone, row.weekly = name, timezone, weekly
+    row.country, row.subdivision, row.closures = country, subdivision, closures
+    row.is_default = is_default
+    await tx.session.flush()
+    changed(tx)
     return row

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from knowledge_base.analysis import words
 from knowledge_base.feedback import not_relevant_on, record_feedback, verdicts_on
-from knowledge_base.search import Hit, search
+from knowledge_base.search import SEMANTIC_LOW, Hit, search
 from routing.models import RoutingDecision
 from tickets.models import Message, Ticket
 from tresen.runtime import ActionError
 
 MESSAGES = 3  # the customer's latest messages that make up the question
 TEXT_CHARS = 3000
+# A word another language's article must hold as it is to be suggested (short ones are
+# too often words of both languages: "die", "man", "hat").
+SHARED_WORD = 4
 
 
 async def conversation(session, ticket: Ticket) -> tuple[str, str | None]:
@@ -56,7 +60,20 @@ async def for_ticket(runtime, ticket_id: int, *, limit: int = 5) -> tuple[list[H
     )
     if not hits and language:  # nothing in the customer's language: any language
         hits = await search(runtime, text, audience="agent", limit=limit, exclude=set_aside)
+        hits = [hit for hit in hits if across_languages(text, hit, language)]
     return hits, verdicts
+
+
+def across_languages(text: str, hit: Hit, language: str) -> bool:
+    """Whether an article in another language may be suggested: never on shared stems alone
+    ("ändern" is not "and"), only for a word both hold as it is (a product name, "VPN") or
+    a close meaning (the multilingual embeddings)."""
+    if hit.language == language:
+        return True
+    if hit.cosine is not None and hit.cosine >= SEMANTIC_LOW:
+        return True
+    asked = {word for word in words(text) if len(word) >= SHARED_WORD}
+    return bool(asked & set(words(f"{hit.title} {hit.body}")))
 
 
 async def judge(runtime, ticket_id: int, article_id: int, verdict: str, *, user_id: int) -> None:

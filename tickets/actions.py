@@ -4,13 +4,15 @@ Each records history and emits its events after commit; the console, the API, ro
 the scheduler and bots call the same functions. They live by concept:
 
 - `tickets.opening`: `open_ticket`, ticket numbers
+- `tickets.manual`: `open_by_hand`, a ticket an agent opens for a phone call or with a message
 - `tickets.fields`: `update_ticket`, `update_tickets` (staff), `apply_changes` (the desk's
   own), the checks
 - `tickets.messages`: `add_message`, `add_inbound_message`, `queue_automatic_reply`
 - `tickets.replies`: `reply`, a staff reply or note with files, optionally through a macro
 - `tickets.delivery`: whom replies go to, the outbox, `mark_delivery_failed`
 - `tickets.history`: `Actor`, the history rows and the state's solved time
-- `tickets.merge`: merging, splitting and linking tickets
+- `tickets.merge`: merging (and undoing a merge within `UNDO_WINDOW`), splitting and linking
+- `tickets.bulk`: a bulk change planned (the console's preview), applied and undone
 """
 
 from __future__ import annotations

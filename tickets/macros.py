@@ -102,8 +102,11 @@ async def update_macro(tx: Transaction, macro: Macro, changes: dict) -> Macro:
     body = changes.get("body", macro.body)
     actions = changes.get("actions", macro.actions)
     cleaned = check_macro(name, body, actions)
-    await _check_name_free(tx, name.strip(), macro.owner_id, macro.id)
+    # Shared (None) or one agent's own: the caller decides who may move it (supervisors).
+    owner_id = changes.get("owner_id", macro.owner_id)
+    await _check_name_free(tx, name.strip(), owner_id, macro.id)
     macro.name, macro.body, macro.actions = name.strip(), body, cleaned
+    macro.owner_id = owner_id
     if "internal" in changes:
         macro.internal = bool(changes["internal"])
     if "active" in changes:

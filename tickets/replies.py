@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
+from customers.models import Customer
 from tickets import macros
-from tickets.fields import TicketError
+from tickets.fields import TicketError, update_ticket
 from tickets.history import Actor
 from tickets.messages import NewAttachment, add_message
 from tickets.models import Macro, Message, Ticket
 from tresen import channel as channel_registry
+from tresen import desk_settings, signatures
 from tresen.runtime import Transaction
 
 
@@ -49,6 +53,8 @@ async def reply(
     else:
         channel = sending_channel(channel or ticket.channel)
     message = None
+    if channel is not None and actor.user_id is not None and (text.strip() or html):
+        text, html = await _signed(tx, ticket, actor.user_id, channel, text, html)
     if text.strip() or html or attachments or macro is None:
         message = await add_message(
             tx,
@@ -63,7 +69,16 @@ async def reply(
             recipient=recipient,
         )
     changed = await macros.apply_actions(tx, macro, ticket, actor) if macro is not None else []
+    if message is not None and not internal and await _assigns(tx, ticket, actor):
+        # The desk's setting: whoever answers an unassigned ticket takes it.
+        changed += await update_ticket(tx, ticket, {"assignee_id": actor.user_id}, actor)
     return Reply(message, changed)
+
+
+async def _assigns(tx: Transaction, ticket: Ticket, actor: Actor) -> bool:
+    if actor.user_id is None or ticket.assignee_id is not None:
+        return False
+    return bool(await desk_settings.get_setting(tx.session, "assign_on_reply"))
 
 
 def sending_channel(name: str) -> str:
@@ -76,6 +91,21 @@ def sending_channel(name: str) -> str:
     for other in channel_registry.senders_to(wanted.identity_kind):
         return other.name
     raise TicketError("channel", wanted.why_not())
+
+
+async def _signed(
+    tx: Transaction, ticket: Ticket, user_id: int, channel: str, text: str, html: str | None
+) -> tuple[str, str | None]:
+    """The reply with the agent's signature in the customer's language (else the agent's)."""
+    # None in a conversation (chat, SMS, messengers), where each line is a message.
+    described = channel_registry.describe(channel)
+    if described.live or described.bot:
+        return text, html
+    language = await tx.session.scalar(
+        select(Customer.language).where(Customer.id == ticket.customer_id)
+    )
+    signature = await signatures.signature_of(tx.session, user_id, language)
+    return signatures.append(text, html, signature) if signature else (text, html)
 
 
 async def _usable_macro(tx: Transaction, macro_id: int, actor: Actor) -> Macro:

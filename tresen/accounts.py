@@ -404,3 +404,121 @@ async def set_preferences(runtime: Runtime, user_id: int, *, locale: str, timezo
             update(User).where(User.id == user_id).values(locale=locale, timezone=timezone)
         )
         tx.emit("user.updated", user_id=user_id)
+
+
+# --- People administration (the console's /admin/people, /api/v1/users, invitations) ---
+
+
+def check_new_password(password: str) -> None:
+    """AccountError when the password is too short to be set."""
+    _check_password(password)
+
+
+async def end_sessions(tx, user: User, **changes) -> None:
+    """Apply the changes to the user and end every session they signed in so far."""
+    await _end_sessions(tx, user, **changes)
+
+
+async def add_user(tx, *, email: str, name: str, role: str) -> User:
+    """A new staff user without a password (they set one through an invitation)."""
+    if role not in ROLES:
+        raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if not name.strip() or len(name.strip()) > 200:
+        raise AccountError("name must have 1 to 200 characters")
+    email = normalize_staff_email(email)
+    if await tx.session.scalar(select(User.id).where(User.email == email)):
+        raise AccountConflict(f"a user with email {email!r} exists already")
+    user = User(
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=None,
+        active=True,
+        locale="en",
+        timezone="Europe/Berlin",
+        created_at=tx.now(),
+    )
+    tx.session.add(user)
+    await tx.session.flush()
+    tx.emit("user.created", user_id=user.id)
+    return user
+
+
+async def _keeps_an_admin(tx, user: User) -> None:
+    """Refuse a change that leaves no active administrator."""
+    if user.role != "admin" or not user.active:
+        return
+    admins = await tx.session.scalar(
+        select(func.count(User.id)).where(User.role == "admin", User.active)
+    )
+    if admins == 1:
+        raise AccountError(
+            f"{user.email!r} is the last active administrator; make another one first"
+        )
+
+
+async def update_user(
+    tx,
+    user_id: int,
+    *,
+    name: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> User:
+    """Change a user's name, role or state; deactivation ends their sessions at once (their
+    tokens are refused by check_token)."""
+    user = await tx.session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"no user with id {user_id}")
+    changes: dict = {}
+    if name is not None:
+        if not name.strip() or len(name.strip()) > 200:
+            raise AccountError("name must have 1 to 200 characters")
+        changes["name"] = name.strip()
+    if role is not None and role != user.role:
+        if role not in ROLES:
+            raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        await _keeps_an_admin(tx, user)
+        changes["role"] = role
+    if active is False and user.active:
+        await _keeps_an_admin(tx, user)
+        await _end_sessions(tx, user, active=False, **changes)
+    else:
+        if active:
+            changes["active"] = True
+        if changes:
+            await tx.session.execute(update(User).where(User.id == user.id).values(**changes))
+            tx.emit("user.updated", user_id=user.id)
+    await tx.session.refresh(user)
+    return user
+
+
+async def set_role(runtime: Runtime, email: str, role: str) -> None:
+    """A user's new role (the last active administrator keeps theirs)."""
+    async with runtime.transaction() as tx:
+        user = await _user_by_email(tx.session, email)
+        await update_user(tx, user.id, role=role)
+
+
+async def tokens_of(runtime: Runtime, user_id: int | None) -> list[TokenInfo]:
+    """The API tokens of one user (None: everyone's), oldest first."""
+    async with runtime.read() as session:
+        if user_id is None:
+            email = None
+        else:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise AccountError(f"no user with id {user_id}")
+            email = user.email
+    return await list_tokens(runtime, email)
+
+
+async def revoke_token_as(runtime: Runtime, token_id: int, user: User) -> int:
+    """Revoke a token as its owner or an administrator; the owner's id. Someone else's
+    token is "not found" to anyone else, so ids tell nothing."""
+    async with runtime.transaction() as tx:
+        token = await tx.session.get(ApiToken, token_id)
+        if token is None or (token.user_id != user.id and user.role != "admin"):
+            raise AccountError(f"no API token with id {token_id}")
+        token.revoked = True
+        return token.user_id

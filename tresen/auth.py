@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection, Request
 
 from tresen import i18n
 from tresen.accounts import get_user, sign_out_everywhere
+from tresen.desk_settings import get_setting
 from tresen.models import User
 from tresen.text import without_nul
 
@@ -34,6 +35,20 @@ class LoginRequired(Exception):
 
     def login_url(self) -> str:
         return "/login?next=" + quote(self.next_url, safe="/")
+
+
+# Where staff set up two-factor sign-in (agent_ui/account.py).
+TWO_FACTOR_SETUP = "/account/two-factor"
+# What a user who must set up two-factor sign-in may still open: the set-up page, and the
+# presence switch every page's header fetches (the sign-out form reads no page).
+_BEFORE_TWO_FACTOR = {("GET", TWO_FACTOR_SETUP), ("POST", TWO_FACTOR_SETUP), ("GET", "/presence")}
+
+
+class TwoFactorSetupRequired(LoginRequired):
+    """The desk requires two-factor sign-in and this user has not set it up yet."""
+
+    def login_url(self) -> str:
+        return TWO_FACTOR_SETUP
 
 
 def login(request: Request, user: User) -> None:
@@ -81,6 +96,13 @@ async def require_staff(request: Request, role: str = "agent") -> User:
         raise LoginRequired(target)
     if not user.has_role(role):
         raise HTTPException(403, f"this page needs the {role} role")
+    if user.totp_enabled_at is None and (request.method, request.url.path) not in (
+        _BEFORE_TWO_FACTOR
+    ):
+        async with request.app.state.runtime.read() as session:
+            required = await get_setting(session, "require_two_factor")
+        if required:
+            raise TwoFactorSetupRequired(TWO_FACTOR_SETUP)
     return user
 
 

@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("sign-out", "end every console session of the user"),
     ):
         users.add_parser(action, help=help_text).add_argument("email")
+    role = users.add_parser("set-role", help="a user's new role")
+    role.add_argument("email")
+    role.add_argument("role", choices=ROLES)
+    invite = users.add_parser(
+        "invite", help="create a user without a password; print their link to set one"
+    )
+    invite.add_argument("email")
+    invite.add_argument("--name", required=True)
+    invite.add_argument("--role", required=True, choices=ROLES)
     password = users.add_parser(
         "set-password", help="a new password, asked for; ends the user's sessions"
     )
@@ -330,6 +339,11 @@ def _users(args, settings: Settings) -> None:
         for user in _run(settings, accounts.list_users):
             state = "active" if user.active else "deactivated"
             print(f"{user.id}\t{user.email}\t{user.role}\t{state}\t{user.name}")
+    elif args.action == "set-role":
+        _run(settings, accounts.set_role, args.email, args.role)
+        print(f"{args.email} is now {args.role}")
+    elif args.action == "invite":
+        print(_run(settings, _invite, args.email, args.name, args.role, settings.base_url))
     elif args.action == "set-password":
         _run(settings, accounts.set_password, args.email, _new_password(args.password_file))
         print(f"password of {args.email} changed; their sessions have ended")
@@ -341,6 +355,18 @@ def _users(args, settings: Settings) -> None:
         }[args.action]
         _run(settings, action, args.email)
         print(f"{args.email} {done}")
+
+
+async def _invite(runtime: Runtime, email: str, name: str, role: str, base_url: str) -> str:
+    """A new user and their link to set a password (tresen/invites.py)."""
+    from tresen import invites
+
+    async with runtime.transaction() as tx:
+        user, token = await invites.invite_user(tx, email=email, name=name, role=role)
+    return (
+        f"invited {user.role} {user.email} (id {user.id}); the link works once, for "
+        f"{invites.INVITE_DAYS} days:\n{invites.invite_link(base_url, token)}"
+    )
 
 
 def _password_from(path: Path) -> str:

@@ -77,6 +77,9 @@ ANY = "GET HEAD POST PUT PATCH DELETE OPTIONS"
 DOORS = (
     door("POST", "/login", FORM_BYTES, "sign-in"),
     door("GET HEAD", "/login", FORM_BYTES, "page"),
+    # The sign-in's second step (a code): counted with the passwords.
+    door("POST", "/login/two-factor", FORM_BYTES, "sign-in"),
+    door("GET HEAD", "/login/two-factor", FORM_BYTES, "page"),
     # The help centre: its search writes what was not found (a gap), so it counts as one.
     door("GET HEAD", "/help", FORM_BYTES, "search"),
     door("POST", "/help/{slug}", FORM_BYTES, "vote"),

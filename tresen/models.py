@@ -27,6 +27,14 @@ class User(Base):
     # Kept in each session cookie at sign-in: raising it (sign-out, deactivation, a new
     # password) ends every session signed in before, copied cookies included.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Two-factor sign-in (tresen/totp.py): the TOTP key sealed with tresen.secrets; set but
+    # not enabled while the user is setting it up; the last time step a code was accepted
+    # for (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String(300))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # The reply signature per language: {"de": "...", "en": "..."} (tickets/replies.py).
+    signatures: Mapped[dict | None] = mapped_column(JSON)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

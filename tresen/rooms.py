@@ -8,9 +8,14 @@ from tresen import channel as channel_registry
 
 MODEL_MODULES = (
     "tresen.models",
+    "tresen.desk_settings",
+    "tresen.invites",
+    "tresen.totp",
     "customers.models",
     "tickets.models",
+    "tickets.undo_models",
     "routing.models",
+    "routing.automation_models",
     "knowledge_base.models",
     "tickets.csat_models",
     "customers.portal_models",
@@ -25,6 +30,7 @@ HOOK_MODULES = (
     "bots.personal_data",
 )
 API_MODULES = (
+    "tresen.users_api",
     "customers.api",
     "customers.data_rights_api",
     "tickets.api",
@@ -70,13 +76,21 @@ HANDOVER_MODULE = "routing.handover"
 # see its events (e.g. routing keeps the SLA clocks of the tickets it changed).
 # (routing.handover first: what the bot handed off gets its SLA policy and its offer.)
 # (bots.outcomes before it: a handoff ends the bot's conversation, whoever made it.)
-COMMIT_HOOKS = ("bots.outcomes", "routing.handover", "routing.clocks", "routing.offers")
+# (routing.triggers last: it only decides whether the events get trigger jobs.)
+COMMIT_HOOKS = (
+    "bots.outcomes",
+    "routing.handover",
+    "routing.clocks",
+    "routing.offers",
+    "routing.triggers",
+)
 # Channels (their models, API, pages, workers, commands and events) come from tresen.channel.
 # Commands rooms add to the CLI: COMMAND, add_commands(subparsers) and run(...).
 CLI_MODULES = (
     "tresen.channel_cli",
     "tresen.handlers_cli",
     "tresen.secrets_cli",
+    "tresen.totp_cli",
     "tickets.cli",
     "routing.cli",
     "knowledge_base.cli",
@@ -99,6 +113,7 @@ HANDLER_MODULES = (
     "routing.csat_alerts",
     "bots.handler",
     "bots.outcomes",
+    "routing.triggers",
 )
 # Background work every server process runs: `run(runtime)` coroutines.
 WORKER_MODULES = (
@@ -106,6 +121,7 @@ WORKER_MODULES = (
     "tickets.inbox",
     "tickets.outbox",
     "routing.scheduler",
+    "routing.automations",
     "routing.config",
     "routing.offers",
     "knowledge_base.semantic",
@@ -116,12 +132,20 @@ PAGE_MODULES = (
     "agent_ui.lists",
     "agent_ui.ticket",
     "agent_ui.customer_panel",
+    "agent_ui.directory",
+    "agent_ui.new_ticket",
     "agent_ui.macros",
     "agent_ui.board",
     "agent_ui.search",
     "agent_ui.admin",
     "agent_ui.desk",
+    "agent_ui.people",
+    "agent_ui.account",
+    "agent_ui.admin_settings",
     "agent_ui.admin_routing",
+    "agent_ui.admin_queues",
+    "agent_ui.admin_sla",
+    "agent_ui.admin_automations",
     "agent_ui.knowledge",
     "agent_ui.chats",
     "agent_ui.data_rights",

@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tresen.settings import Settings
 
 PREFIX = "enc1:"
+# Sealed columns outside the channels (whose own say `Channel.sealed`): staff's two-factor
+# keys (tresen/totp.py).
+SEALED = (("users", ("totp_secret",)),)
 INFO = b"tresen channel secrets v1"
 UNREADABLE = "cannot read the {what}: was TRESEN_SECRET_KEY changed?"
 
@@ -73,7 +76,7 @@ def decrypt(settings_or_key: Settings | str, stored: str, *, what: str = "secret
 
 
 async def reseal(session, old_key: str, new_key: str) -> int:
-    """Seal every channel's stored secrets again under new_key (`Channel.sealed` names them);
+    """Seal every stored secret again under new_key (`Channel.sealed` and `SEALED` name them);
     returns how many values changed. A value new_key opens already stays as it is, so a
     second run after an interrupted one is harmless; one that neither key opens raises
     SecretUnreadable naming its table, column and row, and nothing is changed."""
@@ -83,24 +86,24 @@ async def reseal(session, old_key: str, new_key: str) -> int:
     from tresen.database import Base
 
     changes = []
-    for channel in channels():
-        for table_name, columns in channel.sealed:
-            table = Base.metadata.tables[table_name]
-            key = next(iter(table.primary_key.columns))
-            rows = await session.execute(select(key, *(table.c[name] for name in columns)))
-            for row_id, *values in rows:
-                for name, stored in zip(columns, values, strict=True):
-                    if not stored:
-                        continue
-                    what = f"{table_name}.{name} of row {row_id}"
-                    try:
-                        decrypt(new_key, stored, what=what)
-                        if is_encrypted(stored):
-                            continue  # sealed under the new key already
-                    except SecretUnreadable:
-                        pass
-                    plaintext = decrypt(old_key, stored, what=what)
-                    changes.append((table, key, row_id, name, encrypt(new_key, plaintext)))
+    places = [pair for channel in channels() for pair in channel.sealed] + list(SEALED)
+    for table_name, columns in places:
+        table = Base.metadata.tables[table_name]
+        key = next(iter(table.primary_key.columns))
+        rows = await session.execute(select(key, *(table.c[name] for name in columns)))
+        for row_id, *values in rows:
+            for name, stored in zip(columns, values, strict=True):
+                if not stored:
+                    continue
+                what = f"{table_name}.{name} of row {row_id}"
+                try:
+                    decrypt(new_key, stored, what=what)
+                    if is_encrypted(stored):
+                        continue  # sealed under the new key already
+                except SecretUnreadable:
+                    pass
+                plaintext = decrypt(old_key, stored, what=what)
+                changes.append((table, key, row_id, name, encrypt(new_key, plaintext)))
     for table, key, row_id, name, sealed in changes:
         await session.execute(update(table).where(key == row_id).values({name: sealed}))
     return len(changes)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 HELLO_SECONDS = 10  # the widget's hello must come this soon after the socket opens
 TYPING_EVERY = 2.0  # a visitor's typing is passed on at most this often
 TRY_LATER = 1013
+SUBJECT_CHARS = 60  # a ticket subject made of a chat's first line, at most (with "…")
 inbox = table(
     "inbox",
     column("channel", String),
@@ -428,8 +429,20 @@ async def stored_message(runtime, external_id: str) -> tuple[int | None, int | N
     return (None, None) if row is None else (row.message_id, row.ticket_id)
 
 
+def subject_from(text: str, limit: int = SUBJECT_CHARS) -> str:
+    """The first line of a chat message as a subject: cut on a word, with an ellipsis."""
+    line = next((" ".join(row.split()) for row in text.splitlines() if row.strip()), "")
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    # Back to the last space, unless that would leave too little (one very long word).
+    if " " in cut and cut.rfind(" ") >= limit // 2:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
 def inbound_message(visit: Visit, external_id: str, text: str, attachments=()) -> InboundMessage:
-    subject = " ".join(text.split())[:60] or (attachments[0].filename if attachments else "")
+    subject = subject_from(text) or (attachments[0].filename if attachments else "")
     return InboundMessage(
         channel="chat",
         external_id=external_id,

@@ -59,6 +59,9 @@ async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
         await expect(page.get_by_label("Presence")).to_have_value("online")
         await page.get_by_role("link", name="Routing").click()
         await expect(page.get_by_role("heading", name="Routing", exact=True)).to_be_visible()
+        sections = page.get_by_role("navigation", name="Routing sections")
+        await sections.get_by_role("link", name="Rules").click()
+        await expect(page.get_by_role("heading", name="Routing rules")).to_be_visible()
 
         form = page.get_by_role("form", name="Add a rule")
         await form.get_by_label("Name", exact=True).fill("Invoices to billing")
@@ -85,6 +88,8 @@ async def test_routing_admin_and_the_tickets_reason_in_the_browser(server):
         await preview.get_by_role("button", name="Preview").click()
         await expect(result.locator(".matched")).to_have_text("none")
 
+        await sections.get_by_role("link", name="Queues").click()
+        await page.get_by_role("link", name="Edit Billing").click()
         queue = page.get_by_role("form", name="Routing of Billing")
         await queue.locator("select[name=mode]").select_option("round_robin")
         await queue.get_by_label("Ada Admin works here").check()

@@ -147,6 +147,7 @@ async def test_bulk_assign_state_tag_and_merge(client, agent, agent_headers, run
             "assignee_id": "me",
             "state": "pending",
             "tag": "VIP",
+            "confirm": "yes",
             "csrf_token": token,
         },
     )
@@ -159,7 +160,8 @@ async def test_bulk_assign_state_tag_and_merge(client, agent, agent_headers, run
     assert rows[ids[2]].assignee_id is None
     assert "2 tickets changed" in (await client.get("/")).text
     merged = await client.post(
-        "/tickets/bulk", data={"ids": ids, "action": "merge", "csrf_token": token}
+        "/tickets/bulk",
+        data={"ids": ids, "action": "merge", "confirm": "yes", "csrf_token": token},
     )
     assert merged.status_code == 303
     async with runtime.read() as session:
@@ -190,7 +192,7 @@ async def test_merge_split_link_and_replies_to_a_merged_number(
     token = csrf_of(page.text)
     answer = await client.post(
         f"/tickets/{b['ticket_id']}/merge",
-        data={"into": f"#{a['ticket_number']}", "csrf_token": token},
+        data={"into": f"#{a['ticket_number']}", "confirm": "yes", "csrf_token": token},
     )
     assert answer.status_code == 303 and answer.headers["location"] == f"/tickets/{a['ticket_id']}"
     target = await client.get(f"/tickets/{a['ticket_id']}")
@@ -203,7 +205,7 @@ async def test_merge_split_link_and_replies_to_a_merged_number(
     assert reply["ticket_id"] == a["ticket_id"]
     again = await client.post(
         f"/tickets/{b['ticket_id']}/merge",
-        data={"into": str(a["ticket_number"]), "csrf_token": token},
+        data={"into": str(a["ticket_number"]), "confirm": "yes", "csrf_token": token},
     )
     assert again.status_code == 422 and "merged already" in again.text
     # Split the customer's later message off into a ticket of its own.

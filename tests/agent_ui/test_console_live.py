@@ -157,9 +157,12 @@ async def test_mention_macro_merge_and_360_in_the_browser(desk):
             str(first["ticket_number"])
         )
         await anna.get_by_role("button", name="Merge", exact=True).click()
+        await anna.get_by_role("button", name="Confirm merge").click()  # asked first
         await anna.wait_for_url(f"{desk.url}/tickets/{first['ticket_id']}")
         await expect(anna.locator("#messages")).to_contain_text("Nochmal wegen Paket")
-        await expect(anna.get_by_role("status").first).to_contain_text("was merged into this")
+        await expect(anna.get_by_role("status").first).to_contain_text(
+            f"was merged into #{first['ticket_number']}"
+        )
 
         # The 360 sidebar: link the customer's phone number to the record.
         panel = anna.locator("#customer")
@@ -374,6 +377,10 @@ async def test_every_console_page_names_its_controls(desk):
         "/kb/new",
         "/admin/email",
         "/admin/routing",
+        "/admin/routing/rules",
+        "/admin/routing/queues",
+        "/admin/routing/policies",
+        "/admin/routing/calendars",
         "/admin/bots",
         "/reports/bots",
     ]
@@ -382,7 +389,8 @@ async def test_every_console_page_names_its_controls(desk):
         for language in ("en", "de"):
             await ada.goto(desk.url + "/settings")
             await ada.locator("select[name=locale]").select_option(language)
-            await ada.locator("form[action='/settings'] button[type=submit]").click()
+            language_form = ada.locator("form[action='/settings']:has(select[name=locale])")
+            await language_form.locator("button[type=submit]").click()
             for path in pages:
                 await ada.goto(desk.url + path)
                 await expect(ada.locator("html")).to_have_attribute("lang", language)

@@ -124,7 +124,8 @@ async def test_a_handler_runs_after_commit_with_the_typed_event_and_its_key(runt
 
     async with runtime.transaction() as tx:
         tx.emit(ParcelArrived(parcel="p-1"))
-        tx.emit("ticket.updated", ticket_id=1, fields=["priority"])  # no handler wants it: no job
+        # No handler wants it (triggers watch field changes, not SLA ones): no job.
+        tx.emit("ticket.updated", ticket_id=1, fields=["sla"])
     [job] = await jobs(runtime)
     assert (job.handler, job.event_type, job.status) == (
         "test.sign_for_parcel",

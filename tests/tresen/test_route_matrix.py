@@ -107,6 +107,14 @@ API = {
     ("PUT", "/api/v1/bot/settings/{channel}"): "admin",
     # The FAQ bot's decision for other bot platforms: any token (bots/api.py).
     ("POST", "/api/v1/bot/reply"): "agent",
+    # People and tokens (tresen/users_api.py; tests/tresen/test_people_api.py).
+    ("GET", "/api/v1/users"): "admin",
+    ("POST", "/api/v1/users"): "admin",
+    ("PATCH", "/api/v1/users/{user_id:int}"): "admin",
+    ("POST", "/api/v1/users/{user_id:int}/invite"): "admin",
+    ("POST", "/api/v1/users/me/sign-out-everywhere"): "agent",
+    ("GET", "/api/v1/tokens"): "agent",
+    ("DELETE", "/api/v1/tokens/{token_id:int}"): "agent",
 }
 
 # The console and the public pages (session cookie, CSRF token on every form).
@@ -116,6 +124,9 @@ PAGES = {
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
+    # The sign-in's second step (a code); without a password given just before, it says so.
+    ("GET", "/login/two-factor"): PUBLIC,
+    ("POST", "/login/two-factor"): PUBLIC,
     ("POST", "/logout"): "agent",
     ("GET", "/messages/{message_id:int}/attachments/{attachment_id:int}"): "agent",
     ("GET", "/messages/{message_id:int}/source"): "agent",
@@ -125,6 +136,9 @@ PAGES = {
     ("POST", "/views/{view_id:int}/update"): "agent",
     ("POST", "/views/{view_id:int}/delete"): "agent",
     ("POST", "/tickets/bulk"): "agent",
+    # Undoing a merge or a bulk change (H6): who made it, or a supervisor (checked inside).
+    ("POST", "/merges/{merge_id:int}/undo"): "agent",
+    ("POST", "/tickets/bulk/{change_id:int}/undo"): "agent",
     ("GET", "/tickets/{ticket_id:int}"): "agent",
     ("GET", "/tickets/{ticket_id:int}/composer"): "agent",
     ("POST", "/tickets/{ticket_id:int}/update"): "agent",
@@ -132,6 +146,14 @@ PAGES = {
     ("POST", "/tickets/{ticket_id:int}/merge"): "agent",
     ("POST", "/tickets/{ticket_id:int}/links"): "agent",
     ("POST", "/messages/{message_id:int}/split"): "agent",
+    # Tickets by hand and the customer directory (agent_ui/new_ticket.py, directory.py).
+    ("GET", "/tickets/new"): "agent",
+    ("POST", "/tickets/new"): "agent",
+    ("GET", "/tickets/new/customers"): "agent",
+    ("GET", "/customers"): "agent",
+    ("GET", "/organizations"): "agent",
+    ("GET", "/organizations/{organization_id:int}"): "agent",
+    ("POST", "/organizations/{organization_id:int}/notes"): "agent",
     ("GET", "/customers/{customer_id:int}"): "agent",
     ("POST", "/customers/{customer_id:int}/edit"): "agent",
     ("POST", "/customers/{customer_id:int}/identities"): "agent",
@@ -150,12 +172,23 @@ PAGES = {
     ("GET", "/admin/email"): "admin",
     ("POST", "/admin/email/accounts"): "admin",
     ("POST", "/admin/email/accounts/{account_id:int}"): "admin",
+    ("POST", "/admin/email/accounts/{account_id:int}/test"): "admin",
     ("GET", "/settings"): "agent",
     ("POST", "/settings"): "agent",
     ("GET", "/presence"): "agent",
     ("POST", "/presence"): "agent",
     ("GET", "/notifications"): "agent",
     ("POST", "/notifications/read"): "agent",
+    # One's own account (agent_ui/account.py) and the desk's settings (agent_ui/admin_settings.py).
+    ("GET", "/account/password"): "agent",
+    ("POST", "/account/password"): "agent",
+    ("GET", "/account/two-factor"): "agent",
+    ("POST", "/account/two-factor"): "agent",
+    ("POST", "/account/two-factor/recovery-codes"): "agent",
+    ("POST", "/account/two-factor/disable"): "agent",
+    ("POST", "/account/sign-out-everywhere"): "agent",
+    ("GET", "/admin/settings"): "admin",
+    ("POST", "/admin/settings"): "admin",
     ("GET", "/admin/routing"): "admin",
     ("POST", "/admin/routing/rules"): "admin",
     ("POST", "/admin/routing/rules/{rule_id:int}"): "admin",
@@ -164,6 +197,33 @@ PAGES = {
     ("POST", "/admin/routing/agents/{user_id:int}"): "admin",
     ("POST", "/admin/routing/policies"): "admin",
     ("POST", "/admin/routing/calendars"): "admin",
+    # The routing admin's pages (agent_ui/admin_routing.py, admin_queues.py, admin_sla.py).
+    ("GET", "/admin/routing/rules"): "admin",
+    ("GET", "/admin/routing/rules/{rule_id:int}"): "admin",
+    ("POST", "/admin/routing/rules/{rule_id:int}/preview"): "admin",
+    ("GET", "/admin/routing/queues"): "admin",
+    ("POST", "/admin/routing/queues"): "admin",
+    ("GET", "/admin/routing/queues/{queue_id:int}"): "admin",
+    ("GET", "/admin/routing/policies"): "admin",
+    ("GET", "/admin/routing/policies/{policy_id:int}"): "admin",
+    ("POST", "/admin/routing/policies/{policy_id:int}"): "admin",
+    ("GET", "/admin/routing/calendars"): "admin",
+    ("GET", "/admin/routing/calendars/{calendar_id:int}"): "admin",
+    ("POST", "/admin/routing/calendars/{calendar_id:int}"): "admin",
+    # Triggers and time-based automations (agent_ui/admin_automations.py).
+    ("GET", "/admin/triggers"): "admin",
+    ("POST", "/admin/triggers"): "admin",
+    ("GET", "/admin/triggers/new"): "admin",
+    ("GET", "/admin/triggers/{row_id:int}"): "admin",
+    ("POST", "/admin/triggers/{row_id:int}"): "admin",
+    ("POST", "/admin/triggers/{row_id:int}/change"): "admin",
+    ("POST", "/admin/triggers/preview"): "admin",
+    ("GET", "/admin/automations"): "admin",
+    ("POST", "/admin/automations"): "admin",
+    ("GET", "/admin/automations/new"): "admin",
+    ("GET", "/admin/automations/{row_id:int}"): "admin",
+    ("POST", "/admin/automations/{row_id:int}"): "admin",
+    ("POST", "/admin/automations/{row_id:int}/change"): "admin",
     ("GET", "/tickets/{ticket_id:int}/suggestions"): "agent",
     ("POST", "/tickets/{ticket_id:int}/suggestions/{article_id:int}"): "agent",
     ("GET", "/kb"): "agent",
@@ -227,6 +287,19 @@ PAGES = {
     ("POST", "/portal/tickets/{number:int}/reopen"): PORTAL,
     ("GET", "/portal/tickets/{number:int}/attachments/{attachment_id:int}"): PORTAL,
     ("POST", "/customers/{customer_id:int}/organization-role"): "admin",
+    # People (agent_ui/people.py): staff admin, one's own tokens, an invitation's link.
+    ("GET", "/admin/people"): "admin",
+    ("POST", "/admin/people"): "admin",
+    ("GET", "/admin/people/{user_id:int}"): "admin",
+    ("POST", "/admin/people/{user_id:int}"): "admin",
+    ("POST", "/admin/people/{user_id:int}/active"): "admin",
+    ("POST", "/admin/people/{user_id:int}/invite"): "admin",
+    ("POST", "/admin/people/{user_id:int}/two-factor"): "admin",
+    ("GET", "/account/tokens"): "agent",
+    ("POST", "/account/tokens"): "agent",
+    ("POST", "/account/tokens/{token_id:int}/revoke"): "agent",
+    ("GET", "/invite/{token:str}"): PUBLIC,
+    ("POST", "/invite/{token:str}"): PUBLIC,
 }
 
 SOCKETS = {
@@ -244,7 +317,11 @@ SOCKETS = {
 MOUNTS = {"/static": PUBLIC}
 
 # Routes that end the caller's session: checked with a session of their own.
-ENDS_SESSION = {("POST", "/logout"), ("POST", "/portal/sign-out")}
+ENDS_SESSION = {
+    ("POST", "/logout"),
+    ("POST", "/portal/sign-out"),
+    ("POST", "/account/sign-out-everywhere"),
+}
 # Forms that read no session (a chat visitor's token comes in the form, the origin is
 # checked): a CSRF token would protect nothing.
 WITHOUT_SESSION = {("POST", "/chat/{key}/files")}

@@ -1,0 +1,50 @@
+"""The desk's own settings an administrator changes in the console (not the deployment's
+settings file): one row per key, the value JSON. Each room names its keys and defaults."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tresen.database import Base, UTCDateTime
+
+# key → default. A room adds its keys here so the admin page and readers agree on them.
+DEFAULTS: dict[str, object] = {
+    # Staff must set up two-factor sign-in before they can work (tresen/totp.py).
+    "require_two_factor": False,
+    # A staff reply to an unassigned ticket assigns it to the replying agent.
+    "assign_on_reply": True,
+}
+
+
+class DeskSetting(Base):
+    __tablename__ = "desk_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[int | None] = mapped_column()
+
+
+async def get_setting(session, key: str):
+    """The value an administrator saved, else the key's default (KeyError: unknown key)."""
+    default = DEFAULTS[key]
+    row = await session.get(DeskSetting, key)
+    return default if row is None else row.value
+
+
+async def all_settings(session) -> dict[str, object]:
+    saved = {row.key: row.value for row in (await session.scalars(select(DeskSetting))).all()}
+    return {key: saved.get(key, default) for key, default in DEFAULTS.items()}
+
+
+async def put_setting(tx, key: str, value, user_id: int | None = None) -> None:
+    """Save one setting in the caller's transaction (KeyError: unknown key)."""
+    DEFAULTS[key]
+    row = await tx.session.get(DeskSetting, key)
+    if row is None:
+        tx.session.add(DeskSetting(key=key, value=value, updated_at=tx.now(), updated_by=user_id))
+    else:
+        row.value, row.updated_at, row.updated_by = value, tx.now(), user_id
