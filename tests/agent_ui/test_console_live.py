@@ -297,7 +297,7 @@ async def test_keyboard_german_ui_phone_layout_and_screenshots(desk):
         # German: chosen in the agent's settings, everything follows.
         await anna.goto(desk.url + "/settings")
         await anna.get_by_label("Language").select_option("de")
-        await anna.get_by_role("button", name="Save").click()
+        await anna.get_by_role("button", name="Save", exact=True).click()
         await expect(anna.get_by_role("status")).to_have_text("Gespeichert.")
         await anna.goto(desk.url + "/?view=open")
         await expect(anna.locator("html")).to_have_attribute("lang", "de")
@@ -334,7 +334,7 @@ async def test_keyboard_german_ui_phone_layout_and_screenshots(desk):
         sina = await sign_in_page(browser, desk.url, "sina@example.com", "sina-password")
         await sina.goto(desk.url + "/settings")
         await sina.get_by_label("Language").select_option("de")
-        await sina.get_by_role("button", name="Save").click()
+        await sina.get_by_role("button", name="Save", exact=True).click()
         await sina.goto(desk.url + "/board")
         await expect(sina.get_by_role("heading", name="Übersicht")).to_be_visible()
         await expect(sina.locator(".board")).to_contain_text("SLA verletzt")
