@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent_ui import admin_forms
 from agent_ui.admin_routing import (
     condition_rows,
     conditions_from_form,
     conditions_to_form,
-    error_text,
     number,
     operator_labels,
     words,
@@ -177,15 +177,9 @@ async def _list_page(
         rows = (await session.scalars(select(kind.model).order_by(kind.model.position))).all()
         context = await _choices(session)
     context.update(
-        kind=kind.name,
-        rows=rows,
-        fields=kind.fields,
-        preview=preview,
-        form=form or {},
-        error=error,
-        saved=request.query_params.get("saved"),
+        kind=kind.name, rows=rows, fields=kind.fields, preview=preview, form=form or {}, error=error
     )
-    return templates.TemplateResponse(request, "automations.html", context, status_code=status_code)
+    return admin_forms.render(request, "automations.html", context, status_code)
 
 
 async def _edit_page(request: Request, kind: Kind, row, *, form=None, error=None, status_code=200):
@@ -238,26 +232,23 @@ async def edit_page(request: Request) -> Response:
 
 async def save(request: Request) -> Response:
     """Create (no id) or change a trigger or automation; the form again with the reason."""
-    await auth.require_staff(request, role="admin")
     kind = _kind(request)
-    form = await auth.verified_form(request)
     row_id = request.path_params.get("row_id")
-    row = None
-    try:
+
+    async def store(tx, form) -> str:
         values = values_from_form(kind, form)
-        async with request.app.state.runtime.transaction() as tx:
-            row = await _row(tx.session, kind, row_id) if row_id is not None else None
-            await triggers.save(
-                tx, kind.model, row, values, fields=kind.fields, numbers=kind.numbers
-            )
-    except ActionError as error:
+        row = await _row(tx.session, kind, row_id) if row_id is not None else None
+        await triggers.save(tx, kind.model, row, values, fields=kind.fields, numbers=kind.numbers)
+        return f"/admin/{kind.name}?saved=1"
+
+    async def again(typed: dict, error: str) -> Response:
+        row = None
         if row_id is not None:
             async with request.app.state.runtime.read() as session:
                 row = await _row(session, kind, row_id)
-        return await _edit_page(
-            request, kind, row, form=dict(form), error=error_text(error), status_code=422
-        )
-    return RedirectResponse(f"/admin/{kind.name}?saved=1", status_code=303)
+        return await _edit_page(request, kind, row, form=typed, error=error, status_code=422)
+
+    return await admin_forms.submit(request, store, again)
 
 
 async def change(request: Request) -> Response:

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent_ui import admin_forms
+from agent_ui.admin_forms import error_text
 from agent_ui.templating import templates
 from routing import actions, status
 from routing import queries as routing_queries
@@ -176,10 +178,6 @@ def condition_rows(form: dict) -> range:
     return range(min(MAX_CONDITIONS, (max(used) + 1 if used else 0) + CONDITION_ROWS))
 
 
-def error_text(error: ActionError) -> str:
-    return f"{error.field}: {error}"
-
-
 async def _choices(session) -> dict:
     """What the rule forms offer: queues, SLA policies, agents, fields and operators."""
     found = await routing_queries.routing_settings(session)
@@ -218,21 +216,15 @@ async def _rules_page(request: Request, *, error=None, preview=None, form=None, 
     async with request.app.state.runtime.read() as session:
         context = await _choices(session)
     form = form or {}
-    return templates.TemplateResponse(
-        request,
-        "admin_rules.html",
-        {
-            **context,
-            "rules": context["found"].rules,
-            "section": "rules",
-            "error": error,
-            "preview": preview,
-            "form": form,
-            "condition_rows": condition_rows(form),
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
+    context.update(
+        rules=context["found"].rules,
+        section="rules",
+        error=error,
+        preview=preview,
+        form=form,
+        condition_rows=condition_rows(form),
     )
+    return admin_forms.render(request, "admin_rules.html", context, status_code)
 
 
 async def rules(request: Request) -> Response:
@@ -241,15 +233,14 @@ async def rules(request: Request) -> Response:
 
 
 async def add_rule(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
-    try:
-        values = rule_from_form(form)
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.create_rule(tx, **values)
-    except ActionError as error:
-        return await _rules_page(request, error=error_text(error), form=dict(form), status_code=422)
-    return RedirectResponse("/admin/routing/rules?saved=rule", status_code=303)
+    async def save(tx, form) -> str:
+        await actions.create_rule(tx, **rule_from_form(form))
+        return "/admin/routing/rules?saved=rule"
+
+    async def again(typed: dict, error: str) -> Response:
+        return await _rules_page(request, error=error, form=typed, status_code=422)
+
+    return await admin_forms.submit(request, save, again)
 
 
 async def _rule_page(
@@ -258,21 +249,15 @@ async def _rule_page(
     async with request.app.state.runtime.read() as session:
         context = await _choices(session)
     form = form if form is not None else rule_to_form(row)
-    return templates.TemplateResponse(
-        request,
-        "admin_rule.html",
-        {
-            **context,
-            "rule": row,
-            "section": "rules",
-            "form": form,
-            "condition_rows": condition_rows(form),
-            "error": error,
-            "preview": preview,
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
+    context.update(
+        rule=row,
+        section="rules",
+        form=form,
+        condition_rows=condition_rows(form),
+        error=error,
+        preview=preview,
     )
+    return admin_forms.render(request, "admin_rule.html", context, status_code)
 
 
 async def _rule(session, rule_id: int) -> RoutingRule:

@@ -23,6 +23,7 @@ async def admin_settings(request: Request) -> Response:
         async with runtime.transaction() as tx:
             for key in SWITCHES:
                 await put_setting(tx, key, form.get(key) == "on", user.id)
+            await auth.refuse_live_without_two_factor(tx)
         return RedirectResponse("/admin/settings?saved=1", status_code=303)
     async with runtime.read() as session:
         values = await all_settings(session)

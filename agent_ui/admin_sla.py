@@ -6,11 +6,11 @@ import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from agent_ui.admin_routing import error_text, number
-from agent_ui.templating import templates
+from agent_ui import admin_forms
+from agent_ui.admin_routing import number
 from routing import actions
 from routing import queries as routing_queries
 from routing.models import BusinessCalendarRow, SlaPolicyRow
@@ -55,13 +55,6 @@ def policy_to_form(row: SlaPolicyRow) -> dict:
     return form
 
 
-def _posted(form, lists=()) -> dict:
-    values = {key: str(form.get(key) or "") for key in form.keys()}
-    for key in lists:
-        values[key] = [str(v) for v in form.getlist(key)]
-    return values
-
-
 def policy_from_form(form, kept: dict | None = None) -> dict:
     """A policy's fields from the form; escalation steps the form cannot show are `kept`."""
     targets: dict = {}
@@ -104,44 +97,13 @@ async def _context(session) -> dict:
     }
 
 
-async def _policies_page(request: Request, *, error=None, form=None, status_code=200):
-    async with request.app.state.runtime.read() as session:
-        context = await _context(session)
-    return templates.TemplateResponse(
-        request,
-        "admin_policies.html",
-        {
-            **context,
-            "section": "policies",
-            "error": error,
-            "form": form
-            or {
-                "warn_before_minutes": "15",
-                "warning_actions": ["notify"],
-                "breach_actions": ["notify"],
-            },
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
-    )
-
-
-async def policies(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    return await _policies_page(request)
-
-
-async def add_policy(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
-    try:
-        values = policy_from_form(form)
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.create_sla_policy(tx, **values)
-    except ActionError as error:
-        posted = _posted(form, [f"{level}_actions" for level in LEVELS] + ["pause_states"])
-        return await _policies_page(request, error=error_text(error), form=posted, status_code=422)
-    return RedirectResponse("/admin/routing/policies?saved=policy", status_code=303)
+NEW_POLICY = {
+    "warn_before_minutes": "15",
+    "warning_actions": ["notify"],
+    "breach_actions": ["notify"],
+}
+# The policy form's multi-valued fields.
+POLICY_LISTS = (*(f"{level}_actions" for level in LEVELS), "pause_states")
 
 
 async def _get(session, model, ident: int, what: str):
@@ -151,23 +113,37 @@ async def _get(session, model, ident: int, what: str):
     return row
 
 
-async def _policy_page(request: Request, policy_id: int, *, form=None, error=None, status_code=200):
+async def _page(request: Request, template: str, section: str, status_code=200, **values):
+    """A page of this part of the routing admin (the lists and forms it needs, and `values`)."""
+    async with request.app.state.runtime.read() as session:
+        context = await _context(session)
+    context.update({"section": section, "error": None, **values})
+    return admin_forms.render(request, template, context, status_code)
+
+
+async def _policy_page(request: Request, policy_id: int, form=None, error=None, status_code=200):
     async with request.app.state.runtime.read() as session:
         row = await _get(session, SlaPolicyRow, policy_id, "SLA policy")
-        context = await _context(session)
-    return templates.TemplateResponse(
-        request,
-        "admin_policy.html",
-        {
-            **context,
-            "section": "policies",
-            "policy": row,
-            "form": form if form is not None else policy_to_form(row),
-            "error": error,
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
+    form = form if form is not None else policy_to_form(row)
+    return await _page(
+        request, "admin_policy.html", "policies", status_code, policy=row, form=form, error=error
     )
+
+
+async def policies(request: Request) -> Response:
+    await auth.require_staff(request, role="admin")
+    return await _page(request, "admin_policies.html", "policies", form=NEW_POLICY)
+
+
+async def add_policy(request: Request) -> Response:
+    async def save(tx, form) -> str:
+        await actions.create_sla_policy(tx, **policy_from_form(form))
+        return "/admin/routing/policies?saved=policy"
+
+    async def again(typed: dict, error: str) -> Response:
+        return await _page(request, "admin_policies.html", "policies", 422, form=typed, error=error)
+
+    return await admin_forms.submit(request, save, again, POLICY_LISTS)
 
 
 async def edit_policy(request: Request) -> Response:
@@ -176,20 +152,17 @@ async def edit_policy(request: Request) -> Response:
 
 
 async def change_policy(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
     policy_id = request.path_params["policy_id"]
-    try:
-        async with request.app.state.runtime.transaction() as tx:
-            row = await _get(tx.session, SlaPolicyRow, policy_id, "SLA policy")
-            values = policy_from_form(form, kept=row.escalation)
-            await actions.update_sla_policy(tx, row, **values)
-    except ActionError as error:
-        posted = _posted(form, [f"{level}_actions" for level in LEVELS] + ["pause_states"])
-        return await _policy_page(
-            request, policy_id, form=posted, error=error_text(error), status_code=422
-        )
-    return RedirectResponse(f"/admin/routing/policies/{policy_id}?saved=policy", status_code=303)
+
+    async def save(tx, form) -> str:
+        row = await _get(tx.session, SlaPolicyRow, policy_id, "SLA policy")
+        await actions.update_sla_policy(tx, row, **policy_from_form(form, kept=row.escalation))
+        return f"/admin/routing/policies/{policy_id}?saved=policy"
+
+    async def again(typed: dict, error: str) -> Response:
+        return await _policy_page(request, policy_id, typed, error, 422)
+
+    return await admin_forms.submit(request, save, again, POLICY_LISTS)
 
 
 def _spans(raw: str, day: int) -> list[list[str]]:
@@ -268,61 +241,39 @@ NEW_CALENDAR = {
 }
 
 
-async def _calendars_page(request: Request, *, error=None, form=None, status_code=200):
+async def _calendar_page(
+    request: Request, calendar_id: int, form=None, error=None, status_code=200
+):
     async with request.app.state.runtime.read() as session:
-        context = await _context(session)
-    return templates.TemplateResponse(
+        row = await _get(session, BusinessCalendarRow, calendar_id, "calendar")
+    form = form if form is not None else calendar_to_form(row)
+    return await _page(
         request,
-        "admin_calendars.html",
-        {
-            **context,
-            "section": "calendars",
-            "error": error,
-            "form": form or NEW_CALENDAR,
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
+        "admin_calendar.html",
+        "calendars",
+        status_code,
+        calendar=row,
+        form=form,
+        error=error,
     )
 
 
 async def calendars(request: Request) -> Response:
     await auth.require_staff(request, role="admin")
-    return await _calendars_page(request)
+    return await _page(request, "admin_calendars.html", "calendars", form=NEW_CALENDAR)
 
 
 async def add_calendar(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
-    try:
-        values = calendar_from_form(form)
-        async with request.app.state.runtime.transaction() as tx:
-            await actions.create_calendar(tx, **values)
-    except ActionError as error:
-        return await _calendars_page(
-            request, error=error_text(error), form=_posted(form), status_code=422
+    async def save(tx, form) -> str:
+        await actions.create_calendar(tx, **calendar_from_form(form))
+        return "/admin/routing/calendars?saved=calendar"
+
+    async def again(typed: dict, error: str) -> Response:
+        return await _page(
+            request, "admin_calendars.html", "calendars", 422, form=typed, error=error
         )
-    return RedirectResponse("/admin/routing/calendars?saved=calendar", status_code=303)
 
-
-async def _calendar_page(
-    request: Request, calendar_id: int, *, form=None, error=None, status_code=200
-):
-    async with request.app.state.runtime.read() as session:
-        row = await _get(session, BusinessCalendarRow, calendar_id, "calendar")
-        context = await _context(session)
-    return templates.TemplateResponse(
-        request,
-        "admin_calendar.html",
-        {
-            **context,
-            "section": "calendars",
-            "calendar": row,
-            "form": form if form is not None else calendar_to_form(row),
-            "error": error,
-            "saved": request.query_params.get("saved"),
-        },
-        status_code=status_code,
-    )
+    return await admin_forms.submit(request, save, again)
 
 
 async def edit_calendar(request: Request) -> Response:
@@ -331,21 +282,18 @@ async def edit_calendar(request: Request) -> Response:
 
 
 async def change_calendar(request: Request) -> Response:
-    await auth.require_staff(request, role="admin")
-    form = await auth.verified_form(request)
     calendar_id = request.path_params["calendar_id"]
-    try:
+
+    async def save(tx, form) -> str:
         values = calendar_from_form(form)
-        async with request.app.state.runtime.transaction() as tx:
-            row = await _get(tx.session, BusinessCalendarRow, calendar_id, "calendar")
-            await actions.update_calendar(tx, row, **values)
-    except ActionError as error:
-        return await _calendar_page(
-            request, calendar_id, form=_posted(form), error=error_text(error), status_code=422
-        )
-    return RedirectResponse(
-        f"/admin/routing/calendars/{calendar_id}?saved=calendar", status_code=303
-    )
+        row = await _get(tx.session, BusinessCalendarRow, calendar_id, "calendar")
+        await actions.update_calendar(tx, row, **values)
+        return f"/admin/routing/calendars/{calendar_id}?saved=calendar"
+
+    async def again(typed: dict, error: str) -> Response:
+        return await _calendar_page(request, calendar_id, typed, error, 422)
+
+    return await admin_forms.submit(request, save, again)
 
 
 routes = [

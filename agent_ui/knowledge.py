@@ -10,10 +10,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from agent_ui.templating import templates
+from knowledge_base import help_centre
 from knowledge_base import queries as kb_queries
 from knowledge_base.articles import (
     PUBLISHERS,
     article_record,
+    category_path,
     create_article,
     render,
     restore_version,
@@ -123,6 +125,10 @@ async def _editor(
             deflections = await deflections_of(session, article.id)
             files = [file_json(article, f) for f in await files_of(session, article.id)]
             translations = await kb_queries.translations_of(session, article)
+    async with request.app.state.runtime.read() as session:
+        # The paths the category field suggests (a new one makes a new category).
+        rows = await help_centre.all_categories(session)
+        categories = [await category_path(session, category.id) for category, _, _ in rows]
     return templates.TemplateResponse(
         request,
         "kb_article.html",
@@ -141,6 +147,7 @@ async def _editor(
             "languages": LANGUAGES,
             "error": str(error) if error else None,
             "translation_of": request.query_params.get("translation_of", ""),
+            "categories": sorted(categories, key=str.casefold),
         },
         status_code=status,
     )
@@ -240,7 +247,48 @@ async def article_files(request: Request) -> Response:
     return RedirectResponse(f"/kb/{article_id}", status_code=303)
 
 
+async def categories_page(request: Request, error: ActionError | None = None) -> Response:
+    """The categories (made by typing a path in an article's editor): their help centre
+    name, address and description; supervisors change them."""
+    user = await auth.require_staff(request)
+    async with request.app.state.runtime.read() as session:
+        rows = await help_centre.all_categories(session)
+    status = 200 if error is None else 409 if error.conflict else 422
+    return templates.TemplateResponse(
+        request,
+        "kb_categories.html",
+        {
+            "rows": rows,
+            "may_edit": user.role in PUBLISHERS,
+            "error": str(error) if error else None,
+            "saved": request.query_params.get("saved") == "1",
+        },
+        status_code=status,
+    )
+
+
+async def edit_category(request: Request) -> Response:
+    await auth.require_staff(request, "supervisor")
+    form = await auth.verified_form(request)
+    try:
+        async with request.app.state.runtime.transaction() as tx:
+            await help_centre.update_category(
+                tx,
+                request.path_params["category_id"],
+                name=str(form.get("name") or ""),
+                slug=str(form.get("slug") or ""),
+                description=str(form.get("description") or ""),
+            )
+    except LookupError:
+        raise HTTPException(404, "category not found") from None
+    except ActionError as error:
+        return await categories_page(request, error)
+    return RedirectResponse("/kb/categories?saved=1", status_code=303)
+
+
 routes = [
+    Route("/kb/categories", categories_page),
+    Route("/kb/categories/{category_id:int}", edit_category, methods=["POST"]),
     Route(
         "/tickets/{ticket_id:int}/suggestions",
         ticket_suggestions,

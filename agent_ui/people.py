@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent_ui.admin_forms import posted
 from agent_ui.templating import templates
 from routing import actions as routing_actions
 from routing import queries as routing_queries
 from tickets import queries
 from tickets.delivery import queue_mail
-from tresen import accounts, auth, invites, totp
+from tresen import accounts, auth, i18n, invites, totp
 from tresen.accounts import TOKEN_SCOPES, AccountError
 from tresen.desk_settings import get_setting
 from tresen.i18n import _
@@ -91,20 +92,15 @@ async def _set_work(tx, user_id: int, profile: dict, queue_ids: set[int]) -> Non
 
 
 async def _mail_invitation(tx, user: User, admin: User, link: str) -> None:
-    """The link by mail too, in the inviting administrator's language (the outbox sends it
-    once a mail account is connected)."""
-    text = _(
-        "Hello %(name)s,\n\n%(admin)s invited you to the service desk. Set your password "
-        "here (the link works once, within %(days)d days):\n\n%(link)s\n"
-    ) % {"name": user.name, "admin": admin.name, "days": invites.INVITE_DAYS, "link": link}
-    await queue_mail(tx, user.email, _("Your invitation to the service desk"), text)
-
-
-def _form_values(form) -> dict:
-    """What was typed, to show it again with an error."""
-    values = {key: str(form.get(key) or "") for key in form.keys() if key != auth.CSRF_FIELD}
-    values["queues"] = [str(raw) for raw in form.getlist("queues")]
-    return values
+    """The link by mail too, in the invitee's language, not the administrator's (the outbox
+    sends it once a mail account is connected)."""
+    with i18n.using(user.locale):
+        text = _(
+            "Hello %(name)s,\n\n%(admin)s invited you to the service desk. Set your password "
+            "here (the link works once, within %(days)d days):\n\n%(link)s\n"
+        ) % {"name": user.name, "admin": admin.name, "days": invites.INVITE_DAYS, "link": link}
+        subject = _("Your invitation to the service desk")
+    await queue_mail(tx, user.email, subject, text)
 
 
 async def _people(request: Request, *, form=None, error=None, invited=None, status_code=200):
@@ -123,7 +119,9 @@ async def _people(request: Request, *, form=None, error=None, invited=None, stat
             "roles": ROLES,
             "role_names": role_names(),
             "queues": queues,
-            "form": form or {"role": "agent", "mail": "on"},
+            "form": form
+            or {"role": "agent", "mail": "on", "locale": runtime.settings.default_language},
+            "languages": i18n.LANGUAGES,
             "error": error,
             "invited": invited,
             "invite_days": invites.INVITE_DAYS,
@@ -148,13 +146,16 @@ async def people(request: Request) -> Response:
                 name=str(form.get("name") or ""),
                 role=str(form.get("role") or ""),
                 created_by=admin.id,
+                locale=str(form.get("locale") or runtime.settings.default_language),
             )
             await _set_work(tx, user.id, profile, queue_ids)
             link = invites.invite_link(runtime.settings.base_url, token)
             if form.get("mail") == "on":
                 await _mail_invitation(tx, user, admin, link)
     except (AccountError, ActionError) as error:
-        return await _people(request, form=_form_values(form), error=str(error), status_code=422)
+        return await _people(
+            request, form=posted(form, ["queues"]), error=str(error), status_code=422
+        )
     invited = {"name": user.name, "link": link, "mailed": form.get("mail") == "on"}
     return await _people(request, invited=invited, status_code=201)
 
@@ -228,7 +229,7 @@ async def person(request: Request) -> Response:
             await _set_work(tx, user_id, profile, queue_ids)
     except (AccountError, ActionError) as error:
         return await _person(
-            request, user_id, form=_form_values(form), error=str(error), status_code=422
+            request, user_id, form=posted(form, ["queues"]), error=str(error), status_code=422
         )
     return RedirectResponse(f"/admin/people/{user_id}?saved=person", status_code=303)
 
@@ -392,7 +393,7 @@ async def invitation(request: Request) -> Response:
         return _unusable(request, unusable.reason)
     except accounts.SignInBusy:
         raise HTTPException(503, "too many sign-ins at once; try again in a few seconds") from None
-    auth.login(request, user)
+    await auth.signed_in(request, user)
     async with runtime.read() as session:
         required = await get_setting(session, "require_two_factor")
     enrol = required and not is_enrolled(user)

@@ -97,7 +97,7 @@ async def login_page(request: Request) -> Response:
         }
         return RedirectResponse("/login/two-factor", status_code=303)
     throttle.succeeded(account, address)
-    auth.login(request, user)
+    await auth.signed_in(request, user)
     return RedirectResponse(next_url, status_code=303)
 
 
@@ -164,7 +164,7 @@ async def two_factor_page(request: Request) -> Response:
     throttle.succeeded(account, address)
     throttle.succeeded(account, address)
     next_url = auth.safe_next(request.session[PENDING].get("next"))
-    auth.login(request, user)
+    await auth.signed_in(request, user)
     return RedirectResponse(next_url, status_code=303)
 
 
@@ -189,7 +189,8 @@ async def message_attachment(request: Request) -> Response:
 
 
 async def message_source(request: Request) -> Response:
-    """The message exactly as received (an email's .eml), for agents to inspect."""
+    """The message exactly as received (an email's RFC 822 source), shown as plain text for
+    agents to inspect (never rendered: text/plain, and the headers forbid sniffing)."""
     await auth.require_staff(request)
     async with request.app.state.runtime.read() as session:
         message = await queries.get_message(session, request.path_params["message_id"])
@@ -198,8 +199,11 @@ async def message_source(request: Request) -> Response:
         raise HTTPException(404, "no original source is kept for this message")
     return Response(
         source,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": disposition("attachment", f"message-{message.id}.eml")},
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Content-Disposition": disposition("inline", f"message-{message.id}.eml"),
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

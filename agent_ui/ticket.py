@@ -15,7 +15,8 @@ from agent_ui import bots as bots_ui
 from agent_ui import chats, customer_panel
 from agent_ui.templating import templates
 from routing import status as routing_status
-from tickets import actions, csat, csat_mail, macros, queries
+from routing.triggers import run_actors
+from tickets import actions, csat, csat_mail, macros, queries, sources
 from tickets.actions import Actor, NewAttachment, TicketError
 from tickets.merge import (
     UNDO_WINDOW,
@@ -71,9 +72,12 @@ async def _timeline(session, ticket: Ticket, messages: list[Message]) -> tuple[l
 
 async def history_entries(session, ticket: Ticket, after_id: int = 0) -> tuple[list[Entry], int]:
     """The ticket's changes after `after_id`, names instead of ids; and the newest id."""
-    rows = [r for r in await queries.ticket_history(session, ticket.id) if r.id > after_id]
+    every = await queries.ticket_history(session, ticket.id)
+    rows = [r for r in every if r.id > after_id]
     if not rows:
         return [], after_id
+    # A trigger's or automation's changes name it, not "the desk".
+    runs = run_actors(every)
     users = await user_names(session)
     queues = {q.id: q.name for q in await queries.list_queues(session)}
     entries = []
@@ -90,6 +94,10 @@ async def history_entries(session, ticket: Ticket, after_id: int = 0) -> tuple[l
         actor = users.get(row.actor_user_id) if row.actor_user_id else None
         if actor is None and row.actor_customer_id:
             actor = ticket.customer.name
+        if row.id in runs:
+            kind, name = runs[row.id]
+            label = _("Trigger «%(name)s»") if kind == "trigger" else _("Automation «%(name)s»")
+            actor = label % {"name": name}
         entries.append(
             Entry(row.at, "change", field=row.field, old=old, new=new, actor=actor, order=row.id)
         )
@@ -199,6 +207,8 @@ async def ticket_page(request: Request) -> Response:
             **await fields_context(session),
             "opened_at": now.isoformat(),
             "first_message_id": ticket.messages[0].id if ticket.messages else None,
+            # "Original" only where a source is kept (a parsed mail; not a chat or a call).
+            "sourced": await sources.with_source(session, ticket.messages),
             "notice": request.session.pop("flash", None),
             "merges": await merge_undos(session, ticket.id, user, now),
             **await composer_context(session, ticket, user, request.query_params.get("macro")),

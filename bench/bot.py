@@ -4,35 +4,36 @@
     python -m bench.bot --fit           # fit the confidence models, write them into
                                         # bots/confidence.py, then the quality as above
     python -m bench.bot --latency       # POST /api/v1/bot/reply at 1,000 articles
-    python -m bench.bot --threads 20    # a quick try on the first 20 StackFAQ threads
+    python -m bench.bot --threads 20    # a quick try on the first 20 threads and intents
     python -m bench.bot --fit --keep /tmp/bot   # keep the searches' features; a second fit
                                                 # (after changing the fitting) reuses them
 
-In scope: StackFAQ's 125 threads as public English articles (question as title, first answer
-as body) and their 1,249 paraphrased questions (bench/kb_faq.py). Out of scope: a fixed-seed
-sample of 1,000 Banking77 customer messages (another domain's questions the FAQ cannot answer).
-Each question goes through the bot's own ranking (`bots.decision.rank`: the bot's search, top
-three), once semantic (the `semantic` extra) and once lexical; each mode has its own model.
+The question sets (bench/bot_sets.py): StackFAQ's 125 threads as public English articles
+with their 1,249 paraphrases in scope and 1,000 Banking77 customer messages out of scope;
+Banking77's 77 intents as an FAQ with 616 of its messages in scope and 600 StackFAQ
+paraphrases out of scope; and each FAQ cut to 12 and to 30 random articles (small FAQs, as
+many desks have), the other domain's questions out of scope. Each question goes through the
+bot's own ranking (`bots.decision.rank`: the bot's search, top three), once semantic (the
+`semantic` extra) and once lexical; each mode has its own models.
 
---fit: two logistic models per mode on the search's features (bots/confidence.py): P(top
-article right and in scope) and P(right article among the top three and in scope). Figures
-are cross-validated: five folds by thread (a thread's paraphrases never sit in train and
-test at once; out-of-scope questions spread over the folds), the threshold the lowest whose
-held-out precision is >= 0.92 and stays so above it. The final models are fitted on all.
+--fit: two logistic models per mode on the search's features, every set pooled
+(bots/confidence.py): P(top article right and in scope) and P(right article among the top
+three and in scope). Figures are cross-validated in five folds by topic (one StackFAQ thread's
+or Banking77 intent's questions never sit in train and test at once, whichever sets and roles
+they have); the threshold is the lowest whose held-out precision is >= 0.92 on every set at
+once and stays so above it. Reported too: each domain's sets with the models fitted on the
+other domain alone (an FAQ of a kind never seen). The final models are fitted on all.
 
-Then, as shipped (`bots.decision.decide`, one turn from a fresh conversation): the transfer
-check, roles swapped: Banking77's 77 intents as an FAQ (the intent's name as the title, four
-of its messages as the body), eight other messages per intent as in-scope questions, 600
-StackFAQ paraphrases as out of scope; and (without --fit) StackFAQ itself (in-sample).
-Reported: coverage (in-scope answered), precision (answers with the right article, of all
-answers), out-of-scope handed off, clarify rates.
+Then, as shipped (`bots.decision.decide`, one turn from a fresh conversation, the constants
+just written): both whole FAQs (`--all-sets`: the cuts too). Reported: coverage (in-scope
+answered), precision (answers with the right article, of all answers), out-of-scope handed
+off, clarify rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import pickle
 import random
 import re
@@ -48,28 +49,17 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from bench.bot_sets import BANKING77, STACKFAQ, Question, QuestionSet, question_sets
 from bench.common import database_urls, migrated_runtime
-from bench.kb_faq import DATA as STACKFAQ
-from bench.kb_faq import load as load_stackfaq
 from bots import confidence
 from bots.decision import decide, rank
 from knowledge_base import semantic
 from knowledge_base.models import Article
 from knowledge_base.transfer import import_articles
 
-BANKING77 = Path(__file__).resolve().parents[2] / "shared/data/datasets/banking77/train.csv"
-SEED = 17
-OUT_OF_SCOPE = 1000
 FOLDS = 5
 MIN_ANSWERED = 25  # a threshold's precision counts from this many answers on
 CONFIDENCE_FILE = Path(__file__).resolve().parents[1] / "bots" / "confidence.py"
-
-
-@dataclass
-class Question:
-    text: str
-    right: int | None  # the right article's slug number; None: out of scope
-    group: int  # the fold group: the thread (out of scope: its own)
 
 
 @dataclass
@@ -77,56 +67,6 @@ class Observation:
     mode: str
     features: tuple[float, ...]
     found: list[int]  # the top three's slug numbers
-
-
-def banking_rows() -> list[tuple[str, str]]:
-    with BANKING77.open(newline="", encoding="utf-8") as handle:
-        return [(row["text"].strip(), row["category"]) for row in csv.DictReader(handle)]
-
-
-def stackfaq_set(threads: int | None) -> tuple[list[dict], list[Question]]:
-    articles, queries = load_stackfaq(STACKFAQ)
-    if threads:
-        articles = articles[:threads]
-        queries = [q for q in queries if q[1] < threads]
-    questions = [Question(text, number, number) for text, number in queries]
-    rows = banking_rows()
-    sample = random.Random(SEED).sample(rows, OUT_OF_SCOPE if not threads else 200)
-    questions += [Question(text, None, 10_000 + i) for i, (text, _) in enumerate(sample)]
-    return articles, questions
-
-
-def humanized(category: str) -> str:
-    return category.replace("_", " ").capitalize()
-
-
-def banking_set(threads: int | None) -> tuple[list[dict], list[Question]]:
-    """Banking77's intents as an FAQ; StackFAQ's paraphrases as out of scope."""
-    by_intent: dict[str, list[str]] = {}
-    for text, category in banking_rows():
-        by_intent.setdefault(category, []).append(text)
-    rng = random.Random(SEED)
-    articles, questions = [], []
-    for number, (category, texts) in enumerate(sorted(by_intent.items())):
-        if threads and number >= threads:
-            break
-        texts = list(texts)
-        rng.shuffle(texts)
-        body = " ".join(t if t.endswith((".", "?", "!")) else t + "." for t in texts[:4])
-        articles.append(
-            {
-                "slug": f"banking-{number + 1}",
-                "title": humanized(category),
-                "body": body,
-                "language": "en",
-                "visibility": "public",
-            }
-        )
-        questions += [Question(t, number, number) for t in texts[4:12]]
-    _, queries = load_stackfaq(STACKFAQ)
-    sample = rng.sample(queries, 600 if not threads else 150)
-    questions += [Question(text, None, 10_000 + i) for i, (text, _) in enumerate(sample)]
-    return articles, questions
 
 
 async def knowledge_base(url: str, articles: list[dict], use_semantic: bool):
@@ -220,9 +160,7 @@ def show(title: str, figures: dict) -> None:
     print(f"  {title}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
 
 
-def fit_mode(mode: str, questions: list[Question], observations: list[Observation]) -> dict:
-    x = np.array([o.features for o in observations])
-    hits = np.array([len(o.found) for o in observations])
+def _labels(questions: list[Question], observations: list[Observation]):
     in_scope = np.array([q.right is not None for q in questions])
     right_top = np.array(
         [
@@ -234,6 +172,39 @@ def fit_mode(mode: str, questions: list[Question], observations: list[Observatio
         np.array([q.right in o.found for q, o in zip(questions, observations, strict=True)])
         & in_scope
     )
+    return in_scope, right_top, right_options
+
+
+def _thresholds(names, held_answer, held_options, hits, right_top, right_options):
+    """The lowest thresholds that reach the target precisions on every set at once."""
+    threshold = max(
+        lowest_threshold(
+            held_answer[names == n], right_top[names == n], confidence.TARGET_PRECISION
+        )
+        for n in dict.fromkeys(names)
+    )
+    below = held_answer < threshold
+    offered = np.where(below & (hits >= 2), held_options, 0.0)
+    options_threshold = max(
+        lowest_threshold(
+            offered[names == n],
+            (right_options & below)[names == n],
+            confidence.CLARIFY_PRECISION,
+        )
+        for n in dict.fromkeys(names)
+    )
+    return threshold, options_threshold
+
+
+def fit_mode(mode: str, sets: list[QuestionSet], observed: dict[str, list[Observation]]) -> dict:
+    """Both models of one mode on every set pooled, the thresholds from held-out folds."""
+    questions = [q for qs in sets for q in qs.questions]
+    observations = [o for qs in sets for o in observed[qs.name]]
+    names = np.array([qs.name for qs in sets for _ in qs.questions])
+    domains = np.array([qs.domain for qs in sets for _ in qs.questions])
+    x = np.array([o.features for o in observations])
+    hits = np.array([len(o.found) for o in observations])
+    in_scope, right_top, right_options = _labels(questions, observations)
     groups = np.array([q.group for q in questions])
     from sklearn.model_selection import GroupKFold
 
@@ -241,26 +212,44 @@ def fit_mode(mode: str, questions: list[Question], observations: list[Observatio
     for train, test in GroupKFold(n_splits=FOLDS).split(x, groups=groups):
         held_answer[test] = _probability(_fit(x[train], right_top[train]), x[test])
         held_options[test] = _probability(_fit(x[train], right_options[train]), x[test])
-    threshold = lowest_threshold(held_answer, right_top, confidence.TARGET_PRECISION)
-    below = held_answer < threshold
-    options_threshold = lowest_threshold(
-        np.where(below & (hits >= 2), held_options, 0.0),
-        right_options & below,
-        confidence.CLARIFY_PRECISION,
+    threshold, options_threshold = _thresholds(
+        names, held_answer, held_options, hits, right_top, right_options
     )
-    answered = held_answer >= threshold
-    clarified = ~answered & (hits >= 2) & (held_options >= options_threshold)
-    figures = outcome(answered, clarified, right_top, right_options, in_scope)
     print(
-        f"{mode}: {in_scope.sum()} in scope, {(~in_scope).sum()} out of scope; top-1 right "
-        f"{right_top[in_scope].mean():.3f}, right among three {right_options[in_scope].mean():.3f}"
+        f"{mode}: thresholds from held-out folds (by topic): answer {threshold:.3f}, "
+        f"clarify {options_threshold:.3f}"
     )
-    ranked = {o.mode for o in observations}
-    print(
-        f"  held-out thresholds: answer {threshold:.3f}, clarify {options_threshold:.3f}"
-        f" (ranked: {', '.join(sorted(ranked))})"
-    )
-    show("cross-validated", figures)
+    figures = {}
+    for name in dict.fromkeys(names):
+        at = names == name
+        print(
+            f"  {name}: {in_scope[at].sum()} in scope, {(~in_scope[at]).sum()} out of scope; "
+            f"top-1 right {right_top[at & in_scope].mean():.3f}, right among three "
+            f"{right_options[at & in_scope].mean():.3f}"
+        )
+        answered = held_answer[at] >= threshold
+        clarified = ~answered & (hits[at] >= 2) & (held_options[at] >= options_threshold)
+        figures[name] = outcome(answered, clarified, right_top[at], right_options[at], in_scope[at])
+        show(f"{name}, held out", figures[name])
+    # An FAQ of a domain it has never seen: fitted on the other domain's sets alone.
+    for domain in dict.fromkeys(domains):
+        train, test = domains != domain, domains == domain
+        answer = _probability(_fit(x[train], right_top[train]), x[test])
+        options = _probability(_fit(x[train], right_options[train]), x[test])
+        for name in dict.fromkeys(names[test]):
+            at = names[test] == name
+            answered = answer[at] >= threshold
+            clarified = ~answered & (hits[test][at] >= 2) & (options[at] >= options_threshold)
+            show(
+                f"{name}, its domain unseen",
+                outcome(
+                    answered,
+                    clarified,
+                    right_top[test][at],
+                    right_options[test][at],
+                    in_scope[test][at],
+                ),
+            )
     return {
         "answer": _fit(x, right_top),
         "options": _fit(x, right_options),
@@ -331,63 +320,75 @@ async def as_shipped(runtime, questions: list[Question], mode: str) -> dict:
     )
 
 
+async def observe_sets(sets: list[QuestionSet], modes: list[str], keep: str | None):
+    """Every set's questions through the bot's ranking, per mode (kept: read again)."""
+    observed: dict[str, dict[str, list[Observation]]] = {mode: {} for mode in modes}
+    names = tuple(f"set{n}" for n in range(len(sets)))
+    with database_urls(False, names) as urls:
+        for qs, url in zip(sets, urls, strict=True):
+            kept = {
+                mode: Path(f"{keep}.{re.sub(r'[^A-Za-z0-9]+', '-', qs.name)}.{mode}.pickle")
+                for mode in modes
+            }
+            if keep and all(path.exists() for path in kept.values()):
+                for mode in modes:
+                    observed[mode][qs.name] = pickle.loads(kept[mode].read_bytes())
+                    assert len(observed[mode][qs.name]) == len(qs.questions), "kept for others"
+                continue
+            started = time.perf_counter()
+            runtime = await knowledge_base(url, qs.articles, "semantic" in modes)
+            for mode in modes:
+                observed[mode][qs.name] = await observe(runtime, qs.questions, mode)
+                if keep:
+                    kept[mode].write_bytes(pickle.dumps(observed[mode][qs.name]))
+            await runtime.close()
+            print(
+                f"{qs.name}: {len(qs.articles)} articles, {qs.in_scope} in scope, "
+                f"{qs.out_of_scope} out of scope ({time.perf_counter() - started:.0f} s)"
+            )
+    return observed
+
+
+async def shipped(sets: list[QuestionSet], modes: list[str]) -> None:
+    """Each set through `decide` with the constants in bots/confidence.py."""
+    names = tuple(f"set{n}" for n in range(len(sets)))
+    with database_urls(False, names) as urls:
+        for qs, url in zip(sets, urls, strict=True):
+            runtime = await knowledge_base(url, qs.articles, "semantic" in modes)
+            for mode in modes:
+                show(f"{qs.name} as shipped, {mode}", await as_shipped(runtime, qs.questions, mode))
+            await runtime.close()
+
+
 async def quality(args) -> None:
     use_semantic = semantic.available()
     modes = ["semantic", "lexical"] if use_semantic else ["lexical"]
     if not use_semantic:
         print("the semantic extra is not installed: lexical only")
-    articles, questions = stackfaq_set(args.threads)
-    banking_articles, banking_questions = banking_set(args.threads)
-    with database_urls(False, ("stackfaq", "banking")) as (faq_url, banking_url):
-        started = time.perf_counter()
-        runtime = await knowledge_base(faq_url, articles, use_semantic)
-        print(f"StackFAQ: {len(articles)} articles ({time.perf_counter() - started:.0f} s)")
-        if args.fit:
-            fitted = {}
-            for mode in modes:
-                kept = Path(f"{args.keep}.{mode}.pickle") if args.keep else None
-                if kept and kept.exists():  # fitting again on the same searches
-                    observations = pickle.loads(kept.read_bytes())
-                    assert len(observations) == len(questions), "kept for other questions"
-                else:
-                    observations = await observe(runtime, questions, mode)
-                    if kept:
-                        kept.write_bytes(pickle.dumps(observations))
-                fitted[mode] = fit_mode(mode, questions, observations)
-            if len(fitted) == 2:
-                cv = "; ".join(
-                    f"{m}: coverage {f['figures']['coverage']:.2f}, precision "
-                    f"{f['figures']['precision']:.2f}, out of scope handed off "
-                    f"{f['figures']['oos handed off']:.2f}"
-                    for m, f in fitted.items()
+    sets = question_sets(args.threads)
+    if args.fit:
+        observed = await observe_sets(sets, modes, args.keep)
+        fitted = {mode: fit_mode(mode, sets, observed[mode]) for mode in modes}
+        if len(fitted) == 2:
+            whole = [qs.name for qs in sets[:2]]
+            cv = "; ".join(
+                f"{m}: "
+                + ", ".join(
+                    f"{n} coverage {f['figures'][n]['coverage']:.2f}, precision "
+                    f"{f['figures'][n]['precision']:.2f}, out of scope handed off "
+                    f"{f['figures'][n]['oos handed off']:.2f}"
+                    for n in whole
                 )
-                note = (
-                    f"{date.today().isoformat()}, {len(articles)} StackFAQ threads, "
-                    f"{sum(q.right is not None for q in questions)} paraphrases in scope, "
-                    f"{sum(q.right is None for q in questions)} Banking77 messages (seed {SEED}) "
-                    "out of scope; "
-                    f"held out (5 folds by thread) {cv}"
-                )
-                write_constants(fitted, note)
-                print("  written to bots/confidence.py")
-        else:
-            for mode in modes:
-                show(
-                    f"StackFAQ as shipped (in-sample), {mode}",
-                    await as_shipped(runtime, questions, mode),
-                )
-        await runtime.close()
-        if args.skip_transfer:
-            return
-        runtime = await knowledge_base(banking_url, banking_articles, use_semantic)
-        print(
-            f"Transfer: Banking77 as an FAQ, {len(banking_articles)} articles, "
-            f"{sum(q.right is not None for q in banking_questions)} in scope, "
-            f"{sum(q.right is None for q in banking_questions)} StackFAQ out of scope"
-        )
-        for mode in modes:
-            show(f"as shipped, {mode}", await as_shipped(runtime, banking_questions, mode))
-        await runtime.close()
+                for m, f in fitted.items()
+            )
+            note = (
+                f"{date.today().isoformat()}, pooled: "
+                + ", ".join(f"{qs.name} ({qs.in_scope} in, {qs.out_of_scope} out)" for qs in sets)
+                + f"; held out (5 folds by topic) {cv}"
+            )
+            write_constants(fitted, note)
+            print("  written to bots/confidence.py")
+    await shipped(sets if args.all_sets else sets[:2], modes)
 
 
 async def latency(args) -> None:
@@ -473,9 +474,11 @@ if __name__ == "__main__":
     parser.add_argument("--fit", action="store_true", help="fit and write bots/confidence.py")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--threads", type=int, help="only the first N threads (a quick try)")
-    parser.add_argument("--skip-transfer", action="store_true", help="StackFAQ only")
     parser.add_argument(
         "--keep", help="--fit: keep the searches' features in PATH.<mode>.pickle, or reuse them"
+    )
+    parser.add_argument(
+        "--all-sets", action="store_true", help="as shipped: the small cuts too, not only the whole"
     )
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=500)

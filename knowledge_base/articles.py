@@ -72,7 +72,15 @@ async def category_id_for(tx: Transaction, path: str | None) -> int | None:
         )
         found = await tx.session.scalar(query)
         if found is None:
-            category = Category(name=name[:200], parent_id=parent_id)
+            # Its help centre address (/help/category/<slug>); imported here, as that
+            # module imports this one.
+            from knowledge_base.help_centre import free_category_slug
+
+            category = Category(
+                name=name[:200],
+                parent_id=parent_id,
+                slug=await free_category_slug(tx.session, name[:200]),
+            )
             tx.session.add(category)
             await tx.session.flush()
             found = category.id

@@ -33,6 +33,9 @@ class Category(Base):
         ForeignKey("kb_categories.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(200))
+    # The help centre's address (/help/category/<slug>) and its line under the name.
+    slug: Mapped[str | None] = mapped_column(String(200), unique=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
 
 
 class Article(Base):
@@ -174,3 +177,15 @@ class Deflection(Base):
     request_key: Mapped[str] = mapped_column(String(64), unique=True)
     language: Mapped[str | None] = mapped_column(String(10))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ArticleViews(Base):
+    """How often a public article was read in the help centre (its "popular" list)."""
+
+    __tablename__ = "kb_article_views"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    viewed_at: Mapped[datetime] = mapped_column(UTCDateTime)

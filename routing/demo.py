@@ -1,8 +1,13 @@
-"""Demo routing: office hours in Munich, an SLA policy, rules, queue modes, agents online."""
+"""Demo routing: office hours in Munich, two SLA policies, rules, queue modes, agents online.
+
+Seeded before any demo message arrives, so every demo ticket is routed by these rules (its
+"why it is here" names them); `settle` runs last and brings the SLA clocks of what arrived
+"hours ago" up to now.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from routing.actions import create_calendar, create_rule, create_sla_policy, set_queue_routing
 from routing.assign import set_presence
@@ -11,10 +16,14 @@ from routing.models import TicketSla
 from tickets.models import Queue, Ticket
 from tickets.states import OPEN_STATES
 from tresen.models import User
-from tresen.runtime import Runtime
+
+ESCALATION = {
+    "warning": [{"action": "notify"}],
+    "breach": [{"action": "notify"}, {"action": "raise_priority"}],
+}
 
 
-async def seed(runtime: Runtime) -> None:
+async def seed(runtime) -> None:
     async with runtime.transaction() as tx:
         users = {user.email: user.id for user in await tx.session.scalars(select(User))}
         queues = {queue.name: queue.id for queue in await tx.session.scalars(select(Queue))}
@@ -37,10 +46,21 @@ async def seed(runtime: Runtime) -> None:
                 "low": {"first_response": 480, "next_response": 960, "resolution": 2880},
             },
             warn_before_minutes=30,
-            escalation={
-                "warning": [{"action": "notify"}],
-                "breach": [{"action": "notify"}, {"action": "raise_priority"}],
+            escalation=ESCALATION,
+        )
+        # No calendar: its clocks run day and night, so the demo's board shows a clock at
+        # risk and one breached whenever it is started.
+        premium = await create_sla_policy(
+            tx,
+            name="Premium (around the clock)",
+            targets={
+                "urgent": {"first_response": 30, "next_response": 60, "resolution": 240},
+                "high": {"first_response": 60, "next_response": 120, "resolution": 480},
+                "normal": {"first_response": 120, "next_response": 240, "resolution": 1440},
+                "low": {"first_response": 240, "next_response": 480, "resolution": 2880},
             },
+            warn_before_minutes=30,
+            escalation=ESCALATION,
         )
         agents = [users["agent@demo.tresen.test"], users["lena@demo.tresen.test"]]
         supervisor = users["supervisor@demo.tresen.test"]
@@ -62,6 +82,12 @@ async def seed(runtime: Runtime) -> None:
         )
         await create_rule(
             tx,
+            name="Premium and VIP customers around the clock",
+            conditions=[{"field": "tier", "operator": "in", "value": ["premium", "vip"]}],
+            actions={"sla_policy_id": premium.id},
+        )
+        await create_rule(
+            tx,
             name="Invoices to Billing",
             conditions=[
                 {"field": "text", "operator": "contains", "value": ["rechnung", "invoice"]}
@@ -78,12 +104,17 @@ async def seed(runtime: Runtime) -> None:
         )
         for agent in agents:
             await set_presence(tx, agent, "online")
-        # The demo's open tickets come from before routing: put them under the policy too.
+
+
+async def settle(runtime) -> None:
+    """The clocks of the open tickets as of now (what arrived earlier was timed then)."""
+    async with runtime.transaction() as tx:
         open_ids = list(
-            await tx.session.scalars(select(Ticket.id).where(Ticket.state.in_(OPEN_STATES)))
+            await tx.session.scalars(
+                select(Ticket.id)
+                .join(TicketSla, TicketSla.ticket_id == Ticket.id)
+                .where(Ticket.state.in_(OPEN_STATES))
+            )
         )
         if open_ids:
-            await tx.session.execute(
-                insert(TicketSla), [{"ticket_id": i, "policy_id": policy.id} for i in open_ids]
-            )
             await recompute(tx, open_ids)

@@ -341,6 +341,22 @@ async def act(tx: Transaction, ticket: Ticket, kind: str, name: str, actions: di
     return done
 
 
+def run_actors(rows) -> dict[int, tuple[str, str]]:
+    """Which of a ticket's history rows (in id order) a trigger's or automation's run
+    changed: row id → (kind, name). A run writes its own row first and its changes after it
+    in the same transaction (the same instant, as the desk: no person, no customer)."""
+    actors: dict[int, tuple[str, str]] = {}
+    run = None
+    for row in rows:
+        if row.field in ("trigger", "automation"):
+            run = (row.at, row.field, row.old_value or "")
+        elif run is None or row.at != run[0]:
+            run = None
+        elif row.actor_user_id is None and row.actor_customer_id is None:
+            actors[row.id] = (run[1], run[2])
+    return actors
+
+
 # Payloads of events that get no trigger job: those our own runs emitted (they start no
 # chain, see the module docstring), and all of a transaction's when no trigger is active.
 # Held by id with the object itself, so an id is not reused while it waits here; taken out

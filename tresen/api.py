@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tresen import auth
 from tresen.accounts import TokenRefused, check_token
 from tresen.ids import parse_id
 from tresen.models import User
@@ -103,6 +104,8 @@ async def bearer_user(request: Request, scope: str | None = None) -> User:
         grant = await check_token(request.app.state.runtime, token.strip())
     except TokenRefused as refused:
         raise ApiError(401, str(refused)) from None
+    if await auth.two_factor_missing(request.app.state.runtime, grant.user):
+        raise ApiError(403, auth.TWO_FACTOR_REQUIRED)
     if scope is not None and scope not in grant.scopes:
         raise ApiError(
             403,

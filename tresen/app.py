@@ -119,6 +119,23 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return unavailable_response(request, reason)
 
 
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """A browser gets a page with a way back; the API, htmx and scripts the short answer."""
+    if rooms.wants_error_page(request):
+        response = await rooms.error_page(request, exc.status_code, exc.detail)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    return http_error_as_json(request, exc)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error (500): logged by the server; a browser gets a page, never a trace."""
+    if rooms.wants_error_page(request):
+        return await rooms.error_page(request, 500)
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     runtime = runtime or Runtime.create(settings or Settings.from_env())
     rooms.load_models()
@@ -210,7 +227,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ],
         exception_handlers={
             LoginRequired: login_redirect,
-            HTTPException: http_error_as_json,
+            HTTPException: http_error,
+            500: server_error,
             **dict.fromkeys(DATABASE_ERRORS, database_unavailable),
         },
         lifespan=lifespan,

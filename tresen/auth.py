@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from sqlalchemy import select, update
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 
 from tresen import i18n
 from tresen.accounts import get_user, sign_out_everywhere
-from tresen.desk_settings import get_setting
+from tresen.desk_settings import cached_setting, get_setting
 from tresen.models import User
 from tresen.text import without_nul
 
@@ -44,6 +45,10 @@ TWO_FACTOR_SETUP = "/account/two-factor"
 _BEFORE_TWO_FACTOR = {("GET", TWO_FACTOR_SETUP), ("POST", TWO_FACTOR_SETUP), ("GET", "/presence")}
 
 
+# Why an API token (or a live socket) of such a user is refused until they set it up.
+TWO_FACTOR_REQUIRED = "two-factor sign-in required"
+
+
 class TwoFactorSetupRequired(LoginRequired):
     """The desk requires two-factor sign-in and this user has not set it up yet."""
 
@@ -56,6 +61,16 @@ def login(request: Request, user: User) -> None:
     request.session.update(
         {"uid": user.id, "gen": user.session_generation, "csrf": secrets.token_urlsafe(32)}
     )
+
+
+async def signed_in(request: Request, user: User) -> None:
+    """`login`, and the time noted on the user (the people page's "last sign-in")."""
+    login(request, user)
+    runtime = request.app.state.runtime
+    async with runtime.transaction() as tx:
+        await tx.session.execute(
+            update(User).where(User.id == user.id).values(last_sign_in_at=tx.now())
+        )
 
 
 async def logout(request: Request) -> None:
@@ -96,14 +111,29 @@ async def require_staff(request: Request, role: str = "agent") -> User:
         raise LoginRequired(target)
     if not user.has_role(role):
         raise HTTPException(403, f"this page needs the {role} role")
-    if user.totp_enabled_at is None and (request.method, request.url.path) not in (
-        _BEFORE_TWO_FACTOR
+    if (request.method, request.url.path) not in _BEFORE_TWO_FACTOR and (
+        await two_factor_missing(request.app.state.runtime, user)
     ):
-        async with request.app.state.runtime.read() as session:
-            required = await get_setting(session, "require_two_factor")
-        if required:
-            raise TwoFactorSetupRequired(TWO_FACTOR_SETUP)
+        raise TwoFactorSetupRequired(TWO_FACTOR_SETUP)
     return user
+
+
+async def two_factor_missing(runtime, user: User) -> bool:
+    """Whether the desk requires two-factor sign-in and this user has not set it up: then
+    only the set-up page is theirs (no other page, live socket or API token)."""
+    if user.totp_enabled_at is not None:
+        return False
+    return bool(await cached_setting(runtime, "require_two_factor"))
+
+
+async def refuse_live_without_two_factor(tx) -> None:
+    """When the desk requires two-factor sign-in, the open live sockets of active users
+    without it close now (their pages reload into the set-up), not when they next connect."""
+    if not await get_setting(tx.session, "require_two_factor"):
+        return
+    missing = select(User.id).where(User.active.is_(True), User.totp_enabled_at.is_(None))
+    for user_id in await tx.session.scalars(missing):
+        tx.emit("user.sockets_refused", user_id=user_id)
 
 
 def csrf_token(request: Request) -> str:

@@ -20,6 +20,8 @@ from tresen.models import ROLES
 from tresen.runtime import Runtime
 from tresen.settings import Settings, SettingsError
 
+# In order, "module" (its `seed`) or "module:function": the desk is set up (queues, rules,
+# articles, the bot) before the sample messages arrive through the inbox and are routed.
 DEMO_MODULES = (
     "customers.demo",
     "tickets.demo",
@@ -27,6 +29,11 @@ DEMO_MODULES = (
     "knowledge_base.demo",
     "channels.chat.demo",
     "bots.demo",
+    "channels.email.demo",
+    "channels.portal.demo",
+    "channels.chat.demo:arrive",
+    "tickets.demo:arrive",
+    "routing.demo:settle",
 )
 DEMO_LOGINS = (
     ("agent@demo.tresen.test", "demo-agent-pw", "agent", "Anna Agent"),
@@ -97,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--host", default="127.0.0.1")
         command.add_argument("--port", type=_port, default=8000)
+        if name == "demo":
+            command.add_argument(
+                "--reset",
+                action="store_true",
+                help="forget the demo's database and mail first, and load the demo data afresh",
+            )
         if name == "serve":
             command.add_argument("--workers", type=int, default=1)
             command.add_argument(
@@ -200,12 +213,81 @@ async def _seed_demo(runtime: Runtime) -> bool:
             return False
     for email, password, role, name in DEMO_LOGINS:
         await create_user(runtime, email=email, name=name, role=role, password=password)
-    for name in DEMO_MODULES:
-        await importlib.import_module(name).seed(runtime)
+    for step in DEMO_MODULES:
+        name, _, function = step.partition(":")
+        await getattr(importlib.import_module(name), function or "seed")(runtime)
     return True
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+async def _demo_start(runtime: Runtime, smtp_url: str) -> None:
+    """What depends on this start: the mail sink's address, the chat's allowed origin."""
+    await importlib.import_module("channels.email.demo").use_smtp(runtime, smtp_url)
+    await importlib.import_module("channels.chat.demo").use_base_url(runtime)
+
+
+def _reset_demo(settings: Settings) -> None:
+    """Remove the demo's SQLite database and its kept mail (never a PostgreSQL database)."""
+    import shutil
+
+    if not settings.database_url.startswith("sqlite+aiosqlite:///"):
+        raise SettingsError("--reset removes only a SQLite database; this one is not")
+    database = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    for path in (database, *(Path(f"{database}{end}") for end in ("-wal", "-shm", "-journal"))):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(settings.data_dir / "demo-mail", ignore_errors=True)
+    print(f"demo reset: removed {database} and the demo mail")
+
+
+def demo_settings(settings: Settings, host: str, port: int) -> Settings:
+    """The address the demo is served at, unless TRESEN_BASE_URL says another: every link it
+    makes (mail, the bot's article links, the demo chat's allowed origin) follows --port."""
+    if os.environ.get("TRESEN_BASE_URL"):
+        return settings
+    return replace(settings, base_url=f"http://{host}:{port}")
+
+
+def _demo(settings: Settings, args) -> None:
+    from tresen.demo_mail import FOLDER, MailSink
+
+    settings.check_secret_key()
+    settings = demo_settings(settings, args.host, args.port)
+    if args.reset:
+        _reset_demo(settings)
+    asyncio.run(_migrate(settings))
+    seeded = asyncio.run(_with_runtime(settings, _seed_demo))
+    sink = MailSink(settings.data_dir / FOLDER)
+    sink.start()
+    try:
+        asyncio.run(_with_runtime(settings, lambda runtime: _demo_start(runtime, sink.smtp_url)))
+        base = settings.base_url.rstrip("/")
+        print("demo data loaded" if seeded else "demo data was loaded before; keeping it")
+        print(f"the console: {base}/, sign in with")
+        for email, password, role, _name in DEMO_LOGINS:
+            print(f"  {email} / {password}  ({role})")
+        print(
+            f"the help centre (with the chat widget): {base}/help"
+            " (the FAQ bot answers the chat first; ask it for a person to reach an agent;"
+            " switch it off under Bots)"
+        )
+        print(
+            f"the customer portal: {base}/portal (sign in as"
+            " jonas.mueller@mueller-maschinenbau.example: the link arrives in the demo mail)"
+        )
+        print(
+            f"the demo mail: {base}/demo/mail (signed in as staff): every mail the demo"
+            f" sends goes to the local mail server {sink.smtp_url} and is kept there"
+        )
+        print(
+            f"start afresh: `tresen demo --reset` (or remove {settings.data_dir}/ while it is"
+            " stopped)"
+        )
+        sys.stdout.flush()
+        _serve(settings, args.host, args.port, demo_mail=sink)
+    finally:
+        sink.stop()
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int = 1, demo_mail=None) -> None:
     import uvicorn
 
     settings.check_secret_key()
@@ -230,7 +312,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     else:
         from tresen.app import create_app
 
-        uvicorn.run(create_app(settings), log_level="info", **options)
+        app = create_app(settings)
+        # The demo's mail page shows what its sink keeps (agent_ui/demo_mail.py).
+        app.state.demo_mail = demo_mail
+        uvicorn.run(app, log_level="info", **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,28 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings = replace(settings, forwarded_allow_ips=args.forwarded_allow_ips)
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "demo":
-            settings.check_secret_key()
-            if not os.environ.get("TRESEN_BASE_URL"):
-                # The address it is served at (links in mail, the demo chat's allowed origin).
-                settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
-            asyncio.run(_migrate(settings))
-            seeded = asyncio.run(_with_runtime(settings, _seed_demo))
-            print("demo data loaded" if seeded else "demo data was loaded before; keeping it")
-            print(f"open http://{args.host}:{args.port}/ and sign in with")
-            for email, password, role, _name in DEMO_LOGINS:
-                print(f"  {email} / {password}  ({role})")
-            print(
-                f"the help centre (with the chat widget): http://{args.host}:{args.port}/help"
-                " (the FAQ bot answers the chat first; ask it for a person to reach an agent;"
-                " switch it off under Bots)"
-            )
-            print(
-                f"the customer portal: http://{args.host}:{args.port}/portal (the demo sends no"
-                " mail: `.venv/bin/tresen portal link jonas.mueller@mueller-maschinenbau.example`"
-                " prints a demo customer's sign-in link)"
-            )
-            sys.stdout.flush()
-            _serve(settings, args.host, args.port)
+            _demo(settings, args)
         elif args.command == "users":
             _users(args, settings)
         elif args.command in room_commands:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tresen import accounts
 from tresen.accounts import AccountError, hash_token
 from tresen.database import Base, UTCDateTime
+from tresen.i18n import LANGUAGES
 from tresen.models import User
 from tresen.runtime import Runtime, Transaction
 
@@ -67,10 +68,21 @@ async def issue_invite(tx: Transaction, user_id: int, created_by: int | None = N
 
 
 async def invite_user(
-    tx: Transaction, *, email: str, name: str, role: str, created_by: int | None = None
+    tx: Transaction,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    created_by: int | None = None,
+    locale: str | None = None,
 ) -> tuple[User, str]:
-    """A new user without a password, and the token of their invitation."""
+    """A new user without a password, and the token of their invitation. `locale`: the
+    language their invitation and console speak (None: a new user's default)."""
+    if locale is not None and locale not in LANGUAGES:
+        raise AccountError(f"language {locale!r} is not one of {', '.join(LANGUAGES)}")
     user = await accounts.add_user(tx, email=email, name=name, role=role)
+    if locale is not None:
+        user.locale = locale
     return user, await issue_invite(tx, user.id, created_by)
 
 

@@ -85,6 +85,11 @@ DOORS = (
     door("POST", "/help/{slug}", FORM_BYTES, "vote"),
     door("GET HEAD", "/help/{slug}", FORM_BYTES, "page"),
     door("GET HEAD", "/help/{slug}/files/{filename}", FORM_BYTES, "page"),
+    # Its categories, uploaded logo, and what search engines read (portal/help.py).
+    door("GET HEAD", "/help/category/{key}", FORM_BYTES, "page"),
+    door("GET HEAD", "/help/assets/logo", FORM_BYTES, "page"),
+    door("GET HEAD", "/sitemap.xml", FORM_BYTES, "page"),
+    door("GET HEAD", "/robots.txt", FORM_BYTES, "page"),
     # The customer portal's sign-in (portal/sign_in.py): asking for a link or signing in
     # with a password; each address's links are limited per hour in the action as well. A
     # link's token (256 bits) is not guessed: using one is not rate limited.

@@ -62,7 +62,12 @@ async def accept_staff(websocket: WebSocket, role: str = "agent"):
 
     async def staff_with_role(connection):
         user = await auth.session_user(connection)
-        return user if user is not None and user.has_role(role) else None
+        if user is None or not user.has_role(role):
+            return None
+        # The desk requires two-factor sign-in they have not set up: nothing live until then.
+        if await auth.two_factor_missing(connection.app.state.runtime, user):
+            return None
+        return user
 
     return await accept(websocket, staff_with_role)
 
@@ -278,7 +283,7 @@ class Hub:
             for socket in self._all_sockets():
                 socket.close(BEHIND)
             return
-        if event.type == "user.sessions_ended":
+        if event.type in ("user.sessions_ended", "user.sockets_refused"):
             # Signed out (or deactivated, or a new password): the pages open elsewhere stop
             # receiving now, not only when they next reconnect.
             for socket in self._all_sockets():

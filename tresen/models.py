@@ -33,6 +33,9 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(300))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # The last completed sign-in (password, and the code when two-factor is on): the people
+    # page shows it, so an administrator sees accounts nobody uses any more.
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The reply signature per language: {"de": "...", "en": "..."} (tickets/replies.py).
     signatures: Mapped[dict | None] = mapped_column(JSON)
 

@@ -72,6 +72,9 @@ BOT_AVAILABILITY_MODULE = "bots.availability"
 # What routing skipped while the bot had a ticket, done at its handoff (assignment, offer,
 # SLA policy): `handed_over(tx, ticket_id)`; also its commit hook, so it runs once.
 HANDOVER_MODULE = "routing.handover"
+# The styled error page a browser gets (403, 404, 500, ...), and whether a request wants
+# one: `error_page(request, status, detail) -> Response`, `wants_page(request) -> bool`.
+ERROR_PAGES_MODULE = "agent_ui.errors"
 # Run in every writing transaction before it commits, with the transaction: they
 # see its events (e.g. routing keeps the SLA clocks of the tickets it changed).
 # (routing.handover first: what the bot handed off gets its SLA policy and its offer.)
@@ -142,6 +145,7 @@ PAGE_MODULES = (
     "agent_ui.people",
     "agent_ui.account",
     "agent_ui.admin_settings",
+    "agent_ui.help_settings",
     "agent_ui.admin_routing",
     "agent_ui.admin_queues",
     "agent_ui.admin_sla",
@@ -150,6 +154,7 @@ PAGE_MODULES = (
     "agent_ui.chats",
     "agent_ui.data_rights",
     "agent_ui.bots",
+    "agent_ui.demo_mail",
     "portal.help",
     "portal.rating",
     "portal.sign_in",
@@ -259,6 +264,16 @@ async def handed_over(tx, ticket_id: int) -> None:
 async def before_commit(tx) -> None:
     for name in COMMIT_HOOKS:
         await importlib.import_module(name).before_commit(tx)
+
+
+def wants_error_page(request) -> bool:
+    """Whether this request came from a browser opening a page (see ERROR_PAGES_MODULE)."""
+    return importlib.import_module(ERROR_PAGES_MODULE).wants_page(request)
+
+
+async def error_page(request, status: int, detail: str | None = None):
+    """The styled error page for a browser (see ERROR_PAGES_MODULE)."""
+    return await importlib.import_module(ERROR_PAGES_MODULE).error_page(request, status, detail)
 
 
 def workers() -> list:

@@ -26,6 +26,14 @@ class UserSessionsEnded(Payload, type="user.sessions_ended"):
 
 
 @dataclass(frozen=True)
+class UserSocketsRefused(Payload, type="user.sockets_refused"):
+    """The user's open live sockets close, their session stays: the desk now requires
+    two-factor sign-in and they have not set it up (their pages go to the set-up)."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
 class NotificationCreated(Payload, type="notification.created"):
     user_id: int
     kind: str

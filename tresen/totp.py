@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tresen import secrets as sealed
 from tresen.database import Base, UTCDateTime
+from tresen.desk_settings import get_setting
 from tresen.models import User
 from tresen.runtime import Runtime
 
@@ -194,6 +195,9 @@ async def disable(runtime: Runtime, user_id: int) -> None:
         )
         await tx.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
         tx.emit("user.updated", user_id=user_id)
+        if await get_setting(tx.session, "require_two_factor"):
+            # Required: their open pages stop updating and reload into the set-up.
+            tx.emit("user.sockets_refused", user_id=user_id)
 
 
 async def verify(runtime: Runtime, user: User, code: str) -> str | None:

@@ -20,6 +20,11 @@ class UserCreate(BaseModel):
     email: Text = Field(min_length=3, max_length=320)
     name: Text = Field(min_length=1, max_length=200)
     role: Text = Field(examples=["agent"], description="agent, supervisor or admin")
+    locale: Text | None = Field(
+        default=None,
+        examples=["de"],
+        description="de or en: the language of their invitation and console (default: the desk's)",
+    )
 
 
 class UserPatch(BaseModel):
@@ -37,10 +42,12 @@ def user_json(user: User, invite_expires=None) -> dict:
         "email": user.email,
         "name": user.name,
         "role": user.role,
+        "locale": user.locale,
         "active": user.active,
         "has_password": user.password_hash is not None,
         "two_factor": is_enrolled(user),
         "created_at": user.created_at.isoformat(),
+        "last_sign_in_at": user.last_sign_in_at.isoformat() if user.last_sign_in_at else None,
         "invite_expires_at": invite_expires.isoformat() if invite_expires else None,
     }
 
@@ -95,7 +102,12 @@ async def create_user(request: Request, user: User, body: UserCreate):
     try:
         async with request.app.state.runtime.transaction() as tx:
             made, token = await invites.invite_user(
-                tx, email=body.email, name=body.name, role=body.role, created_by=user.id
+                tx,
+                email=body.email,
+                name=body.name,
+                role=body.role,
+                created_by=user.id,
+                locale=body.locale or request.app.state.runtime.settings.default_language,
             )
     except AccountError as error:
         raise _refused(error) from None

@@ -462,3 +462,12 @@ document.addEventListener("click", function (event) {
     copied();
   }
 });
+
+// The main menu on narrow screens (base.html, H8): the "Menu" button shows and hides it.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest(".menu-button");
+  if (!button) return;
+  var open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  document.body.classList.toggle("nav-open", open);
+});

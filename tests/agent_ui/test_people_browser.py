@@ -23,6 +23,9 @@ async def test_invite_set_password_then_deactivate(server):
         await invite.get_by_label("Name").fill("Nina Neu")
         await invite.get_by_label("Role").select_option("agent")
         await invite.get_by_label("Languages").fill("de, en")
+        # Her invitation (and console) in English; the desk's German is chosen at first.
+        await expect(invite.get_by_label("Invitation language")).to_have_value("de")
+        await invite.get_by_label("Invitation language").select_option("en")
         await invite.get_by_role("button", name="Invite").click()
         link = await admin.get_by_label("Invitation link").input_value()
         assert link.startswith(server.url + "/invite/inv_")

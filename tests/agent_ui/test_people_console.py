@@ -50,6 +50,7 @@ async def test_an_admin_invites_with_queues_skills_and_capacity(admin_client, ru
             "skills": "billing, returns",
             "languages": "de, EN",
             "capacity": "6",
+            "locale": "en",
             "mail": "on",
         },
     )
@@ -258,3 +259,17 @@ async def test_an_admin_turns_off_a_lost_two_factor_sign_in(admin_client, runtim
         "/admin/people/4711/two-factor", data={"csrf_token": csrf_of(page.text)}
     )
     assert missing.status_code == 404
+
+
+async def test_the_people_page_shows_each_ones_last_sign_in(admin_client, runtime):
+    await accounts.create_user(
+        runtime, email="kim@example.com", name="Kim Never", role="agent", password="kim-password"
+    )
+    async with runtime.read() as session:
+        admin = await session.scalar(select(User).where(User.email == "ada@example.com"))
+        kim = await session.scalar(select(User).where(User.email == "kim@example.com"))
+    assert admin.last_sign_in_at is not None  # the fixture signed in
+    assert kim.last_sign_in_at is None
+    page = (await admin_client.get("/admin/people")).text
+    row = page[page.index(f'id="person-{kim.id}"') :]
+    assert "never" in row[: row.index("</tr>")]

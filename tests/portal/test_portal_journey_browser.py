@@ -49,6 +49,7 @@ WORDS = {
     "en": {
         "locale": "en-GB",
         "sign_in": "Sign in",
+        "my_requests": "My requests",  # the help centre's header, in the browser's language
         "send_link": "Send me a sign-in link",
         "email": "E-mail address",
         "portal": "Customer portal",
@@ -88,6 +89,7 @@ WORDS = {
     "de": {
         "locale": "de-DE",
         "sign_in": "Anmelden",
+        "my_requests": "Meine Anfragen",
         "send_link": "Anmelde-Link senden",
         "email": "E-Mail-Adresse",
         "portal": "Kundenportal",
@@ -255,7 +257,7 @@ async def signed_in_customer(browser, server, smtp_server, words, viewport):
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     # From the help centre, where customers look first.
     await page.goto(server.url + "/help")
-    await page.get_by_role("link", name="My requests").click()
+    await page.get_by_role("link", name=words["my_requests"]).click()
     await expect(page.get_by_role("heading", name=words["sign_in"])).to_be_visible(timeout=WAIT)
     # The password form's address is inside a closed <details>: only the link form's shows.
     await page.get_by_role("textbox", name=words["email"]).fill(KIM)

@@ -20,7 +20,8 @@ def bearer(token: str) -> dict:
 
 
 async def invite(client, admin_headers, **fields) -> dict:
-    body = {"email": "nina@example.com", "name": "Nina Neu", "role": "agent", **fields}
+    body = {"email": "nina@example.com", "name": "Nina Neu", "role": "agent", "locale": "en"}
+    body.update(fields)
     answer = await client.post("/api/v1/users", json=body, headers=admin_headers)
     assert answer.status_code == 201, answer.text
     return answer.json()
@@ -216,10 +217,17 @@ async def test_sign_out_everywhere_ends_the_sessions_not_the_token(client, runti
 
 
 async def test_with_two_factor_required_the_invited_set_it_up_first(client, runtime, admin_headers):
+    from sqlalchemy import update
+
     from tresen.desk_settings import put_setting
+    from tresen.models import User
 
     async with runtime.transaction() as tx:
         await put_setting(tx, "require_two_factor", True)
+        # The administrator's token works only once they have set it up themselves.
+        await tx.session.execute(
+            update(User).where(User.email == "admin@example.com").values(totp_enabled_at=tx.now())
+        )
     made = await invite(client, admin_headers)
     done = await set_password(client, made["invite_link"], "nina-password")
     assert done.status_code == 303 and done.headers["location"] == "/account/two-factor"

@@ -168,6 +168,10 @@ PAGES = {
     ("POST", "/macros/{macro_id:int}"): "agent",
     ("GET", "/board"): "supervisor",
     ("GET", "/search"): "agent",
+    # The demo's mail page (agent_ui/demo_mail.py): 404 unless `tresen demo` runs.
+    ("GET", "/demo/mail"): "agent",
+    ("GET", "/demo/mail/{number:int}"): "agent",
+    ("GET", "/demo/mail/{number:int}/source"): "agent",
     ("POST", "/admin/queues/{queue_id:int}"): "admin",
     ("GET", "/admin/email"): "admin",
     ("POST", "/admin/email/accounts"): "admin",
@@ -236,6 +240,15 @@ PAGES = {
     ("GET", "/help/{slug:str}/files/{filename:str}"): PUBLIC,
     ("GET", "/help/{slug:str}"): PUBLIC,
     ("POST", "/help/{slug:str}"): PUBLIC,
+    # The help centre's categories, logo and what search engines read (test_help_centre*.py).
+    ("GET", "/help/assets/logo"): PUBLIC,
+    ("GET", "/help/category/{key:str}"): PUBLIC,
+    ("GET", "/sitemap.xml"): PUBLIC,
+    ("GET", "/robots.txt"): PUBLIC,
+    # The help centre's branding, and the knowledge base's categories (agent_ui).
+    ("POST", "/admin/settings/help"): "admin",
+    ("GET", "/kb/categories"): "agent",
+    ("POST", "/kb/categories/{category_id:int}"): "supervisor",
     # Rating a ticket by its signed link, without signing in (tests/portal/test_rating.py).
     ("GET", "/portal/rate/{token:str}"): PUBLIC,
     ("POST", "/portal/rate/{token:str}"): PUBLIC,

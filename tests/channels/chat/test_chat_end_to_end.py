@@ -126,7 +126,8 @@ async def test_the_help_centre_offers_the_chat_of_a_channel_allowing_the_desk(se
     await create_channel(server, [server.url])
     async with open_browser() as browser:
         page = await browser.new_page()
-        await page.goto(server.url + "/help")
+        # The help centre in German (it follows the browser, English here, unless chosen).
+        await page.goto(server.url + "/help?lang=de")
         await page.get_by_role("button", name="Chat öffnen").click(timeout=WAIT)
         await page.get_by_role("textbox", name="Nachricht").fill("Wo finde ich meine Rechnung?")
         await page.get_by_role("button", name="Senden").click()
