@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from knowledge_base.events import FeedbackGiven
 from knowledge_base.models import FEEDBACK_KINDS, Article, ArticleFeedback, SearchGap
 from tresen.runtime import ActionError, Transaction
+
+# Readers without an account (help centre, public API) count for customers' and bots' ranking
+# with at most this much weight either way (four readers' "helpful"), and not at all for
+# agents (`standing_of`).
+ANONYMOUS_VOTES_CAP = 2.0
 
 
 async def record_feedback(
@@ -125,3 +132,60 @@ async def gaps(
             await session.execute(query)
         ).all()
     ]
+
+
+async def standing_of(session, ids: list[int], audience: str = "agent") -> dict[int, float]:
+    """Each article's standing from what agents and readers said of it, -1 … 1.
+
+    Anonymous readers' answers (those with a `reader`) are left out of agents' ranking: agents
+    find articles for tickets, and their own verdicts there are the evidence; anyone can send
+    anonymous answers from many addresses, and a reader's "not helpful" often means "not the
+    answer I hoped for", not "the wrong article". For customers and bots those answers are the
+    readers' own voice, so they count, capped (ANONYMOUS_VOTES_CAP): a flood of them moves an
+    article's score by a fifth at most."""
+    if not ids:
+        return {}
+    rows = await session.execute(_SUMS.where(ArticleFeedback.article_id.in_(ids)))
+    return _standing({a: (float(k), float(r)) for a, k, r in rows.all()}, ids, audience)
+
+
+_WEIGHT = case(
+    (ArticleFeedback.kind == "used", 1.0),
+    (ArticleFeedback.kind == "helpful", 0.5),
+    (ArticleFeedback.kind == "not_relevant", -1.0),
+    else_=-0.5,
+)
+_ANONYMOUS = ArticleFeedback.reader.is_not(None)
+# Per article: the sum of the weights of staff's verdicts, and of anonymous readers'.
+_SUMS = select(
+    ArticleFeedback.article_id,
+    func.sum(case((_ANONYMOUS, 0.0), else_=_WEIGHT)),
+    func.sum(case((_ANONYMOUS, _WEIGHT), else_=0.0)),
+).group_by(ArticleFeedback.article_id)
+# Feedback replaces earlier verdicts (a delete beside the insert: the newest id changes);
+# a deletion alone (none today) would be seen this much later at the latest.
+STANDINGS_SECONDS = 60.0
+
+
+def _standing(sums: dict[int, tuple[float, float]], ids, audience: str) -> dict[int, float]:
+    cap = ANONYMOUS_VOTES_CAP if audience in ("customer", "bot") else 0.0
+    return {
+        article_id: math.tanh((known + max(-cap, min(cap, readers))) / 5)
+        for article_id in ids
+        if article_id in sums
+        for known, readers in (sums[article_id],)
+    }
+
+
+async def standings(runtime, session, newest: int | None, ids, audience: str) -> dict:
+    """`standing_of` from this process's copy of every article's sums, counted again only
+    when feedback was given since (the newest id differs) or after STANDINGS_SECONDS."""
+    if not ids:
+        return {}
+    cached = runtime.caches.get("kb.feedback")
+    now = time.monotonic()
+    if cached is None or cached[0] != newest or now - cached[1] > STANDINGS_SECONDS:
+        rows = (await session.execute(_SUMS)).all()
+        cached = (newest, now, {a: (float(k), float(r)) for a, k, r in rows})
+        runtime.caches["kb.feedback"] = cached
+    return _standing(cached[2], ids, audience)

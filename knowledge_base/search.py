@@ -13,13 +13,12 @@ import bisect
 import html
 import math
 import re
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import TextClause, bindparam, case, func, select, text
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,6 +32,7 @@ from knowledge_base.analysis import (
     stemmer,
     words,
 )
+from knowledge_base.feedback import standings
 from knowledge_base.index import dialect
 from knowledge_base.models import Article, ArticleEmbedding, ArticleFeedback, SearchGap
 
@@ -51,10 +51,6 @@ LEXICAL_WEIGHT = 0.15  # with embeddings: the share of the lexical score in the 
 SEMANTIC_LOW, SEMANTIC_HIGH = 0.80, 0.90
 GOOD_SCORE = 0.35  # a search whose best result scores less is reported as a gap
 FEEDBACK_WEIGHT = 0.5  # a standing of ±1 scales an article's score by 1 ± this
-# Readers without an account (help centre, public API) count for customers' and bots' ranking
-# with at most this much weight either way (four readers' "helpful"), and not at all for
-# agents (`_feedback`).
-ANONYMOUS_VOTES_CAP = 2.0
 LATEST_OF_GAP = ("query", "language", "results", "best_article_id", "at")
 SNIPPET_CHARS = 220
 _MARKUP = re.compile(r"[#*_>`|~\[\]]+|\]\([^)]*\)|^\s*[-+]\s+", re.MULTILINE)
@@ -117,7 +113,7 @@ class _State:
 
 async def _state(runtime, session) -> tuple[_State, int | None]:
     """The index's state (read again only when an article or its vectors changed) and the
-    newest feedback's id (the standings' key: see `_standings`), in one round trip."""
+    newest feedback's id (the standings' key: see `feedback.standings`), in one round trip."""
     *key, newest_feedback = (
         await session.execute(
             select(
@@ -354,63 +350,6 @@ def _semantic_confidence(cosine: float) -> float:
     return min(1.0, max(0.0, (cosine - SEMANTIC_LOW) / (SEMANTIC_HIGH - SEMANTIC_LOW)))
 
 
-async def _feedback(session, ids: list[int], audience: str = "agent") -> dict[int, float]:
-    """Each article's standing from what agents and readers said of it, -1 … 1.
-
-    Anonymous readers' answers (those with a `reader`) are left out of agents' ranking: agents
-    find articles for tickets, and their own verdicts there are the evidence; anyone can send
-    anonymous answers from many addresses, and a reader's "not helpful" often means "not the
-    answer I hoped for", not "the wrong article". For customers and bots those answers are the
-    readers' own voice, so they count, capped (ANONYMOUS_VOTES_CAP): a flood of them moves an
-    article's score by a fifth at most."""
-    if not ids:
-        return {}
-    rows = await session.execute(_SUMS.where(ArticleFeedback.article_id.in_(ids)))
-    return _standing({a: (float(k), float(r)) for a, k, r in rows.all()}, ids, audience)
-
-
-_WEIGHT = case(
-    (ArticleFeedback.kind == "used", 1.0),
-    (ArticleFeedback.kind == "helpful", 0.5),
-    (ArticleFeedback.kind == "not_relevant", -1.0),
-    else_=-0.5,
-)
-_ANONYMOUS = ArticleFeedback.reader.is_not(None)
-# Per article: the sum of the weights of staff's verdicts, and of anonymous readers'.
-_SUMS = select(
-    ArticleFeedback.article_id,
-    func.sum(case((_ANONYMOUS, 0.0), else_=_WEIGHT)),
-    func.sum(case((_ANONYMOUS, _WEIGHT), else_=0.0)),
-).group_by(ArticleFeedback.article_id)
-# Feedback replaces earlier verdicts (a delete beside the insert: the newest id changes);
-# a deletion alone (none today) would be seen this much later at the latest.
-STANDINGS_SECONDS = 60.0
-
-
-def _standing(sums: dict[int, tuple[float, float]], ids, audience: str) -> dict[int, float]:
-    cap = ANONYMOUS_VOTES_CAP if audience in ("customer", "bot") else 0.0
-    return {
-        article_id: math.tanh((known + max(-cap, min(cap, readers))) / 5)
-        for article_id in ids
-        if article_id in sums
-        for known, readers in (sums[article_id],)
-    }
-
-
-async def _standings(runtime, session, newest: int | None, ids, audience: str) -> dict:
-    """`_feedback` from this process's copy of every article's sums, counted again only
-    when feedback was given since (the newest id differs) or after STANDINGS_SECONDS."""
-    if not ids:
-        return {}
-    cached = runtime.caches.get("kb.feedback")
-    now = time.monotonic()
-    if cached is None or cached[0] != newest or now - cached[1] > STANDINGS_SECONDS:
-        rows = (await session.execute(_SUMS)).all()
-        cached = (newest, now, {a: (float(k), float(r)) for a, k, r in rows})
-        runtime.caches["kb.feedback"] = cached
-    return _standing(cached[2], ids, audience)
-
-
 @dataclass
 class Signals:
     """What a search saw beyond its hits: whether it ranked semantically, how many of the
@@ -503,7 +442,7 @@ async def _search(
             signals.lexical_top = max(lexical, key=lexical.get) if lexical else None
             signals.semantic_top = max(cosines, key=cosines.get) if cosines else None
         candidates = list(dict.fromkeys([*lexical, *cosines]))
-        standing = await _standings(runtime, session, newest_feedback, candidates, audience)
+        standing = await standings(runtime, session, newest_feedback, candidates, audience)
         ranked = _rank(candidates, lexical, cosines, standing)[:limit]
         articles = {
             a.id: a

@@ -24,7 +24,7 @@ from knowledge_base.files import file_content
 from knowledge_base.models import LANGUAGES, Article, Category
 from knowledge_base.search import search
 from portal.pages import templates
-from portal.session import LANGUAGE_COOKIE, SESSION_SECONDS
+from portal.session import LANGUAGE_COOKIE, remember_language
 from tresen import channel as channel_registry
 from tresen import i18n
 from tresen.addresses import client_address
@@ -97,15 +97,7 @@ async def _page(
     # The same address answers in the browser's or the remembered language.
     response.headers["Vary"] = "Accept-Language, Cookie"
     if remember:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            language,
-            max_age=SESSION_SECONDS * 26,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=request.app.state.runtime.settings.cookies_secure,
-        )
+        remember_language(request, response, language)
     return response
 
 

@@ -101,6 +101,19 @@ async def require_viewer(request: Request) -> PortalViewer:
     return viewer
 
 
+def remember_language(request: Request, response: Response, language: str) -> None:
+    """The language the visitor chose, kept for the portal and the help centre."""
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=SESSION_SECONDS * 26,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.runtime.settings.cookies_secure,
+    )
+
+
 def start_session(request: Request, response: Response, customer_id: int, session_key: str) -> None:
     """Sign the customer in on this browser: the response carries the session cookie
     (`session_key`: their portal account's, from `SignedIn` or `end_sessions`)."""

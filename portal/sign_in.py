@@ -35,11 +35,10 @@ from customers.portal_access import (
 )
 from portal.pages import render
 from portal.session import (
-    LANGUAGE_COOKIE,
-    SESSION_SECONDS,
     chosen_language,
     end_session,
     portal_viewer,
+    remember_language,
     require_viewer,
     start_session,
 )
@@ -240,15 +239,7 @@ async def choose_language(request: Request) -> Response:
     if not (next_url.startswith("/portal") or next_url.startswith("/help")):
         next_url = "/portal"
     response = RedirectResponse(next_url, status_code=303)
-    response.set_cookie(
-        LANGUAGE_COOKIE,
-        language,
-        max_age=SESSION_SECONDS * 26,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=request.app.state.runtime.settings.cookies_secure,
-    )
+    remember_language(request, response, language)
     return response
 
 

@@ -13,9 +13,16 @@ import httpx
 from sqlalchemy import func, select, text
 
 from knowledge_base import semantic
-from knowledge_base.feedback import article_feedback, gaps, reader_key, record_feedback
+from knowledge_base.feedback import (
+    ANONYMOUS_VOTES_CAP,
+    article_feedback,
+    gaps,
+    reader_key,
+    record_feedback,
+    standing_of,
+)
 from knowledge_base.models import SearchGap
-from knowledge_base.search import ANONYMOUS_VOTES_CAP, _feedback, search
+from knowledge_base.search import search
 from tests.fixtures import alembic, csrf_of, lexical_only, load_kb_samples
 from tresen.app import create_app
 from tresen.clock import FrozenClock
@@ -73,9 +80,9 @@ async def test_thirty_votes_with_fresh_cookies_from_one_address_count_once(runti
         assert await _vote(app, f"198.51.100.{n}", slug, "no") == 303
     assert await _ranking(runtime, "agent") == agents_before
     async with runtime.read() as session:
-        standing = await _feedback(session, [ids[slug]], "customer")
+        standing = await standing_of(session, [ids[slug]], "customer")
         assert standing[ids[slug]] >= math.tanh(-ANONYMOUS_VOTES_CAP / 5)
-        assert (await _feedback(session, [ids[slug]], "agent")) == {ids[slug]: 0.0}
+        assert (await standing_of(session, [ids[slug]], "agent")) == {ids[slug]: 0.0}
 
 
 async def test_an_address_answers_again_the_next_day(settings):

@@ -176,10 +176,10 @@ async def test_ticket_suggestions_learn_from_the_agents_verdicts(runtime, client
     missing = await client.get("/api/v1/tickets/999999/suggestions", headers=agent_headers)
     assert missing.status_code == 404
     # The verdicts are the articles' standing: used rises, not relevant falls, elsewhere too.
-    from knowledge_base.search import _feedback
+    from knowledge_base.feedback import standing_of
 
     async with runtime.read() as session:
-        standing = await _feedback(session, [ids["refund-de"], ids["invoice-address-de"]])
+        standing = await standing_of(session, [ids["refund-de"], ids["invoice-address-de"]])
     assert standing[ids["refund-de"]] < 0 < standing[ids["invoice-address-de"]]
 
 
