@@ -16,13 +16,13 @@ many desks have), the other domain's questions out of scope. Each question goes 
 bot's own ranking (`bots.decision.rank`: the bot's search, top three), once semantic (the
 `semantic` extra) and once lexical; each mode has its own models.
 
---fit: two logistic models per mode on the search's features, every set pooled
-(bots/confidence.py): P(top article right and in scope) and P(right article among the top
-three and in scope). Figures are cross-validated in five folds by topic (one StackFAQ thread's
-or Banking77 intent's questions never sit in train and test at once, whichever sets and roles
-they have); the threshold is the lowest whose held-out precision is >= 0.92 on every set at
-once and stays so above it. Reported too: each domain's sets with the models fitted on the
-other domain alone (an FAQ of a kind never seen). The final models are fitted on all.
+--fit: two logistic models per mode on the search's features of the first FIT_ON sets
+(StackFAQ; bots/confidence.py): P(top article right and in scope) and P(right article among
+the top three and in scope). Figures are cross-validated in five folds by topic (one StackFAQ
+thread's or Banking77 intent's questions never sit in train and test at once, whichever sets
+and roles they have); the threshold is the lowest whose held-out precision is >= 0.92 on
+every fitted set at once and stays so above it. The final models are fitted on all of those;
+the other sets check them ("not fitted on").
 
 Then, as shipped (`bots.decision.decide`, one turn from a fresh conversation, the constants
 just written): both whole FAQs (`--all-sets`: the cuts too). Reported: coverage (in-scope
@@ -58,6 +58,11 @@ from knowledge_base.models import Article
 from knowledge_base.transfer import import_articles
 
 FOLDS = 5
+# The models are fitted on the first set (StackFAQ) alone; the others check them. Fitted on
+# all six pooled (tried 2026-12-03), they leaned on the cosine's level, which paraphrases of
+# StackFAQ and Banking77 reach and plain questions to a small FAQ do not: "I would like to
+# return an item" to an article "Returning an item" was handed off.
+FIT_ON = 1
 MIN_ANSWERED = 25  # a threshold's precision counts from this many answers on
 CONFIDENCE_FILE = Path(__file__).resolve().parents[1] / "bots" / "confidence.py"
 
@@ -232,7 +237,7 @@ def fit_mode(mode: str, sets: list[QuestionSet], observed: dict[str, list[Observ
         figures[name] = outcome(answered, clarified, right_top[at], right_options[at], in_scope[at])
         show(f"{name}, held out", figures[name])
     # An FAQ of a domain it has never seen: fitted on the other domain's sets alone.
-    for domain in dict.fromkeys(domains):
+    for domain in dict.fromkeys(domains) if len(set(domains)) > 1 else ():
         train, test = domains != domain, domains == domain
         answer = _probability(_fit(x[train], right_top[train]), x[test])
         options = _probability(_fit(x[train], right_options[train]), x[test])
@@ -320,6 +325,20 @@ async def as_shipped(runtime, questions: list[Question], mode: str) -> dict:
     )
 
 
+def checked(qs: QuestionSet, observations: list[Observation], fitted: dict) -> dict:
+    """A set the models were not fitted on, decided by them with their thresholds."""
+    x = np.array([o.features for o in observations])
+    hits = np.array([len(o.found) for o in observations])
+    in_scope, right_top, right_options = _labels(qs.questions, observations)
+    answered = _probability(fitted["answer"], x) >= fitted["threshold"]
+    clarified = (
+        ~answered
+        & (hits >= 2)
+        & (_probability(fitted["options"], x) >= fitted["options_threshold"])
+    )
+    return outcome(answered, clarified, right_top, right_options, in_scope)
+
+
 async def observe_sets(sets: list[QuestionSet], modes: list[str], keep: str | None):
     """Every set's questions through the bot's ranking, per mode (kept: read again)."""
     observed: dict[str, dict[str, list[Observation]]] = {mode: {} for mode in modes}
@@ -368,9 +387,15 @@ async def quality(args) -> None:
     sets = question_sets(args.threads)
     if args.fit:
         observed = await observe_sets(sets, modes, args.keep)
-        fitted = {mode: fit_mode(mode, sets, observed[mode]) for mode in modes}
+        fitted = {mode: fit_mode(mode, sets[:FIT_ON], observed[mode]) for mode in modes}
+        for mode in modes:
+            for qs in sets[FIT_ON:]:
+                show(
+                    f"{qs.name}, {mode}, not fitted on",
+                    checked(qs, observed[mode][qs.name], fitted[mode]),
+                )
         if len(fitted) == 2:
-            whole = [qs.name for qs in sets[:2]]
+            whole = [qs.name for qs in sets[:FIT_ON]]
             cv = "; ".join(
                 f"{m}: "
                 + ", ".join(
@@ -382,8 +407,10 @@ async def quality(args) -> None:
                 for m, f in fitted.items()
             )
             note = (
-                f"{date.today().isoformat()}, pooled: "
-                + ", ".join(f"{qs.name} ({qs.in_scope} in, {qs.out_of_scope} out)" for qs in sets)
+                f"{date.today().isoformat()}, "
+                + ", ".join(
+                    f"{qs.name} ({qs.in_scope} in, {qs.out_of_scope} out)" for qs in sets[:FIT_ON]
+                )
                 + f"; held out (5 folds by topic) {cv}"
             )
             write_constants(fitted, note)
