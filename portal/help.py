@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -276,15 +276,10 @@ async def sitemap(request: Request) -> Response:
     """Public articles and categories in both languages, absolute addresses, last change."""
     async with request.app.state.runtime.read() as session:
         articles, categories = await help_centre.sitemap(session)
-        newest = dict(
-            (
-                await session.execute(
-                    select(Article.language, func.max(Article.updated_at))
-                    .where(Article.visibility == "public")
-                    .group_by(Article.language)
-                )
-            ).all()
-        )
+    newest: dict[str, object] = {}  # each language's newest public change: its home's lastmod
+    for article in articles:
+        if article.language not in newest or article.updated_at > newest[article.language]:
+            newest[article.language] = article.updated_at
     ElementTree.register_namespace("", SITEMAP_NS)
     ElementTree.register_namespace("xhtml", XHTML_NS)
     root = ElementTree.Element(f"{{{SITEMAP_NS}}}urlset")
