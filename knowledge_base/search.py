@@ -53,6 +53,7 @@ GOOD_SCORE = 0.35  # a search whose best result scores less is reported as a gap
 FEEDBACK_WEIGHT = 0.5  # a standing of ±1 scales an article's score by 1 ± this
 LATEST_OF_GAP = ("query", "language", "results", "best_article_id", "at")
 SNIPPET_CHARS = 220
+TOKENS_KEPT = 256  # articles whose stems a process keeps for the hits' coverage
 _MARKUP = re.compile(r"[#*_>`|~\[\]]+|\]\([^)]*\)|^\s*[-+]\s+", re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -103,27 +104,42 @@ class _State:
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     languages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     visibilities: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    titles: np.ndarray | None = None
-    texts: np.ndarray | None = None
+    # Every article's title vector, then every article's text vector: one product a query.
+    vectors: np.ndarray | None = None
+    positions: dict[int, int] = field(default_factory=dict)  # article id → its row
+    masks: dict = field(default_factory=dict)  # (visibilities, language) → the rows allowed
+    tokens: dict = field(default_factory=dict)  # (article id, updated_at) → its stems
+
+    def allowed(self, visibilities, language) -> np.ndarray:
+        """The rows this audience may find in this language (read-only: a copy to change)."""
+        key = (tuple(visibilities), language)
+        mask = self.masks.get(key)
+        if mask is None:
+            mask = np.isin(self.visibilities, list(visibilities))
+            if language:
+                mask &= self.languages == language
+            mask.flags.writeable = False
+            self.masks[key] = mask
+        return mask
 
     def knows_prefix(self, prefix: str) -> bool:
         at = bisect.bisect_left(self.sorted_terms, prefix)
         return at < len(self.sorted_terms) and self.sorted_terms[at].startswith(prefix)
 
 
+# Built once: every search runs it, and building it again cost more than running it.
+_STATE_KEY = select(
+    select(func.count(Article.id)).scalar_subquery(),
+    select(func.max(Article.updated_at)).scalar_subquery(),
+    select(func.max(ArticleEmbedding.at)).scalar_subquery(),
+    select(func.max(ArticleFeedback.id)).scalar_subquery(),
+)
+
+
 async def _state(runtime, session) -> tuple[_State, int | None]:
     """The index's state (read again only when an article or its vectors changed) and the
     newest feedback's id (the standings' key: see `feedback.standings`), in one round trip."""
-    *key, newest_feedback = (
-        await session.execute(
-            select(
-                select(func.count(Article.id)).scalar_subquery(),
-                select(func.max(Article.updated_at)).scalar_subquery(),
-                select(func.max(ArticleEmbedding.at)).scalar_subquery(),
-                select(func.max(ArticleFeedback.id)).scalar_subquery(),
-            )
-        )
-    ).one()
+    *key, newest_feedback = (await session.execute(_STATE_KEY)).one()
     key = tuple(key)
     state = runtime.caches.get("kb.search")
     if state is not None and state.key == key:
@@ -149,10 +165,13 @@ async def _state(runtime, session) -> tuple[_State, int | None]:
             )
         ).all()
         state.ids = np.array([r[0] for r in rows], dtype=np.int64)
-        state.titles = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        state.texts = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+        state.vectors = np.stack(
+            [np.frombuffer(r[1], dtype=np.float32) for r in rows]
+            + [np.frombuffer(r[2], dtype=np.float32) for r in rows]
+        )
         state.languages = np.array([r[3] for r in rows], dtype=object)
         state.visibilities = np.array([r[4] for r in rows], dtype=object)
+        state.positions = {int(article_id): row for row, article_id in enumerate(state.ids)}
     runtime.caches["kb.search"] = state
     return state, newest_feedback
 
@@ -432,7 +451,7 @@ async def _search(
                     if t.parts or t.corrected or any(s in state.vocabulary for s in t.stems)
                 )
         cosines: dict[int, float] = {}
-        if encoding is not None and state.titles is not None:
+        if encoding is not None and state.vectors is not None:
             # Customers and bots (anonymous) rank lexically while the encoder is busy (None).
             vector = await encoding
             if vector is not None:
@@ -455,9 +474,7 @@ async def _search(
     rarities = _rarities(query, state) if signals is not None else []
     for article_id, rank in ranked:
         article = articles[article_id]
-        tokens = stemmer(article.language).stemWords(
-            words(f"{article.title} {' '.join(article.keywords or [])} {article.body}")
-        )
+        tokens = _article_tokens(state, article)
         coverage = _coverage(query, tokens)
         rare_coverage = title_coverage = 0.0
         if signals is not None:
@@ -493,25 +510,40 @@ async def _search(
     return hits
 
 
+def _article_tokens(state: _State, article) -> list[str]:
+    """The article's stems (kept with the index's state: the same few articles answer most)."""
+    key = (article.id, article.updated_at)
+    tokens = state.tokens.get(key)
+    if tokens is None:
+        if len(state.tokens) >= TOKENS_KEPT:
+            state.tokens.clear()
+        tokens = stemmer(article.language).stemWords(
+            words(f"{article.title} {' '.join(article.keywords or [])} {article.body}")
+        )
+        state.tokens[key] = tokens
+    return tokens
+
+
 def _nearest(state: _State, vector, visibilities, language, exclude, lexical, signals=None) -> dict:
     """The cosines of the closest articles this audience may see (and of the lexical finds)."""
-    allowed = np.isin(state.visibilities, visibilities)
-    if language:
-        allowed &= state.languages == language
+    allowed = state.allowed(visibilities, language)
     if exclude:
-        allowed &= ~np.isin(state.ids, list(exclude))
+        allowed = allowed & ~np.isin(state.ids, list(exclude))
     if not allowed.any():
         return {}
-    sims = np.maximum(state.titles @ vector, state.texts @ vector)  # all: cheaper than copying
+    both = state.vectors @ vector  # all: cheaper than copying the allowed rows
+    sims = np.maximum(both[: len(state.ids)], both[len(state.ids) :])
     if signals is not None:
-        signals.cosine_mean = float(sims[allowed].mean())
-        signals.cosine_std = float(sims[allowed].std())
+        allowed_sims = sims[allowed]
+        signals.cosine_mean = float(allowed_sims.mean())
+        signals.cosine_std = float(allowed_sims.std())
     sims[~allowed] = -np.inf
     top = np.argpartition(-sims, min(CANDIDATES, sims.size - 1))[:CANDIDATES]
     cosines = {int(state.ids[i]): float(sims[i]) for i in top if allowed[i]}
-    missing = np.fromiter(lexical.keys() - cosines.keys(), dtype=np.int64)
-    for i in np.flatnonzero(np.isin(state.ids, missing) & allowed):
-        cosines[int(state.ids[i])] = float(sims[i])
+    for article_id in lexical.keys() - cosines.keys():
+        row = state.positions.get(article_id)
+        if row is not None and allowed[row]:
+            cosines[article_id] = float(sims[row])
     return cosines
 
 
@@ -543,26 +575,36 @@ async def _report_gap(runtime, text_: str, language, audience: str, hits: list[H
         await record_gap(tx, text_, language, audience, hits)
 
 
+def _gap_upsert(engine: str):
+    """The gap row's upsert, built once per engine (a bot's handoff writes it)."""
+    insert = (pg_insert if engine == "postgresql" else sqlite_insert)(SearchGap)
+    names = (*LATEST_OF_GAP, "day", "normalized", "audience")
+    insert = insert.values({"searches": 1, **{name: bindparam(name) for name in names}})
+    latest = {name: insert.excluded[name] for name in LATEST_OF_GAP}
+    return insert.on_conflict_do_update(
+        index_elements=["day", "audience", "normalized"],
+        set_={"searches": SearchGap.searches + 1, **latest},
+    )
+
+
+_GAP_UPSERTS = {engine: _gap_upsert(engine) for engine in ("postgresql", "sqlite")}
+
+
 async def record_gap(tx, text_: str, language, audience: str, hits: list[Hit]) -> None:
     """Count the search on its words' row of the day, in the caller's transaction (one
     upsert: anonymous floods of the same search add to a number, not to the table)."""
     now = tx.now()
-    insert = (pg_insert if dialect(tx.session) == "postgresql" else sqlite_insert)(SearchGap)
-    insert = insert.values(
-        day=now.date(),
-        query=text_[:500],
-        normalized=normalized(text_),
-        language=language,
-        audience=audience,
-        searches=1,
-        results=len(hits),
-        best_article_id=hits[0].article_id if hits else None,
-        at=now,
-    )
-    latest = {name: insert.excluded[name] for name in LATEST_OF_GAP}
+    engine = "postgresql" if dialect(tx.session) == "postgresql" else "sqlite"
     await tx.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["day", "audience", "normalized"],
-            set_={"searches": SearchGap.searches + 1, **latest},
-        )
+        _GAP_UPSERTS[engine],
+        {
+            "day": now.date(),
+            "query": text_[:500],
+            "normalized": normalized(text_),
+            "language": language,
+            "audience": audience,
+            "results": len(hits),
+            "best_article_id": hits[0].article_id if hits else None,
+            "at": now,
+        },
     )
