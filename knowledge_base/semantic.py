@@ -67,7 +67,7 @@ def encode_passages(texts: list[str]) -> np.ndarray:
 
 # One thread calls the engine: its OpenMP team of threads is made once and reused (a team
 # per calling thread, as asyncio.to_thread would give, costs several times the forward pass).
-_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-encoder")
+ENCODER_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-encoder")
 
 
 # Anonymous searches must not line up encoding work one per request (a flood would keep the
@@ -91,7 +91,7 @@ async def query_vector(text: str, *, may_skip: bool = False) -> np.ndarray | Non
         return None
     _waiting += 1
     try:
-        vector = await asyncio.get_running_loop().run_in_executor(_thread, encode_query, key)
+        vector = await asyncio.get_running_loop().run_in_executor(ENCODER_THREAD, encode_query, key)
     finally:
         _waiting -= 1
     _recent[key] = vector
@@ -101,7 +101,7 @@ async def query_vector(text: str, *, may_skip: bool = False) -> np.ndarray | Non
 
 
 async def passage_vectors(texts: list[str]) -> np.ndarray:
-    return await asyncio.get_running_loop().run_in_executor(_thread, encode_passages, texts)
+    return await asyncio.get_running_loop().run_in_executor(ENCODER_THREAD, encode_passages, texts)
 
 
 def article_texts(title: str, keywords: list, body: str) -> tuple[str, str]:

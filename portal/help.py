@@ -83,6 +83,7 @@ async def _page(
     i18n.activate(language)
     async with request.app.state.runtime.read() as session:
         shown = await brand(session, request.app.state.runtime.settings)
+    request.state.portal_brand = shown
     response = templates.TemplateResponse(
         request,
         name,

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tresen.desk_settings import all_settings
+from tresen.desk_settings import all_settings, cached_setting
 from tresen.i18n import _
 from tresen.settings import SettingsError, _logo_url
 
@@ -96,9 +96,7 @@ class Brand:
         return "#000000" if (red * 299 + green * 587 + blue * 114) / 1000 > 150 else "#ffffff"
 
 
-async def brand(session, settings) -> Brand:
-    """What the help centre shows: the settings an administrator saved, else the deployment's."""
-    values = await all_settings(session)
+def _brand(values: dict, settings) -> Brand:
     color = str(values["help_color"] or "")
     return Brand(
         name=str(values["help_name"] or "").strip() or settings.company_name,
@@ -106,3 +104,19 @@ async def brand(session, settings) -> Brand:
         # Checked again: it goes into a <style>, whoever wrote the row.
         color=color.lower() if COLOR.fullmatch(color) else DEFAULT_COLOR,
     )
+
+
+def default_brand(settings) -> Brand:
+    """The deployment's name and logo with the default colour (no desk settings read)."""
+    return Brand(settings.company_name, settings.company_logo_url, DEFAULT_COLOR)
+
+
+async def brand(session, settings) -> Brand:
+    """What the help centre shows: the settings an administrator saved, else the deployment's."""
+    return _brand(await all_settings(session), settings)
+
+
+async def cached_brand(runtime) -> Brand:
+    """The same for every portal page, from the process's settings cache (no read a page)."""
+    keys = ("help_name", "help_logo", "help_color")
+    return _brand({key: await cached_setting(runtime, key) for key in keys}, runtime.settings)

@@ -51,6 +51,21 @@ async def test_name_logo_and_colour_show_on_the_help_centre(admin, client, runti
     assert 'value="Beispiel GmbH"' in settings and 'value="#ffcc00"' in settings
 
 
+async def test_the_portals_pages_wear_the_same_name_logo_and_colour(admin, client):
+    before = (await client.get("/portal/sign-in")).text
+    assert "<title>Sign in · Tresen</title>" in before or "· Tresen</title>" in before
+    assert "--accent: #285bd4;" in before
+    answer = await _save(
+        admin, help_name="Beispiel GmbH", help_logo="/static/logo.png", help_color="#FFCC00"
+    )
+    assert answer.status_code == 303
+    page = (await client.get("/portal/sign-in")).text  # at once: the saving process's cache
+    assert "· Beispiel GmbH</title>" in page
+    assert '<img src="/static/logo.png" alt="">' in page
+    assert "--accent: #ffcc00; --accent-text: #000000;" in page
+    assert "Tresen" not in page.split("<main", 1)[0]
+
+
 async def test_without_settings_the_deployments_name_and_the_default_colour(client):
     page = (await client.get("/help?lang=en")).text
     assert "<title>Help centre · Tresen</title>" in page
