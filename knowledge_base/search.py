@@ -164,6 +164,7 @@ async def _state(runtime, session) -> tuple[_State, int | None]:
                 ).join(Article, Article.id == ArticleEmbedding.article_id)
             )
         ).all()
+    if key[2] is not None and rows:
         state.ids = np.array([r[0] for r in rows], dtype=np.int64)
         state.vectors = np.stack(
             [np.frombuffer(r[1], dtype=np.float32) for r in rows]
