@@ -4,6 +4,7 @@ popular and recent ones, page views, the sitemap's entries; and categories' own 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,9 @@ from tresen.ids import parse_id
 from tresen.runtime import Transaction
 
 PUBLIC = Article.visibility == "public"
+# Search engines' and link previews' fetches are no readers (their user agents say so).
+CRAWLER = re.compile(r"bot|crawl|spider|slurp|preview", re.IGNORECASE)
+READINGS_KEPT = 50_000  # the (reader, article, day) a process remembers, newest kept
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -120,6 +124,24 @@ async def recent(session, language: str, limit: int = 5) -> list[Article]:
             .limit(limit)
         )
     )
+
+
+def first_reading(runtime, reader: str, article_id: int, user_agent: str) -> bool:
+    """Whether this view counts: a reader's first of the article today, not a crawler's.
+
+    Remembered in this process (bounded): a reload or a reader's return the same day does not
+    make an article "popular"; with several processes a reader may count once in each."""
+    if CRAWLER.search(user_agent or ""):
+        return False
+    seen = runtime.caches.setdefault("help.readings", OrderedDict())
+    key = (reader, article_id, runtime.clock.now().date())
+    if key in seen:
+        seen.move_to_end(key)
+        return False
+    seen[key] = None
+    while len(seen) > READINGS_KEPT:
+        seen.popitem(last=False)
+    return True
 
 
 async def count_view(tx: Transaction, article_id: int) -> None:

@@ -187,9 +187,11 @@ async def help_article(request: Request) -> Response:
         category = None
         if article.category_id is not None:
             category = await session.get(Category, article.category_id)
+    # Who reads, for one "helpful" answer and one counted view a day: the address, keyed (a
+    # session would name a fresh reader with every new cookie).
+    reader = reader_key(runtime.settings.secret_key, f"ip:{client_address(request.scope)}")
     if request.method == "POST":
         form = await verified_form(request)
-        address = client_address(request.scope)
         answer = str(form.get("helpful") or "")
         if answer not in ("yes", "no"):
             raise HTTPException(400, f"helpful={answer!r} is not yes or no")
@@ -198,13 +200,17 @@ async def help_article(request: Request) -> Response:
                 tx,
                 article.id,
                 "helpful" if answer == "yes" else "not_helpful",
-                # One answer per address, article and day (as through the API): a session
-                # would name a fresh reader with every new cookie.
-                reader=reader_key(runtime.settings.secret_key, f"ip:{address}"),
+                reader=reader,  # one answer per address, article and day (as the API's)
                 comment=str(form.get("comment") or "") or None,
             )
         return RedirectResponse(f"/help/{article.slug}?thanks=1", status_code=303)
-    if request.method == "GET" and request.query_params.get("thanks") != "1":
+    if (
+        request.method == "GET"
+        and request.query_params.get("thanks") != "1"
+        and help_centre.first_reading(
+            runtime, reader, article.id, request.headers.get("user-agent", "")
+        )
+    ):
         try:
             async with runtime.transaction() as tx:
                 await help_centre.count_view(tx, article.id)

@@ -7,12 +7,15 @@ import re
 from datetime import timedelta
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 from alembic import command
 from sqlalchemy import text
 
 from knowledge_base.articles import create_article
 from knowledge_base.feedback import record_feedback
+from knowledge_base.models import ArticleViews
+from tresen.clock import FrozenClock
 from tresen.database import create_engine
 from tresen.migrate import alembic_config
 
@@ -276,3 +279,29 @@ def _config(sync_connection):
     config = alembic_config()
     config.attributes["connection"] = sync_connection
     return config
+
+
+async def _views(runtime, article_id: int) -> int:
+    async with runtime.read() as session:
+        counted = await session.get(ArticleViews, article_id)
+        return counted.views if counted else 0
+
+
+async def test_a_view_counts_once_a_reader_and_day_and_never_for_a_crawler(
+    app, client, runtime, articles
+):
+    refund = articles["refund-en"]
+    runtime.clock = FrozenClock(runtime.clock.now())
+    for _ in range(3):  # reloads
+        assert (await client.get("/help/refund-en")).status_code == 200
+    assert await _views(runtime, refund) == 1
+    elsewhere = httpx.ASGITransport(app=app, client=("203.0.113.9", 4711))
+    async with httpx.AsyncClient(transport=elsewhere, base_url="http://testserver") as other:
+        crawler = {"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}
+        assert (await other.get("/help/refund-en", headers=crawler)).status_code == 200
+        assert await _views(runtime, refund) == 1  # a search engine is no reader
+        assert (await other.get("/help/refund-en")).status_code == 200
+        assert await _views(runtime, refund) == 2  # another reader
+    runtime.clock.advance(timedelta(days=1))
+    assert (await client.get("/help/refund-en")).status_code == 200
+    assert await _views(runtime, refund) == 3  # the first reader, the next day
