@@ -16,8 +16,9 @@ from sqlalchemy import select
 from bots import confidence, words
 from knowledge_base.analysis import stemmer
 from knowledge_base.analysis import words as word_list
+from knowledge_base.gaps import record_gap, report_gap
 from knowledge_base.models import Article
-from knowledge_base.search import Hit, Signals, record_gap, report_gap, search
+from knowledge_base.search import Hit, Signals, search
 from tresen.i18n import gettext as _
 from tresen.i18n import using
 

@@ -24,7 +24,7 @@ from bots.decision import BotConfig, BotState, Decision, decide
 from bots.models import BotConversation, BotSettings
 from bots.takeover import locked_conversation, record_handoff
 from bots.words import small_talk
-from knowledge_base.search import record_gap
+from knowledge_base.gaps import record_gap
 from tickets.bot_messages import BOT, add_bot_message, hand_over, solved_by_bot
 from tickets.events import MessageCreated
 from tickets.models import Message, Ticket

@@ -19,10 +19,8 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import TextClause, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from knowledge_base import semantic
+from knowledge_base import gaps, semantic
 from knowledge_base.analysis import (
     MIN_PART,
     WORD,
@@ -34,7 +32,7 @@ from knowledge_base.analysis import (
 )
 from knowledge_base.feedback import standings
 from knowledge_base.index import dialect
-from knowledge_base.models import Article, ArticleEmbedding, ArticleFeedback, SearchGap
+from knowledge_base.models import Article, ArticleEmbedding, ArticleFeedback
 
 AUDIENCES = {
     "customer": ("public",),
@@ -51,7 +49,6 @@ LEXICAL_WEIGHT = 0.15  # with embeddings: the share of the lexical score in the 
 SEMANTIC_LOW, SEMANTIC_HIGH = 0.80, 0.90
 GOOD_SCORE = 0.35  # a search whose best result scores less is reported as a gap
 FEEDBACK_WEIGHT = 0.5  # a standing of ±1 scales an article's score by 1 ± this
-LATEST_OF_GAP = ("query", "language", "results", "best_article_id", "at")
 SNIPPET_CHARS = 220
 TOKENS_KEPT = 256  # articles whose stems a process keeps for the hits' coverage
 _MARKUP = re.compile(r"[#*_>`|~\[\]]+|\]\([^)]*\)|^\s*[-+]\s+", re.MULTILINE)
@@ -386,10 +383,6 @@ class Signals:
     cosine_std: float | None = None
 
 
-def normalized(text_: str) -> str:
-    return " ".join(words(text_))[:500]
-
-
 async def search(
     runtime,
     text_: str,
@@ -428,7 +421,7 @@ async def search(
         if encoding is not None and not encoding.done():
             encoding.cancel()  # not wanted (no vectors yet) or the search failed
     if report_gap and (not hits or hits[0].score < GOOD_SCORE):
-        await _report_gap(runtime, text_, language, audience, hits)
+        await gaps.report_gap(runtime, text_, language, audience, hits)
     return hits
 
 
@@ -564,48 +557,3 @@ def _rank(candidates, lexical, cosines, standing) -> list[tuple[int, float]]:
         scored.append((article_id, score * (1 + FEEDBACK_WEIGHT * standing.get(article_id, 0.0))))
     scored.sort(key=lambda pair: -pair[1])
     return scored
-
-
-async def report_gap(runtime, text_: str, language, audience: str, hits: list[Hit]) -> None:
-    """Count a question nobody answered well (the bot's handoffs) in the gaps report."""
-    await _report_gap(runtime, text_, language, audience, hits)
-
-
-async def _report_gap(runtime, text_: str, language, audience: str, hits: list[Hit]) -> None:
-    async with runtime.transaction() as tx:
-        await record_gap(tx, text_, language, audience, hits)
-
-
-def _gap_upsert(engine: str):
-    """The gap row's upsert, built once per engine (a bot's handoff writes it)."""
-    insert = (pg_insert if engine == "postgresql" else sqlite_insert)(SearchGap)
-    names = (*LATEST_OF_GAP, "day", "normalized", "audience")
-    insert = insert.values({"searches": 1, **{name: bindparam(name) for name in names}})
-    latest = {name: insert.excluded[name] for name in LATEST_OF_GAP}
-    return insert.on_conflict_do_update(
-        index_elements=["day", "audience", "normalized"],
-        set_={"searches": SearchGap.searches + 1, **latest},
-    )
-
-
-_GAP_UPSERTS = {engine: _gap_upsert(engine) for engine in ("postgresql", "sqlite")}
-
-
-async def record_gap(tx, text_: str, language, audience: str, hits: list[Hit]) -> None:
-    """Count the search on its words' row of the day, in the caller's transaction (one
-    upsert: anonymous floods of the same search add to a number, not to the table)."""
-    now = tx.now()
-    engine = "postgresql" if dialect(tx.session) == "postgresql" else "sqlite"
-    await tx.session.execute(
-        _GAP_UPSERTS[engine],
-        {
-            "day": now.date(),
-            "query": text_[:500],
-            "normalized": normalized(text_),
-            "language": language,
-            "audience": audience,
-            "results": len(hits),
-            "best_article_id": hits[0].article_id if hits else None,
-            "at": now,
-        },
-    )
