@@ -32,6 +32,7 @@ from customers.portal_models import PortalAccount, PortalSignInLink
 from tresen import i18n, rooms
 from tresen.accounts import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from tresen.email_address import normalize_email
+from tresen.help_brand import brand
 from tresen.i18n import _
 from tresen.runtime import Runtime, Transaction
 
@@ -212,15 +213,16 @@ async def mail_link(
         language = customer.language
     elif language not in i18n.LANGUAGES:
         language = settings.default_language
+    company = (await brand(tx.session, settings)).name  # as the portal's pages name it
     with i18n.using(language):
-        subject = _("Your sign-in link for %(company)s", company=settings.company_name)
+        subject = _("Your sign-in link for %(company)s", company=company)
         text = _(
             "Hello,\n\nto sign in to the customer portal of %(company)s, open this link:\n\n"
             "    %(url)s\n\n"
             "It works once and for %(minutes)s minutes. If you did not ask for it, you can "
             "ignore this mail: nobody can sign in without it.\n\n"
             "(This message was sent automatically.)",
-            company=settings.company_name,
+            company=company,
             url=link_then(link.url, then),
             minutes=max(1, settings.portal_link_minutes),
         )

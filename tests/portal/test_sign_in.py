@@ -20,6 +20,7 @@ from tests.fixtures import csrf_of, sign_in, sign_in_to_portal
 from tickets.models import OutboxMessage
 from tresen.app import create_app
 from tresen.clock import FrozenClock
+from tresen.desk_settings import put_setting
 
 LINK = re.compile(r"http://127\.0\.0\.1:8000(/portal/sign-in/[A-Za-z0-9_-]+)")
 
@@ -73,6 +74,15 @@ async def test_the_seam_signs_a_customer_in(client, portal_customer, portal_sign
     assert page.status_code == 200
     assert "Kim Meyer" in page.text
     assert 'action="/portal/sign-out"' in page.text
+
+
+async def test_the_mail_names_the_portal_as_its_pages_do(client, runtime, portal_customer):
+    async with runtime.transaction() as tx:
+        await put_setting(tx, "help_name", "Fahrradladen Ost")
+    await ask_for_link(client, "kim@example.com")
+    (mail,) = await mails_to(runtime, "kim@example.com")
+    assert mail.subject == "Your sign-in link for Fahrradladen Ost"
+    assert "customer portal of Fahrradladen Ost" in mail.text
 
 
 async def test_a_mailed_link_signs_in_once(app, client, runtime, portal_customer):
