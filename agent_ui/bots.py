@@ -27,6 +27,7 @@ from bots.settings import (
     validate,
 )
 from bots.takeover import take_over
+from bots.trial import trial
 from knowledge_base.feedback import gaps
 from tickets.actions import Actor
 from tickets.bot_messages import BOT, reason_text
@@ -40,6 +41,7 @@ GAPS_SHOWN = 20
 REASONS_SHOWN = 5
 TEST_MESSAGE = "hello"  # what "Test connection" sends the assistant
 TEST_SENDER = "tresen-connection-test"
+TRY_CHARS = 2000  # a question to try, as a customer's message is cut (bots.decision)
 
 
 def _shown(row) -> dict:
@@ -107,6 +109,7 @@ async def _admin_page(
     typed: dict | None = None,
     error: dict | None = None,
     tested: dict | None = None,
+    tried: dict | None = None,
     status_code: int = 200,
 ) -> Response:
     async with request.app.state.runtime.read() as session:
@@ -135,6 +138,7 @@ async def _admin_page(
             "languages": i18n.LANGUAGES,
             "calibrated": calibrated_threshold(),
             "notice": request.session.pop("flash", None),
+            "tried": tried,
         },
         status_code=status_code,
     )
@@ -206,6 +210,56 @@ async def test_connection(request: Request) -> Response:
         texts = [reply.text for reply in replies if reply.text]
         tested = {"channel": channel, "ok": True, "text": " ".join(texts)}
     return await _admin_page(request, typed={channel: typed}, tested=tested)
+
+
+def _percent(value: float | None) -> int | None:
+    return None if value is None else round(100 * value)
+
+
+async def try_bot(request: Request) -> Response:
+    """What the FAQ bot would answer to a question under a channel's settings, how sure it
+    is and which articles it weighed: for tuning the threshold. Nothing is written."""
+    await auth.require_staff(request, role="admin")
+    form = await auth.verified_form(request)
+    asked = {
+        "question": str(form.get("question") or "").strip(),
+        "lang": str(form.get("lang") or ""),
+        "channel": str(form.get("channel") or ""),
+    }
+    if not asked["question"]:
+        problem = _("Type a question as a customer would ask it.")
+    elif len(asked["question"]) > TRY_CHARS:
+        problem = _("A question has at most %(num)d characters.", num=TRY_CHARS)
+    elif asked["lang"] not in ("", *i18n.LANGUAGES):
+        problem = _("%(value)s is not a language the bot speaks.", value=repr(asked["lang"][:20]))
+    elif not is_bot_channel(asked["channel"]):
+        problem = _(
+            "%(value)s is not a channel a bot answers on.", value=repr(asked["channel"][:30])
+        )
+    else:
+        problem = None
+    if problem is not None:
+        return await _admin_page(
+            request, tried={"asked": asked, "problem": problem}, status_code=400
+        )
+    runtime = request.app.state.runtime
+    async with runtime.read() as session:
+        settings = await settings_of(session, asked["channel"])
+    result = await trial(runtime, asked["question"], asked["lang"] or None, settings)
+    decision = result.decision
+    return await _admin_page(
+        request,
+        tried={
+            "asked": asked,
+            "decision": decision,
+            "reason": reason_text(decision.reason) if decision.reason else None,
+            "mode": result.mode,
+            "sure": _percent(result.sure),
+            "threshold": _percent(result.threshold),
+            "candidates": result.candidates,
+            "engine": settings.engine,
+        },
+    )
 
 
 async def bot_name(session, channel: str) -> str:
@@ -345,6 +399,7 @@ async def bots_report(request: Request) -> Response:
 
 routes = [
     Route(PAGE, bots_admin, name="admin_bots"),
+    Route(f"{PAGE}/try", try_bot, methods=["POST"]),  # before {channel}: "try" is none
     Route(f"{PAGE}/{{channel}}", save_bot, methods=["POST"]),
     Route(f"{PAGE}/{{channel}}/test", test_connection, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/take-over", take_over_ticket, methods=["POST"]),

@@ -266,10 +266,12 @@ async def decide(
     config: BotConfig = BotConfig(),
     report_gaps: bool = True,
     gaps: list | None = None,
+    seen: list | None = None,
 ) -> tuple[Decision, BotState]:
     """One customer message → the bot's next move and its new state. The questions it could
     not answer go to the knowledge base's gaps: written here, or (`gaps` given) appended to
-    it as `Gap`s for the caller to write with its own (`record_gaps`)."""
+    it as `Gap`s for the caller to write with its own (`record_gaps`). `seen` given: the
+    search's `Ranking` is appended to it (when the turn searched)."""
     state = BotState.from_dict(state.as_dict() if state else None)
     text = " ".join((text or "").split())[:MAX_TEXT]
     language = lang if lang in LANGUAGES else words.guess_language(text)
@@ -320,6 +322,8 @@ async def decide(
         return handoff("unsupported_language")
     searched = language or (config.languages[0] if len(config.languages) == 1 else None)
     ranking = await rank(runtime, text, searched)
+    if seen is not None:
+        seen.append(ranking)
     hits, assessment = ranking.hits, ranking.assessment
     if hits and hits[0].language not in config.languages:
         hits = []  # the best article is in a language this bot does not answer in

@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 
 import pytest
+from sqlalchemy import func, select
 
-from bots.models import BotSettings
+from bots import confidence
+from bots.models import BotConversation, BotSettings
 from bots.settings import calibrated_threshold, save_settings
-from tests.fixtures import csrf_of, sign_in
+from knowledge_base.models import SearchGap
+from tests.fixtures import csrf_of, lexical_only, load_kb_samples, sign_in
 from tresen.accounts import create_user
 from tresen.runtime import ActionError
 
@@ -222,3 +227,93 @@ async def test_save_settings_refuses_a_channel_without_a_bot(runtime):
         async with runtime.transaction() as tx:
             await save_settings(tx, "email", {"enabled": True})
     assert refused.value.field == "channel"
+
+
+async def _try(client, **fields) -> object:
+    page = await client.get("/admin/bots")
+    form = {"question": "", "lang": "", "channel": "chat", **fields}
+    return await client.post("/admin/bots/try", data={**form, "csrf_token": csrf_of(page.text)})
+
+
+def _result(page: str) -> str:
+    return html.unescape(page.split('class="bot-try"')[1].split("</section>")[0])
+
+
+async def test_trying_the_bot_shows_its_answer_its_certainty_and_the_articles_weighed(
+    runtime, admin_client
+):
+    ids = await load_kb_samples(lexical_only(runtime))
+    answer = await _try(admin_client, question="Vergessenes Passwort zurücksetzen", lang="de")
+    assert answer.status_code == 200
+    shown = _result(answer.text)
+    assert "The bot would answer with “Vergessenes Passwort zurücksetzen”." in shown
+    sure = int(re.search(r"How sure it is: (\d+) %", shown)[1])
+    threshold = int(re.search(r"it answers from (\d+) %", shown)[1])
+    assert sure >= threshold == round(100 * confidence.THRESHOLD["lexical"])
+    # What the customer would read (in German: the question's language), and the candidates.
+    assert "Hat das Ihre Frage beantwortet?" in shown and "Anmeldeseite" in shown
+    assert 'href="/help/password-de?lang=de"' in shown
+    assert "Ranked by words only" in shown
+    # The question stays in the form, to change a word and try again.
+    assert ">Vergessenes Passwort zurücksetzen</textarea>" in shown
+    # Nothing was recorded: no gap, no conversation.
+    async with runtime.read() as session:
+        assert await session.scalar(select(func.count(SearchGap.id))) == 0
+        assert await session.scalar(select(func.count(BotConversation.id))) == 0
+    assert ids["password-de"]
+
+
+async def test_trying_uses_the_channels_threshold_and_names_a_handoffs_reason(
+    runtime, admin_client
+):
+    await load_kb_samples(lexical_only(runtime))
+    asked = {"question": "Newsletter abbestellen bitte"}
+    usual = _result((await _try(admin_client, **asked)).text)
+    assert "The bot would answer with “Newsletter abbestellen”." in usual
+    sure = int(re.search(r"How sure it is: (\d+) %", usual)[1])
+    assert sure < 99
+    async with runtime.transaction() as tx:
+        await save_settings(tx, "chat", {"threshold": 0.99})
+    strict = _result((await _try(admin_client, **asked)).text)
+    assert f"How sure it is: {sure} %; it answers from 99 %." in strict
+    assert "The bot would answer" not in strict
+    unknown = _result((await _try(admin_client, question="What is the capital of Australia?")).text)
+    assert "The bot would hand off to your team:" in unknown
+    person = _result((await _try(admin_client, question="Mitarbeiter bitte")).text)
+    assert "The bot would hand off to your team: the customer asked for a person." in person
+    assert "How sure it is" not in person  # no search was needed
+    async with runtime.read() as session:
+        assert await session.scalar(select(func.count(SearchGap.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"question": "  "}, "Type a question as a customer would ask it."),
+        ({"question": "x" * 2001}, "A question has at most 2000 characters."),
+        ({"question": "hallo", "lang": "fr"}, "'fr' is not a language the bot speaks."),
+        ({"question": "hallo", "channel": "email"}, "'email' is not a channel a bot answers on."),
+    ],
+)
+async def test_a_bad_trial_is_named(admin_client, fields, named):
+    answer = await _try(admin_client, **fields)
+    assert answer.status_code == 400
+    assert named in _result(answer.text)
+
+
+async def test_only_an_administrator_tries_the_bot_and_only_with_the_forms_token(
+    runtime, client, agent
+):
+    await sign_in(client)  # an agent
+    page = await client.get("/settings")
+    refused = await client.post(
+        "/admin/bots/try",
+        data={"question": "hallo", "channel": "chat", "csrf_token": csrf_of(page.text)},
+    )
+    assert refused.status_code == 403
+    await create_user(
+        runtime, email="ada@example.com", name="Ada", role="admin", password="pw-admin-1"
+    )
+    await sign_in(client, "ada@example.com", "pw-admin-1")
+    unsigned = await client.post("/admin/bots/try", data={"question": "hallo", "channel": "chat"})
+    assert unsigned.status_code == 403

@@ -99,3 +99,68 @@ async def test_an_admin_switches_the_chat_bot_on_in_english_and_german(server):
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "bots-admin.png"), full_page=True)
             raise
+
+
+async def test_an_admin_tries_the_faq_bot_before_switching_it_on(server):
+    server.add_user("ada@example.com", "admin-password", role="admin", name="Ada Admin")
+    token = server.cli("tokens", "create", "ada@example.com").stdout.strip()
+    for title, language, body in (
+        ("Reset a forgotten password", "en", "The sign-in page's 'Forgot password' sends a link."),
+        ("Delivery times", "en", "Within Germany, delivery takes two to three working days."),
+        ("Passwort zurücksetzen", "de", "Auf der Anmeldeseite schickt „Passwort vergessen“ Links."),
+    ):  # fmt: skip
+        made = httpx.post(
+            server.url + "/api/v1/kb/articles",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"title": title, "body": body, "language": language, "visibility": "public"},
+        )
+        assert made.status_code == 201, made.text
+    async with open_browser() as browser:
+        page = await sign_in_page(browser, server.url, "ada@example.com", "admin-password")
+        try:
+            await page.get_by_role("link", name="Bots", exact=True).click()
+            trying = page.get_by_role("region", name="Try the FAQ bot")
+            await trying.get_by_label("Question").fill("Reset a forgotten password")
+            await trying.get_by_label("Language").select_option(label="English")
+            await trying.get_by_role("button", name="Try", exact=True).click()
+            trying = page.get_by_role("region", name="Try the FAQ bot")
+            result = trying.get_by_role("status")
+            await expect(result).to_contain_text(
+                "The bot would answer with “Reset a forgotten password”."
+            )
+            await expect(result).to_contain_text(re.compile(r"How sure it is: \d+ %"))
+            await expect(result).to_contain_text("Did this answer your question?")
+            weighed = trying.get_by_role("table", name="The articles it weighed")
+            await expect(
+                weighed.get_by_role("link", name="Reset a forgotten password")
+            ).to_be_visible()
+            await expect(trying.get_by_label("Question")).to_have_value(
+                "Reset a forgotten password"
+            )
+            # A request for a person: handed off at once, the reason named.
+            await trying.get_by_label("Question").fill("I want to talk to a human")
+            await trying.get_by_role("button", name="Try", exact=True).click()
+            await expect(
+                page.get_by_role("region", name="Try the FAQ bot").get_by_role("status")
+            ).to_contain_text(
+                "The bot would hand off to your team: the customer asked for a person."
+            )
+
+            # In German.
+            await page.goto(server.url + "/settings")
+            await page.get_by_label("Language").select_option("de")
+            await page.get_by_role("button", name="Save").click()
+            await page.get_by_role("link", name="Bots", exact=True).click()
+            trying = page.get_by_role("region", name="FAQ-Bot ausprobieren")
+            await trying.get_by_label("Frage").fill("Passwort zurücksetzen")
+            await trying.get_by_role("button", name="Ausprobieren").click()
+            await expect(
+                page.get_by_role("region", name="FAQ-Bot ausprobieren").get_by_role("status")
+            ).to_contain_text("Der Bot würde mit „Passwort zurücksetzen“ antworten.")
+            await expect(
+                page.get_by_role("region", name="FAQ-Bot ausprobieren").get_by_role("status")
+            ).to_contain_text("Hat das Ihre Frage beantwortet?")
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "bots-try.png"), full_page=True)
+            raise

@@ -263,6 +263,7 @@ PAGES = {
     ("POST", "/tickets/{ticket_id:int}/chat/transfer"): "agent",
     # The bot in the console (agent_ui/bots.py).
     ("GET", "/admin/bots"): "admin",
+    ("POST", "/admin/bots/try"): "admin",
     ("POST", "/admin/bots/{channel}"): "admin",
     ("POST", "/admin/bots/{channel}/test"): "admin",
     ("POST", "/tickets/{ticket_id:int}/take-over"): "agent",
