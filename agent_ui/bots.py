@@ -21,6 +21,7 @@ from bots.settings import (
     all_settings,
     bot_channels,
     calibrated_threshold,
+    handed_over_notice,
     is_bot_channel,
     save_settings,
     settings_of,
@@ -38,7 +39,6 @@ from tresen.runtime import ActionError
 PAGE = "/admin/bots"
 REPORT_WEEKS = 8
 GAPS_SHOWN = 20
-REASONS_SHOWN = 5
 TEST_MESSAGE = "hello"  # what "Test connection" sends the assistant
 TEST_SENDER = "tresen-connection-test"
 TRY_CHARS = 2000  # a question to try, as a customer's message is cut (bots.decision)
@@ -164,7 +164,7 @@ async def save_bot(request: Request) -> Response:
     try:
         values = values_from(typed)
         async with request.app.state.runtime.transaction() as tx:
-            await save_settings(tx, channel, values)
+            saved = await save_settings(tx, channel, values)
     except ActionError as error:
         return await _admin_page(
             request,
@@ -173,7 +173,14 @@ async def save_bot(request: Request) -> Response:
             status_code=422,
         )
     label = next(item.label(i18n.language()) for item in bot_channels() if item.name == channel)
-    request.session["flash"] = _("The bot for %(channel)s was saved.", channel=label)
+    request.session["flash"] = " ".join(
+        part
+        for part in (
+            _("The bot for %(channel)s was saved.", channel=label),
+            handed_over_notice(getattr(saved, "handed_over", 0) or 0),
+        )
+        if part
+    )
     return RedirectResponse(f"{PAGE}#bot-{channel}", status_code=303)
 
 
@@ -359,7 +366,7 @@ def report_tables(rows: list[dict], reasons: list, shown: list[str], now) -> lis
         )
         totals["handed_off_share"] = _share(totals["handed_off"], totals["conversations"])
         totals["deflected_share"] = _share(totals["deflected"], totals["conversations"])
-        reasons_here = top.get(name, Counter()).most_common(REASONS_SHOWN)
+        reasons_here = top.get(name, Counter()).most_common()  # every one: they add up
         tables.append(
             {
                 "channel": name,

@@ -23,13 +23,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from agent_ui.templating import render_fragment, templates
+from bots.models import BotConversation
 from routing import offers
 from routing.models import QueueMember
 from tickets import queries
 from tickets.actions import Actor, update_ticket
 from tickets.models import Ticket
 from tickets.queries import TicketFilter
-from tickets.states import OPEN_STATES
+from tickets.states import BOT, OPEN_STATES
 from tresen import auth
 from tresen import channel as channel_registry
 from tresen.auth import CSRF_FIELD
@@ -70,6 +71,7 @@ class ChatRow:
     waiting_since: datetime | None = None  # the visitor's oldest unanswered message
     unread: bool = False
     expires_at: datetime | None = None  # offers: when it passes to the next agent
+    handoff_reason: str | None = None  # the bot handed it to people, and why (a reason code)
 
 
 async def visitor_state(session, ticket_id: int, now: datetime, away_seconds: int) -> dict | None:
@@ -106,18 +108,40 @@ async def visitor_state(session, ticket_id: int, now: datetime, away_seconds: in
     }
 
 
-async def _chat_row(session, ticket: Ticket, runtime, now: datetime) -> ChatRow:
+async def _handoffs(session, ticket_ids: list[int]) -> dict[int, tuple[str | None, datetime]]:
+    """The chats the bot handed to people: why, and when (one read for a whole list)."""
+    if not ticket_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            BotConversation.ticket_id, BotConversation.handoff_reason, BotConversation.ended_at
+        ).where(BotConversation.ticket_id.in_(ticket_ids), BotConversation.outcome == "handed_off")
+    )
+    return {r.ticket_id: (r.handoff_reason, r.ended_at) for r in rows}
+
+
+async def _chat_row(
+    session, ticket: Ticket, runtime, now: datetime, handoff: tuple | None = None
+) -> ChatRow:
     """Last message, waiting since, unread: one ticket's messages read (a few chats each)."""
     full = await queries.get_ticket(session, ticket.id, with_messages=True)
     public = [m for m in (full.messages if full else []) if not m.internal]
     row = ChatRow(ticket=full or ticket)
+    handed_at = None
+    if handoff is not None:
+        row.handoff_reason, handed_at = handoff
     if not public:
         return row
-    last = public[-1]
+    # The agent reads what the customer (or a colleague) wrote, not the bot's own lines.
+    people = [m for m in public if m.auto_submitted != BOT]
+    last = (people or public)[-1]
     row.last_text = (last.text or "").strip()[:120]
     row.last_from = "visitor" if last.direction == "inbound" else "agent"
     row.last_author = last.author_user
     for message in reversed(public):
+        # The bot's lines since its handoff ("… will answer you shortly") answer nothing.
+        if handed_at and message.auto_submitted == BOT and message.created_at >= handed_at:
+            continue
         if message.direction != "inbound":
             break
         row.waiting_since = message.created_at
@@ -168,18 +192,24 @@ async def chat_lists(session, runtime, user: User, now: datetime) -> dict:
         if item.ticket_id not in expires
     ]
     tickets = {t.id: t for t in await queries.tickets_by_ids(session, [*expires, *mine])}
+    waiting = await _waiting(session, user, now)
+    handoffs = await _handoffs(session, [*tickets, *(t.id for t in waiting)])
     rows: dict[str, list[ChatRow]] = {"offers": [], "active": []}
     for ticket_id in expires:
         if ticket_id in tickets:
-            row = await _chat_row(session, tickets[ticket_id], runtime, now)
+            row = await _chat_row(
+                session, tickets[ticket_id], runtime, now, handoffs.get(ticket_id)
+            )
             row.expires_at = expires[ticket_id]
             rows["offers"].append(row)
     for ticket_id in mine:
         if ticket_id in tickets:
-            rows["active"].append(await _chat_row(session, tickets[ticket_id], runtime, now))
+            rows["active"].append(
+                await _chat_row(session, tickets[ticket_id], runtime, now, handoffs.get(ticket_id))
+            )
     rows["waiting"] = [
-        await _chat_row(session, ticket, runtime, now)
-        for ticket in await _waiting(session, user, now)
+        await _chat_row(session, ticket, runtime, now, handoffs.get(ticket.id))
+        for ticket in waiting
     ]
     return rows
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from babel.dates import get_day_names
+from babel.numbers import format_decimal
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
@@ -20,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from agent_ui.filters import channel_names
 from routing.status import target_name
+from tickets.bot_messages import handoff_note, reason_text
 from tresen import channel as channel_registry
 from tresen import i18n
 from tresen.auth import CSRF_FIELD, csrf_token
@@ -121,6 +123,14 @@ def duration(value) -> str:
 
 templates.env.filters["duration"] = duration
 templates.env.filters["filesize"] = filesize
+
+
+def decimal(value: float) -> str:
+    """A number as the reader writes it ("0,5128" in German), up to six decimals."""
+    return format_decimal(value, format="0.######", locale=i18n.language())
+
+
+templates.env.filters["decimal"] = decimal
 
 
 def render_fragment(name: str, **context) -> str:
@@ -263,4 +273,6 @@ templates.env.globals.update(
     channel_admin_pages=channel_admin_pages,
     channel_names=channel_names,
     presence_label=presence_label,
+    bot_reason=reason_text,
+    handoff_note=handoff_note,
 )

@@ -57,6 +57,7 @@ class Entry:
     new: str | None = None
     actor: str | None = None
     order: int = 0
+    own: bool = False  # an assignment the actor made to themself (took it)
 
 
 async def _timeline(session, ticket: Ticket, messages: list[Message]) -> tuple[list[Entry], int]:
@@ -94,12 +95,24 @@ async def history_entries(session, ticket: Ticket, after_id: int = 0) -> tuple[l
         actor = users.get(row.actor_user_id) if row.actor_user_id else None
         if actor is None and row.actor_customer_id:
             actor = ticket.customer.name
+        own = False
         if row.id in runs:
             kind, name = runs[row.id]
             label = _("Trigger «%(name)s»") if kind == "trigger" else _("Automation «%(name)s»")
             actor = label % {"name": name}
+        elif row.field == "assignee_id" and row.new_value and row.actor_user_id:
+            own = int(row.new_value) == row.actor_user_id
         entries.append(
-            Entry(row.at, "change", field=row.field, old=old, new=new, actor=actor, order=row.id)
+            Entry(
+                row.at,
+                "change",
+                field=row.field,
+                old=old,
+                new=new,
+                actor=actor,
+                order=row.id,
+                own=own,
+            )
         )
     return entries, rows[-1].id
 

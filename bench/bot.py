@@ -147,6 +147,19 @@ def _probability(model, x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(intercept + x @ np.array(weights), -60, 60)))
 
 
+def decided(mode: str, x, answer, options, hits, threshold, options_threshold):
+    """(answered, clarified) as `decide` chooses: sure and not a close call answers; a close
+    call, or a likely right option, clarifies (bots/confidence.py's CLOSE)."""
+    close = np.zeros(len(x), dtype=bool)
+    for name, margin in confidence.CLOSE[mode]:
+        close |= x[:, confidence.FEATURES.index(name)] < margin
+    sure = answer >= threshold
+    torn = sure & close & (hits >= 2)
+    answered = sure & ~torn
+    clarified = ~answered & (hits >= 2) & (torn | (options >= options_threshold))
+    return answered, clarified
+
+
 def outcome(answered, clarified, right_top, right_options, in_scope) -> dict:
     """Coverage, precision, out-of-scope handoff and clarify rates of one policy's choices."""
     out = ~in_scope
@@ -232,8 +245,9 @@ def fit_mode(mode: str, sets: list[QuestionSet], observed: dict[str, list[Observ
             f"top-1 right {right_top[at & in_scope].mean():.3f}, right among three "
             f"{right_options[at & in_scope].mean():.3f}"
         )
-        answered = held_answer[at] >= threshold
-        clarified = ~answered & (hits[at] >= 2) & (held_options[at] >= options_threshold)
+        answered, clarified = decided(
+            mode, x[at], held_answer[at], held_options[at], hits[at], threshold, options_threshold
+        )
         figures[name] = outcome(answered, clarified, right_top[at], right_options[at], in_scope[at])
         show(f"{name}, held out", figures[name])
     # An FAQ of a domain it has never seen: fitted on the other domain's sets alone.
@@ -243,8 +257,15 @@ def fit_mode(mode: str, sets: list[QuestionSet], observed: dict[str, list[Observ
         options = _probability(_fit(x[train], right_options[train]), x[test])
         for name in dict.fromkeys(names[test]):
             at = names[test] == name
-            answered = answer[at] >= threshold
-            clarified = ~answered & (hits[test][at] >= 2) & (options[at] >= options_threshold)
+            answered, clarified = decided(
+                mode,
+                x[test][at],
+                answer[at],
+                options[at],
+                hits[test][at],
+                threshold,
+                options_threshold,
+            )
             show(
                 f"{name}, its domain unseen",
                 outcome(
@@ -330,11 +351,14 @@ def checked(qs: QuestionSet, observations: list[Observation], fitted: dict) -> d
     x = np.array([o.features for o in observations])
     hits = np.array([len(o.found) for o in observations])
     in_scope, right_top, right_options = _labels(qs.questions, observations)
-    answered = _probability(fitted["answer"], x) >= fitted["threshold"]
-    clarified = (
-        ~answered
-        & (hits >= 2)
-        & (_probability(fitted["options"], x) >= fitted["options_threshold"])
+    answered, clarified = decided(
+        observations[0].mode if observations else "semantic",
+        x,
+        _probability(fitted["answer"], x),
+        _probability(fitted["options"], x),
+        hits,
+        fitted["threshold"],
+        fitted["options_threshold"],
     )
     return outcome(answered, clarified, right_top, right_options, in_scope)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
@@ -31,6 +31,13 @@ class ReplyBody(BaseModel):
         max_length=200,
         description="keeps the conversation's state (yes/no, a second miss); null: stateless",
     )
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
 
 def _article(ref) -> dict | None:

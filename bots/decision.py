@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from rapidfuzz import fuzz
 from sqlalchemy import select
 
 from bots import confidence, words
-from knowledge_base.analysis import stemmer
+from knowledge_base.analysis import STOP_WORDS, stemmer
 from knowledge_base.analysis import words as word_list
 from knowledge_base.gaps import record_gap, report_gap
 from knowledge_base.models import Article
@@ -25,8 +26,15 @@ from tresen.i18n import using
 LANGUAGES = ("de", "en")
 CANDIDATES = 3  # the hits a turn looks at: the answer, and up to three options to clarify
 ANSWER_CHARS = 400
+OPTION_SHARE = 0.4  # an option to clarify scores at least this share of the top hit's
 MAX_TEXT = 2000
 _ARTICLE_PAYLOAD = re.compile(r"^/article:(\d{1,12})$")
+# A reply to "Which of these do you mean?" by place: "the second one", "die erste".
+_ORDINALS = {"first": 0, "second": 1, "third": 2, "erste": 0, "ersten": 0, "erstes": 0,
+             "zweite": 1, "zweiten": 1, "zweites": 1, "dritte": 2, "dritten": 2, "drittes": 2,
+             "1st": 0, "2nd": 1, "3rd": 2}  # fmt: skip
+_CHOICE_FILLER = {"the", "one", "die", "der", "das", "den", "please", "bitte", "i", "mean",
+                  "ich", "meine", "option", "nummer", "number"}  # fmt: skip
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MARKUP = re.compile(r"<[^>]+>|[#>|]+|^\s*(?:[-+*]|\d+\.)\s+", re.MULTILINE)
 _EMPHASIS = re.compile(r"(?<!\w)[*_`~]+|[*_`~]+(?!\w)")
@@ -135,27 +143,52 @@ async def rank(runtime, text: str, language: str | None) -> Ranking:
 
 
 def short_answer(body: str, question: str, language: str) -> str:
-    """The article's one to three sentences that best match the question, as plain text."""
+    """The article's passage (one or more sentences in a row, ~400 characters at most) that
+    holds most of the question's words, as plain text: the whole article when it is that
+    short, else its opening when nothing matches (a paraphrase, typos)."""
     plain = _EMPHASIS.sub("", _MARKUP.sub(" ", _LINK.sub(r"\1", body or "")))
     sentences = [" ".join(s.split()) for s in _SENTENCE.split(plain)]
     sentences = [s for s in sentences if s]
     if not sentences:
         return ""
+    whole = " ".join(sentences)
+    if len(whole) <= ANSWER_CHARS:
+        return whole
     stem = stemmer(language)
-    wanted = set(stem.stemWords(word_list(question)))
-    scores = [len(wanted & set(stem.stemWords(word_list(s)))) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
-    if scores[best] == 0:
-        best = 0  # nothing in common (a paraphrase): the article's opening says what it is about
-    chosen = [sentences[best]]
-    for sentence in sentences[best + 1 : best + 3]:
-        if len(" ".join([*chosen, sentence])) > ANSWER_CHARS:
-            break
-        chosen.append(sentence)
-    text = " ".join(chosen)
-    if len(text) > ANSWER_CHARS:
-        text = text[:ANSWER_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
-    return text
+    stop = STOP_WORDS.get(language, frozenset())
+    wanted = {w for w in stem.stemWords([w for w in word_list(question) if w not in stop])}
+    held = [set(stem.stemWords(word_list(s))) for s in sentences]
+    for word in list(wanted):  # a typo ("warrenty") still finds its word ("warranty")
+        if len(word) >= 5 and not any(word in words_ for words_ in held):
+            near = {w for words_ in held for w in words_ if fuzz.ratio(word, w) >= 80}
+            wanted |= near
+    best, best_key = (0, 0), None
+    for start in range(len(sentences)):
+        end, length, found = start, 0, set()
+        while end < len(sentences) and length + len(sentences[end]) <= ANSWER_CHARS:
+            length += len(sentences[end]) + 1
+            found |= wanted & held[end]
+            end += 1
+        key = (len(found), bool(wanted & held[start]), -start)  # best opening a match
+        if end > start and (best_key is None or key > best_key):
+            best, best_key = (start, end), key
+    start, end = best
+    if end <= start:  # a first sentence longer than the whole answer
+        return sentences[0][:ANSWER_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return " ".join(sentences[start:end])
+
+
+def _options(hits: list) -> list:
+    """The hits worth offering as "Which of these do you mean?": in the top one's language,
+    and scored at least OPTION_SHARE of it (not an unrelated third)."""
+    if not hits:
+        return []
+    top = hits[0]
+    return [
+        h
+        for h in hits[:CANDIDATES]
+        if h.language == top.language and h.score >= OPTION_SHARE * top.score
+    ]
 
 
 def _ref(runtime, hit) -> ArticleRef:
@@ -187,7 +220,16 @@ def _answer(runtime, hit, question: str, language: str, probability: float) -> D
     )
 
 
-def _handoff(reason: str, language: str, probability: float = 0.0) -> Decision:
+def _spoken(languages) -> str:
+    """The languages the bot answers in, by name in the current language."""
+    names = {"de": _("German"), "en": _("English")}
+    known = [names[code] for code in languages if code in names] or list(names.values())
+    if len(known) == 1:
+        return known[0]
+    return _("%(one)s and %(other)s", one=", ".join(known[:-1]), other=known[-1])
+
+
+def _handoff(reason: str, language: str, probability: float = 0.0, languages=LANGUAGES) -> Decision:
     with using(language):
         if reason == "asked_for_person":
             text = _("Of course. I am passing you to a person from our team.")
@@ -196,7 +238,10 @@ def _handoff(reason: str, language: str, probability: float = 0.0) -> Decision:
         elif reason == "said_no":
             text = _("Sorry that did not help. I am passing your question to our team.")
         elif reason == "unsupported_language":
-            text = _("Sorry, I can only help in German and English. I am passing you to our team.")
+            text = _(
+                "Sorry, I can only help in %(languages)s. I am passing you to our team.",
+                languages=_spoken(languages),
+            )
         else:
             text = _("I do not have a good answer to that. I am passing your question to our team.")
     return Decision(
@@ -250,10 +295,22 @@ async def _choice(runtime, text: str, state: BotState) -> int | None:
                     )
                 ).all()
             )
-        wanted = " ".join(words.tokens(stripped))
+        wanted = words.tokens(stripped)
         for article_id in state.options:
-            if " ".join(words.tokens(titles.get(article_id, ""))) == wanted:
+            if words.tokens(titles.get(article_id, "")) == wanted:
                 return article_id
+        at = _ORDINALS.get(" ".join(w for w in wanted if w not in _CHOICE_FILLER))
+        if at is not None:
+            return state.options[at] if at < len(state.options) else None
+        # Part of one title ("delivery address"): the only option holding all its words.
+        said = {w for w in wanted if w not in _CHOICE_FILLER}
+        holding = [
+            article_id
+            for article_id in state.options
+            if said and said <= set(words.tokens(titles.get(article_id, "")))
+        ]
+        if len(holding) == 1:
+            return holding[0]
     return None
 
 
@@ -274,7 +331,10 @@ async def decide(
     search's `Ranking` is appended to it (when the turn searched)."""
     state = BotState.from_dict(state.as_dict() if state else None)
     text = " ".join((text or "").split())[:MAX_TEXT]
-    language = lang if lang in LANGUAGES else words.guess_language(text)
+    # The page's (or the caller's) language, unless the text plainly speaks the other one.
+    language = words.clear_language(text) or (
+        lang if lang in LANGUAGES else words.guess_language(text)
+    )
     speak = language or (config.languages[0] if config.languages else "en")
 
     async def gap(question: str, hits=()) -> None:
@@ -286,7 +346,7 @@ async def decide(
 
     def handoff(reason: str, probability: float = 0.0) -> tuple[Decision, BotState]:
         state.awaiting, state.options = None, []
-        return _handoff(reason, speak, probability), state
+        return _handoff(reason, speak, probability, config.languages), state
 
     if words.wants_person(text):
         return handoff("asked_for_person")
@@ -312,9 +372,13 @@ async def decide(
             return _answer(runtime, hit, state.question, hit.language, 1.0), state
         if _ARTICLE_PAYLOAD.match(text):  # a button of an article since taken down
             return handoff("no_answer")
+        if state.awaiting == "choice" and words.is_no(text):  # "none of them"
+            await gap(state.question)
+            return handoff("said_no")
     state.awaiting, state.options = None, []
     kind = words.small_talk(text)
-    if kind or not text or text.casefold() in words.YES | words.NO:
+    wordless = not words.tokens(text)  # "👍", "?": nothing to search for, no gap
+    if kind or wordless or text.casefold() in words.YES | words.NO:
         # A stale Yes/No button is no question either: asked what the customer needs.
         return _small_talk(kind or "greeting", speak), state
     if language is not None and language not in config.languages:
@@ -333,18 +397,26 @@ async def decide(
         await gap(text)
         return handoff("second_miss" if state.misses >= 2 else "no_answer")
     bar = confidence.THRESHOLD[assessment.mode] if config.threshold is None else config.threshold
-    if assessment.answer >= bar:
+    options = _options(hits)
+    sure = assessment.answer >= bar
+    # Sure that one of two near neighbours is right, not which: asked, and no miss.
+    torn = sure and len(options) >= 2 and confidence.close_call(assessment)
+    if sure and not torn:
         top = hits[0]
         state.awaiting, state.article_id = "feedback", top.article_id
         state.answers += 1
         return _answer(runtime, top, text, language or top.language, assessment.answer), state
-    state.misses += 1
+    if not torn:
+        state.misses += 1
     if state.misses >= 2:
         await gap(text, hits)
         return handoff("second_miss", assessment.answer)
-    if len(hits) >= 2 and assessment.options >= confidence.OPTIONS_THRESHOLD[assessment.mode]:
-        options = tuple(_ref(runtime, h) for h in hits[:CANDIDATES])
+    if len(options) >= 2 and (
+        torn or assessment.options >= confidence.OPTIONS_THRESHOLD[assessment.mode]
+    ):
+        options = tuple(_ref(runtime, h) for h in options)
         state.awaiting, state.options = "choice", [o.id for o in options]
+        speak = language or hits[0].language
         with using(speak):
             lines = [_("Which of these do you mean?")]
         lines += [f"{n}. {o.title}" for n, o in enumerate(options, 1)]

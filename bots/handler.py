@@ -341,14 +341,14 @@ class Turn:
             )
         ).one()
         with using(self.language):
-            if row.agent:
-                return _("%(name)s will answer you here shortly.", name=row.agent), None
             found = await rooms.availability(
                 tx.session,
                 row.queue_id,
                 tx.now(),
                 chat_default_capacity=tx.runtime.settings.chat_default_capacity,
             )
+            # Outside the queue's hours (or with nobody online) an agent offered the chat
+            # may never take it: the answer is promised by e-mail, not by a name.
             if found["reason"] in ("closed", "no_agents"):
                 if await self._has_email():
                     return _(
@@ -359,6 +359,8 @@ class Turn:
                     "Please leave your e-mail address."
                 )
                 return text_, {"ask": "email"}
+            if row.agent:
+                return _("%(name)s will answer you here shortly.", name=row.agent), None
             wait = found.get("expected_wait_seconds")
             if wait:
                 minutes = max(1, math.ceil(wait / 60))

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from bots.handler import Turn
 from bots.models import (
     DEFAULT_LANGUAGES,
     DEFAULT_NAME,
@@ -17,10 +18,11 @@ from bots.models import (
     BotConversation,
     BotSettings,
 )
-from tickets.bot_messages import BOT, hand_over
-from tickets.models import Ticket
+from bots.takeover import locked_conversation
+from tickets.bot_messages import BOT
+from tickets.models import Message, Ticket
 from tresen import channel as channel_registry
-from tresen.i18n import LANGUAGES, _
+from tresen.i18n import LANGUAGES, _, ngettext
 from tresen.runtime import ActionError
 
 FIELDS = (
@@ -171,6 +173,8 @@ def _url(value) -> str | None:
     if value is None:
         return None
     value = _text("rasa_url", value, MAX_URL).rstrip("/")
+    # The REST channel's own path pasted with it (from Rasa's docs): Tresen adds that path.
+    value = value.removesuffix("/webhooks/rest/webhook").rstrip("/")
     if not value:
         return None
     parts = urlsplit(value)
@@ -271,14 +275,18 @@ async def save_settings(tx, channel: str, values: dict) -> BotSettings:
         setattr(row, field, value)
     row.updated_at = tx.now()
     await tx.session.flush()
-    if switched_off:
-        await hand_over_waiting(tx, channel)
+    # How many conversations this save handed to the team (the console's notice says so).
+    row.handed_over = len(await hand_over_waiting(tx, channel)) if switched_off else 0
     return row
 
 
 async def hand_over_waiting(tx, channel: str) -> list[int]:
-    """A bot switched off answers nobody: its conversations still waiting go to people
-    (handed off "switched_off": routing assigns them and starts their clocks)."""
+    """A bot switched off answers nobody: a conversation whose customer waits for its reply
+    (their message is the last one) goes to people now (handed off "switched_off": routed,
+    and the customer told who answers, as by a turn of the bot). One where the bot had the
+    last word (an answer awaiting Yes/No) is no work for anybody yet: it stays quiet, the
+    customer's next message goes to people (the bot's turn finds it off), and silence closes
+    it as abandoned (`bots.sweep`). The ids of the tickets handed over."""
     waiting = select(BotConversation.ticket_id).where(BotConversation.channel == channel)
     ticket_ids = list(
         await tx.session.scalars(
@@ -287,6 +295,43 @@ async def hand_over_waiting(tx, channel: str) -> list[int]:
     )
     handed = []
     for ticket_id in ticket_ids:
-        if await hand_over(tx, ticket_id, "switched_off"):
+        # Locked like a turn of the bot: one in progress finishes first, and is read below.
+        conversation = await locked_conversation(tx, ticket_id)
+        if conversation is None or conversation.outcome is not None:
+            continue
+        if not await _customer_waits(tx, ticket_id):
+            continue
+        ticket = await tx.session.get(Ticket, ticket_id, populate_existing=True)
+        if ticket is None or ticket.state != BOT:
+            continue
+        settings = await tx.session.get(BotSettings, channel)
+        await Turn(tx, ticket, conversation, settings).hand_over("switched_off")
+        if ticket.state != BOT:
             handed.append(ticket_id)
     return handed
+
+
+def handed_over_notice(count: int) -> str:
+    """What the administrator is told of the conversations a switch-off handed to the team
+    (empty when none)."""
+    if not count:
+        return ""
+    return ngettext(
+        "%(num)d conversation waiting for a reply went to the team.",
+        "%(num)d conversations waiting for a reply went to the team.",
+        count,
+    )
+
+
+async def _customer_waits(tx, ticket_id: int) -> bool:
+    """Whether the customer wrote the conversation's last public message (their question
+    awaits an answer); not when the bot (or anyone for the desk) spoke last."""
+    last = (
+        await tx.session.execute(
+            select(Message.direction, Message.auto_submitted)
+            .where(Message.ticket_id == ticket_id, Message.internal.is_(False))
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return last is not None and last.direction == "inbound" and last.auto_submitted is None

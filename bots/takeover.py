@@ -7,12 +7,14 @@ from sqlalchemy import select, update
 
 from bots.availability import is_on, settings_of
 from bots.models import BotConversation
-from tickets.bot_messages import BOT, hand_over, to_bot
+from tickets.bot_messages import BOT, add_bot_message, hand_over, to_bot
 from tickets.fields import update_ticket
 from tickets.history import Actor
 from tickets.models import Message, Ticket
 from tresen import channel as channel_registry
 from tresen import rooms
+from tresen.i18n import LANGUAGES, _, using
+from tresen.models import User
 from tresen.runtime import ActionError, Transaction
 
 
@@ -160,3 +162,21 @@ async def take_over(tx: Transaction, ticket_id: int, actor) -> None:
     await record_handoff(tx, ticket_id, "taken_by_agent")
     ticket = await tx.session.get(Ticket, ticket_id)
     await update_ticket(tx, ticket, {"assignee_id": user_id}, Actor(user_id=user_id))
+    await _tell_joined(tx, ticket, user_id)
+
+
+async def _tell_joined(tx: Transaction, ticket: Ticket, user_id: int) -> None:
+    """The customer is told a person has the conversation now (in the conversation's
+    language): the bot's buttons above it answer nothing any more, and the widget ends them."""
+    name = await tx.session.scalar(select(User.name).where(User.id == user_id))
+    language = await tx.session.scalar(
+        select(BotConversation.language).where(BotConversation.ticket_id == ticket.id)
+    )
+    if language not in LANGUAGES:
+        language = tx.runtime.settings.default_language
+    with using(language):
+        if name:
+            notice = _("%(name)s has joined the conversation.", name=name)
+        else:
+            notice = _("Someone from our team has joined the conversation.")
+    await add_bot_message(tx, ticket, notice)

@@ -155,12 +155,22 @@ _ANGRY_WORDS = {
     "zumutung",
     "verarschen",
     "verarscht",
+    "wütend",
+    "verärgert",
+    "stinksauer",
+    "angepisst",
+    "angry",
+    "furious",
+    "livid",
+    "pissed",
 }
 _ANGRY_PHRASES = re.compile(
     r"\b(this is (a )?(joke|ridiculous|insane|unbelievable)|are you kidding|fed up|"
     r"sick (and tired )?of|worst (service|company|support)|"
     r"das ist (doch )?(ein witz|unglaublich|lächerlich)|die nase voll|"
-    r"reicht (mir )?jetzt|so eine? (frechheit|sauerei))\b"
+    r"reicht (mir )?jetzt|so eine? (frechheit|sauerei)|"
+    r"(ich bin|bin|wir sind|sind) (echt |total |wirklich |sehr |so |langsam )?(sauer|genervt)|"
+    r"(dauert|dauern) (ja )?ewig|takes forever|taking forever|so annoyed|really annoyed)\b"
 )
 
 YES = {"/yes"}
@@ -224,6 +234,17 @@ _NO_PHRASES = {
     "das ist es nicht",
     "hilft nicht",
     "hilft mir nicht",
+    "none of them",
+    "none of these",
+    "none of those",
+    "neither",
+    "neither of them",
+    "keiner davon",
+    "keines davon",
+    "keins davon",
+    "keine davon",
+    "nichts davon",
+    "weder noch",
 }
 # Words that may follow a yes or a no without making it a new question.
 _AFTERWORDS = {
@@ -269,6 +290,34 @@ _AFTERWORDS = {
     "works",
     "hilft",
     "funktioniert",
+    "mir",
+    "me",
+    "us",
+    "uns",
+    "at",
+    "all",
+    "gar",
+    "überhaupt",
+    "weiter",
+    "further",
+    "any",
+    "so",
+    "auch",
+    "i",
+    "ich",
+    "what",
+    "looking",
+    "for",
+    "meant",
+    "gemeint",
+    "gesucht",
+    "habe",
+    "wanted",
+    "wollte",
+    "of",
+    "them",
+    "these",
+    "davon",
 }
 _GREETINGS = {
     "hi",
@@ -360,8 +409,8 @@ def wants_person(text: str) -> bool:
 
 
 def angry(text: str) -> bool:
-    """Insults, profanity, "!!!" or shouting in capitals."""
-    if "!!!" in text or re.search(r"[!?]{4,}", text):
+    """Insults, profanity, "!!!" or shouting in capitals (a glad "Great, thanks!!!" is none)."""
+    if ("!!!" in text or re.search(r"[!?]{4,}", text)) and not (small_talk(text) or is_yes(text)):
         return True
     found = tokens(text)
     if any(t in _ANGRY_WORDS for t in found):
@@ -378,7 +427,7 @@ def _short_reply(text: str, heads: set, phrases: set) -> bool:
     if "?" in text:
         return False
     words = tokens(text)
-    if not words or len(words) > 6:
+    if not words or len(words) > 10:
         return False
     plain = " ".join(words)
     for phrase in phrases:
@@ -389,8 +438,9 @@ def _short_reply(text: str, heads: set, phrases: set) -> bool:
 
 
 def is_yes(text: str) -> bool:
-    """Yes to "Did this answer your question?": "/yes", "yes", "ja, danke", "hat geholfen"."""
-    if text.strip().casefold() in YES:
+    """Yes to "Did this answer your question?": "/yes", "yes", "ja, danke", "hat geholfen",
+    a thumbs up."""
+    if text.strip().casefold() in YES or text.strip().startswith("👍"):
         return True
     if is_no(text):
         return False
@@ -398,8 +448,8 @@ def is_yes(text: str) -> bool:
 
 
 def is_no(text: str) -> bool:
-    """No to it: "/no", "no", "nein", "leider nicht", "didn't help"."""
-    if text.strip().casefold() in NO:
+    """No to it: "/no", "no", "nein", "leider nicht", "didn't help", a thumbs down."""
+    if text.strip().casefold() in NO or text.strip().startswith("👎"):
         return True
     return _short_reply(text, _NO_WORDS, _NO_PHRASES)
 
@@ -413,6 +463,18 @@ def small_talk(text: str) -> str | None:
         return "greeting"
     if any(t in _THANKS_HEADS for t in found) and all(t in _THANKS for t in found):
         return "thanks"
+    return None
+
+
+def clear_language(text: str) -> str | None:
+    """German or English when the text says so plainly (two of its commonest words more
+    than the other's): enough to answer in it rather than in the page's language."""
+    found = tokens(text)
+    counts = {lang: sum(t in hints for t in found) for lang, hints in _LANGUAGE_HINTS.items()}
+    if counts["de"] >= counts["en"] + 2:
+        return "de"
+    if counts["en"] >= counts["de"] + 2:
+        return "en"
     return None
 
 

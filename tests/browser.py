@@ -6,7 +6,11 @@ import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
+
+# A page's answer may wait on a server process that shares two cores with the suite: a
+# check waits up to 10 s (Playwright's default is 5), so a busy machine is no failure.
+expect.set_options(timeout=10_000)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = [

@@ -36,6 +36,21 @@ def reason_text(reason: str | None) -> str:
     return texts.get(reason or "", reason or _("no reason given"))
 
 
+def handoff_note_text(reason: str | None) -> str:
+    """The bot's note for the team on a handoff, in the current language."""
+    return _("Handed off: %(reason)s", reason=reason_text(reason))
+
+
+def handoff_note(message) -> str | None:
+    """A bot's handoff note in the reader's language (None for any other message: notes
+    written before the reason code was kept show their stored text)."""
+    offered = message.interactive
+    if message.auto_submitted != BOT or not message.internal or not isinstance(offered, dict):
+        return None
+    reason = offered.get("handoff")
+    return handoff_note_text(reason) if isinstance(reason, str) else None
+
+
 async def to_bot(tx: Transaction, ticket_id: int, *, state: str = "new") -> None:
     """A ticket just opened goes to the bot first (routing, in the inbox's transaction)."""
     connection = await tx.session.connection()
@@ -106,9 +121,13 @@ async def hand_over(tx: Transaction, ticket_id: int, reason: str) -> bool:
     ticket = await _leave_bot(tx, ticket_id, "new")
     if ticket is None:
         return False
+    # The text is for readers without a language (the API, search); the console shows the
+    # note from its reason code in each agent's own language (`handoff_note`).
     with using(tx.runtime.settings.default_language):
-        note = _("Handed off: %(reason)s", reason=reason_text(reason))
-    written = await add_bot_message(tx, ticket, note, internal=True)
+        note = handoff_note_text(reason)
+    written = await add_bot_message(
+        tx, ticket, note, interactive={"handoff": reason}, internal=True
+    )
     tx.emit(TicketHandedOver(ticket_id=ticket.id, reason=reason, note_id=written.id))
     return True
 

@@ -133,7 +133,18 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise ApiError(422, f"{where}: {first['msg']}", field=where) from None
+        raise ApiError(422, f"{where}: {_message(first)}", field=where) from None
+
+
+def _message(error: dict) -> str:
+    """Pydantic's message, in characters where a string's length is wrong (an optional
+    string's own reads "Value should have at least 1 item after validation")."""
+    context = error.get("ctx") or {}
+    if error["type"] in ("too_short", "too_long") and isinstance(error.get("input"), str):
+        if error["type"] == "too_short":
+            return f"should have at least {context.get('min_length')} character(s)"
+        return f"should have at most {context.get('max_length')} characters"
+    return error["msg"]
 
 
 MAX_JSON_DEPTH = 64

@@ -148,6 +148,8 @@ class VisitorFeed(Feed):
                 for name in assigned:
                     agents[name] = await sessions.agent_of(session, int(name.split(":")[1]))
                 for name in ended:  # "How satisfied were you?" with the link to answer
+                    if await sessions.left_with_the_bot(session, int(name.split(":")[1])):
+                        continue  # abandoned with the bot: no survey (docs/bots.md)
                     ratings[name] = await rooms.rating_url(
                         session,
                         self.runtime.settings,

@@ -17,10 +17,12 @@ from starlette.routing import Route
 from channels.chat import availability as who_answers
 from channels.chat import sessions, socket, tokens
 from channels.chat.models import ChatSession
+from channels.chat.protocol import MAX_TEXT
 from tresen import rooms
 from tresen.addresses import client_address
 from tresen.database import unavailable
 from tresen.downloads import file_response
+from tresen.i18n import translate, using
 from tresen.ids import parse_id
 from tresen.inbound import InboundAttachment
 
@@ -87,8 +89,12 @@ async def config(request: Request) -> Response:
     language = _language(request)
     greeting = channel.greeting.get(language) or channel.greeting.get("en") or ""
     available = await who_answers.availability(runtime, channel.queue_id)
+    with using(language):
+        # The widget's header in the page's language: a name the desk's own words hold
+        # (the demo's "Help centre") is translated; any other is a name, shown as it is.
+        name = translate(channel.name) if channel.name else ""
     body = {
-        "name": channel.name,
+        "name": name,
         "language": language,
         "colors": {"primary": "#0b5cad", "text": "#ffffff", **channel.colors},
         "greeting": greeting,
@@ -99,6 +105,7 @@ async def config(request: Request) -> Response:
         # message" for lack of agents (the bot answers).
         "bot": await who_answers.bot(runtime, channel.queue_id, language),
         "max_file_bytes": MAX_FILE_BYTES,
+        "max_text": MAX_TEXT,  # the socket's limit: the widget counts against it
         "file_types": list(FILE_TYPES),
     }
     return JSONResponse(body, headers={**_cors(origin), "Cache-Control": "no-store"})

@@ -65,6 +65,9 @@ attachments = table(
 users = table("users", column("id", Integer), column("name", String))
 # The bots room's settings: a bot's messages carry its name (read only when one is shown).
 bot_settings = table("bot_settings", column("channel", String), column("name", String))
+bot_conversations = table(
+    "bot_conversations", column("ticket_id", Integer), column("outcome", String)
+)
 tickets = table(
     "tickets",
     column("id", Integer),
@@ -265,6 +268,18 @@ async def messages_by_id(session: AsyncSession, message_ids: list[int]) -> dict[
 async def bot_name(session: AsyncSession) -> str | None:
     """The name the chat's bot is shown under (its settings'), or None."""
     return await session.scalar(select(bot_settings.c.name).where(bot_settings.c.channel == "chat"))
+
+
+async def left_with_the_bot(session: AsyncSession, ticket_id: int) -> bool:
+    """Whether the visitor left the conversation unresolved with the bot (the bot still has
+    it, or it ended abandoned): nobody answered, so nobody is rated."""
+    state = await session.scalar(select(tickets.c.state).where(tickets.c.id == ticket_id))
+    if state == "bot":
+        return True
+    outcome = await session.scalar(
+        select(bot_conversations.c.outcome).where(bot_conversations.c.ticket_id == ticket_id)
+    )
+    return outcome == "abandoned"
 
 
 async def attachments_of(session: AsyncSession, message_ids: list[int]) -> dict[int, list]:

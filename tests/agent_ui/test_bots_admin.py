@@ -317,3 +317,11 @@ async def test_only_an_administrator_tries_the_bot_and_only_with_the_forms_token
     await sign_in(client, "ada@example.com", "pw-admin-1")
     unsigned = await client.post("/admin/bots/try", data={"question": "hallo", "channel": "chat"})
     assert unsigned.status_code == 403
+
+
+async def test_the_rest_channels_path_pasted_with_the_url_is_not_doubled(runtime):
+    async with runtime.transaction() as tx:
+        await save_settings(
+            tx, "chat", {"rasa_url": "https://rasa.example.com/bot/webhooks/rest/webhook/"}
+        )
+    assert (await stored(runtime)).rasa_url == "https://rasa.example.com/bot"

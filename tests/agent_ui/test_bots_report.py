@@ -84,3 +84,22 @@ async def test_with_no_bot_the_report_says_so(runtime, client):
     await sign_in(client, "ada@example.com", "pw-admin-1")
     page = await client.get("/reports/bots")
     assert "No bot is switched on" in page.text and 'href="/admin/bots"' in page.text
+
+
+def test_every_handoff_reason_is_listed_so_their_shares_add_up(runtime):
+    from agent_ui.bots import report_tables
+
+    reasons = [
+        ("chat", reason, count)
+        for reason, count in (
+            ("said_no", 9), ("asked_for_person", 8), ("low_confidence", 7), ("second_miss", 6),
+            ("angry", 5), ("taken_by_agent", 2), ("unsupported_language", 1),
+        )
+    ]  # fmt: skip
+    week = {"channel": "chat", "week": "2026-W49", "conversations": 50, "answered": 30,
+            "deflected": 12, "handed_off": 38, "abandoned": 0, "csat": None,
+            "csat_count": 0}  # fmt: skip
+    [table] = report_tables([week], reasons, ["chat"], runtime.clock.now())
+    assert len(table["reasons"]) == 7
+    assert table["reasons"][-1][0] == "the bot does not speak the customer's language"
+    assert sum(count for _, count, _ in table["reasons"]) == 38

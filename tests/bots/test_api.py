@@ -127,9 +127,23 @@ async def test_a_token_is_needed(client, kb):
         ({"text": "Passwort", "conversation_id": "c" * 201}, "conversation_id"),
         ({"text": "Passwort", "conversation_id": ""}, "conversation_id"),
         ({"text": "Passwort", "audience": "agent"}, "audience"),
+        ({"text": "  \n "}, "text"),
     ],
 )
 async def test_bad_bodies_are_422_with_the_field(client, agent_headers, body, field):
     answer = await client.post(REPLY, json=body, headers=agent_headers)
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"text": "   "}, "text: Value error, must not be blank"),
+        ({"text": "Passwort", "conversation_id": ""}, "should have at least 1 character(s)"),
+        ({"text": "x" * 2001}, "should have at most 2000 characters"),
+    ],
+)
+async def test_a_bad_strings_reason_is_said_in_characters(client, agent_headers, body, said):
+    answer = await client.post(REPLY, json=body, headers=agent_headers)
+    assert answer.status_code == 422 and said in answer.json()["error"], answer.text

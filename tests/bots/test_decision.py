@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bots import confidence
+from bots import decision as decision_module
 from bots.decision import BotConfig, BotState, decide, short_answer
 from knowledge_base import semantic
 from knowledge_base.models import SearchGap
@@ -249,7 +250,8 @@ async def test_a_language_the_bot_does_not_speak_hands_off(runtime, kb):
         runtime, "How do I reset my password?", lang=None, config=only_german
     )
     assert decision.action == "handoff" and decision.reason == "unsupported_language"
-    assert decision.language == "en" and "German and English" in decision.text
+    assert decision.language == "en"
+    assert decision.text.startswith("Sorry, I can only help in German.")  # what it speaks
 
 
 async def test_an_administrators_threshold_rules(runtime, kb):
@@ -284,6 +286,7 @@ async def test_close_candidates_are_offered_and_a_miss_after_them_hands_off(
     # The offer's bar as if fitted low (the fitted one may never offer on this tiny FAQ), and
     # an administrator's threshold no answer reaches: every question is a clarify.
     monkeypatch.setitem(confidence.OPTIONS_THRESHOLD, "lexical", 0.0)
+    monkeypatch.setattr(decision_module, "OPTION_SHARE", 0.0)  # the flow, not the filter
     never = BotConfig(threshold=1.01)
     decision, state = await decide(runtime, "order", lang="en", config=never)
     assert decision.action == "clarify" and 2 <= len(decision.options) <= 3
@@ -297,5 +300,75 @@ async def test_close_candidates_are_offered_and_a_miss_after_them_hands_off(
     assert after.awaiting == "feedback"
     # Offered again instead of answered: the second miss hands off.
     _, state = await decide(runtime, "order", lang="en", config=never)
-    missed, state = await decide(runtime, "order please", lang="en", state=state, config=never)
+    missed, state = await decide(runtime, "something else", lang="en", state=state, config=never)
     assert missed.action == "handoff" and missed.reason == "second_miss" and state.misses == 2
+
+
+NEIGHBOURS = [
+    ("delivery", "Change the delivery address of an order",
+     "The delivery address can be changed until the order has shipped: open the order and "
+     "click Change delivery address."),
+    ("billing", "Change the billing address of an order",
+     "The billing address is printed on the invoice: change it under Profile, Billing "
+     "address, for the next orders."),
+    ("hours", "Shop opening hours", "Our shops are open Monday to Friday 10:00 to 19:00."),
+]  # fmt: skip
+
+
+async def _neighbours(runtime) -> dict[str, int]:
+    rows = [
+        (slug, {"slug": slug, "title": title, "body": body, "language": "en",
+                "visibility": "public"})
+        for slug, title, body in NEIGHBOURS
+    ]  # fmt: skip
+    assert (await import_articles(lexical_only(runtime), rows)).created == len(NEIGHBOURS)
+    from knowledge_base.models import Article
+
+    async with runtime.read() as session:
+        return dict((await session.execute(select(Article.slug, Article.id))).all())
+
+
+async def test_two_near_neighbours_are_asked_about_not_answered_by_a_coin_toss(runtime):
+    ids = await _neighbours(runtime)
+    decision, state = await decide(runtime, "change address of an order", lang="en")
+    assert decision.action == "clarify", decision
+    # Only the two close ones: not an unrelated third.
+    assert {o.id for o in decision.options} == {ids["delivery"], ids["billing"]}
+    assert state.misses == 0  # sure one of them is right: no miss
+    # Part of one title picks it.
+    chosen, _ = await decide(runtime, "the billing address", lang="en", state=state)
+    assert chosen.action == "answer" and chosen.article.id == ids["billing"]
+    # "None of them": handed off as not helped, the question (not "none of them") a gap.
+    decision, state = await decide(runtime, "change address of an order", lang="en")
+    none, _ = await decide(runtime, "none of them", lang="en", state=state)
+    assert none.action == "handoff" and none.reason == "said_no"
+    async with runtime.read() as session:
+        asked = (await session.scalars(select(SearchGap.query))).all()
+    assert asked == ["change address of an order"]
+
+
+async def test_a_question_plainly_in_english_on_a_german_page_is_answered_in_english(runtime, kb):
+    decision, _ = await decide(runtime, "How do I cancel an order?", lang="de")
+    assert decision.action == "answer" and decision.article.id == kb["cancel-en"]
+    assert decision.language == "en" and "Did this answer your question?" in decision.text
+
+
+def test_a_short_article_is_answered_whole_and_a_typo_still_finds_its_passage():
+    body = "You can change it under Profile. It takes a minute."
+    assert short_answer(body, "where do I change my address", "en") == body
+    warranty = (
+        "Frames of our own brand carry a 10-year warranty against breakage. E-bike batteries "
+        "are covered for 2 years or 500 full charge cycles, whichever comes first. "
+        + "Wear parts such as tyres are not covered. " * 8
+        + "To claim, bring the bike with the receipt to any of our shops."
+    )
+    answer = short_answer(warranty, "whats the warrenty on my batery?", "en")
+    assert "2 years or 500 full charge cycles" in answer and len(answer) <= 400
+
+
+async def test_a_message_without_words_is_no_question_and_no_gap(runtime, kb):
+    for said in ("👍", "?", "…"):
+        decision, _ = await decide(runtime, said, lang="en")
+        assert decision.action == "answer" and decision.article is None  # asked what is needed
+    async with runtime.read() as session:
+        assert (await session.scalars(select(SearchGap.query))).all() == []

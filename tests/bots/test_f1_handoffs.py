@@ -157,7 +157,8 @@ async def test_an_agent_taking_over_while_the_bot_answers_keeps_the_conversation
     assert found.state == "new" and found.assignee_id == agent.id
     talk = await conversation(runtime, ticket_id)
     assert (talk.outcome, talk.handoff_reason) == ("handed_off", "taken_by_agent")
-    assert len(await bot_messages(runtime, ticket_id)) == 1  # nothing after the agent took it
+    said = await bot_messages(runtime, ticket_id)
+    assert len(said) == 2 and "beigetreten" in said[-1].text  # only the notice a person joined
 
 
 @ONLY_POSTGRES

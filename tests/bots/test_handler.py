@@ -157,7 +157,9 @@ async def test_an_agent_taking_over_stops_the_bot(runtime):
     assert found.state == "new" and found.assignee_id == agent.id
     assert (await conversation(runtime, ticket_id)).handoff_reason == "taken_by_agent"
     await say(runtime, "v6", "Und wie ändere ich meine Adresse?", world["queue_id"], "de")
-    assert len(await bot_messages(runtime, ticket_id)) == 1  # only its first answer
+    said = await bot_messages(runtime, ticket_id)
+    # Its first answer, then the notice that a person joined: nothing after the agent took it.
+    assert len(said) == 2 and "ist dem Gespräch beigetreten" in said[-1].text
 
 
 async def test_a_greeting_is_answered_with_the_configured_greeting(runtime):
@@ -197,6 +199,18 @@ async def test_outside_business_hours_the_answer_comes_by_mail_and_the_bot_asks_
     ticket_id = await say(runtime, "v9", "I want to talk to a human", world["queue_id"], "en")
     told = (await bot_messages(runtime, ticket_id))[-1]
     assert "e-mail" in told.text and told.interactive == {"ask": "email"}
+
+
+async def test_outside_hours_an_agent_online_is_not_promised_the_answer_comes_by_mail(runtime):
+    """An agent online after hours may be offered the chat, and may never take it: the
+    customer is told the answer comes by e-mail, not that the agent will answer now."""
+    world = await faq_desk(runtime)
+    async with runtime.transaction() as tx:  # open on Saturdays only: closed now
+        await create_calendar(tx, name="Desk", weekly={"5": [["09:00", "17:00"]]}, is_default=True)
+    ticket_id = await say(runtime, "v9b", "I want to talk to a human", world["queue_id"], "en")
+    told = (await bot_messages(runtime, ticket_id))[-1]
+    assert "e-mail" in told.text and told.interactive == {"ask": "email"}
+    assert world["agent"].name not in told.text
 
 
 async def test_a_bot_switched_off_mid_conversation_hands_it_off(runtime):

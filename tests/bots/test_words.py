@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from bots.words import angry, guess_language, is_no, is_yes, small_talk, wants_person
+from bots.words import (
+    angry,
+    clear_language,
+    guess_language,
+    is_no,
+    is_yes,
+    small_talk,
+    wants_person,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +84,9 @@ def test_not_a_request_for_a_person(text):
         "Scheiße, schon wieder kaputt",
         "ICH WARTE SEIT DREI WOCHEN AUF MEIN GELD",
         "Ich habe die Nase voll",
+        "Ich bin echt sauer, das dauert ewig",
+        "I am furious about this",
+        "Where is my order!!!",
     ],
 )
 def test_anger(text):
@@ -92,6 +103,10 @@ def test_anger(text):
         "Das Passwort wird nicht akzeptiert, was tun?",
         "I got an error saying HTTP 500",
         "Danke!",
+        "Great, thanks!!!",
+        "Super, vielen Dank!!!",
+        "Thank you!!!",
+        "Die Milch ist sauer",
     ],
 )
 def test_not_anger(text):
@@ -101,7 +116,8 @@ def test_not_anger(text):
 @pytest.mark.parametrize(
     "text",
     ["/yes", "yes", "Yes!", "yes thanks", "yep", "sure", "it did", "that helped, thank you",
-     "ja", "Ja, danke", "Jawohl", "genau", "hat geholfen", "Das hat geholfen, vielen Dank"],
+     "ja", "Ja, danke", "Jawohl", "genau", "hat geholfen", "Das hat geholfen, vielen Dank",
+     "👍", "👍🏽"],
 )  # fmt: skip
 def test_yes(text):
     assert is_yes(text) and not is_no(text)
@@ -111,7 +127,8 @@ def test_yes(text):
     "text",
     ["/no", "no", "No.", "nope", "not really", "didn't help", "no, that's not it",
      "nein", "Nein, leider nicht", "nee", "leider nicht", "hat nicht geholfen",
-     "Nein, das ist es nicht"],
+     "Nein, das ist es nicht", "Nein, das hilft mir nicht", "No, that's not what I was looking for",
+     "none of them", "keiner davon", "Nichts davon", "👎"],
 )  # fmt: skip
 def test_no(text):
     assert is_no(text) and not is_yes(text)
@@ -125,6 +142,7 @@ def test_no(text):
         "Ja aber wie ändere ich die Lieferadresse?",
         "Nein, ich meine die Rechnung vom letzten Monat für mein Firmenkonto",
         "How do I cancel my order?",
+        "No, I need the delivery times",
     ],
 )
 def test_a_new_question_is_neither_yes_nor_no(text):
@@ -170,3 +188,17 @@ def test_greetings_and_thanks_alone(text, kind):
 )
 def test_language_from_the_commonest_words(text, language):
     assert guess_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Can I return my bike if I do not like it?", "en"),
+        ("Wie kann ich mein Passwort ändern?", "de"),
+        ("address", None),
+        ("Adresse", None),
+        ("PayPal?", None),
+    ],
+)
+def test_a_plainly_spoken_language_and_none_when_the_text_does_not_say(text, language):
+    assert clear_language(text) == language

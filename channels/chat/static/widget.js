@@ -37,7 +37,10 @@
       verify_required: "Please confirm your e-mail address first: we sent you a code.",
       reconn: "Reconnecting…", rate_limited: "Too many messages: please wait a moment.",
       code_wrong: "The code is not right.", code_expired: "The code has expired: ask for a new one.",
-      bot: "Bot", give: "Send my e-mail address"
+      bot: "Bot", give: "Send my e-mail address",
+      given: "Thank you: we will answer you by e-mail at {}.",
+      long: "Your message is too long: at most {} characters. Please shorten it or send it in parts.",
+      count: "{} characters"
     },
     de: {
       open: "Chat öffnen", unread: "Chat öffnen ({} neue Nachrichten)", unread1: "Chat öffnen (1 neue Nachricht)",
@@ -56,7 +59,10 @@
       verify_required: "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse: Wir haben Ihnen einen Code geschickt.",
       reconn: "Verbindung wird wiederhergestellt …", rate_limited: "Zu viele Nachrichten: bitte warten Sie einen Moment.",
       code_wrong: "Der Code stimmt nicht.", code_expired: "Der Code ist abgelaufen: fordern Sie einen neuen an.",
-      bot: "Bot", give: "E-Mail-Adresse senden"
+      bot: "Bot", give: "E-Mail-Adresse senden",
+      given: "Danke: Wir antworten Ihnen per E-Mail an {}.",
+      long: "Ihre Nachricht ist zu lang: höchstens {} Zeichen. Bitte kürzen Sie sie oder senden Sie sie in Teilen.",
+      count: "{} Zeichen"
     }
   }[lang];
   function t(k, a) { return S[k].replace("{}", a); }
@@ -82,7 +88,7 @@
     force = null, pfDone = false, pfMode = "", codeSent = false, identity = null, wantT = false, retryT = null,
     bot = null, askE = false, askR = false;
   var host, L, B, P, AV, NM, AG, EB, AB, CN, LOG, TY, NO, PF, PNL, PN, PEL, PE, PB, VF, VL, VC, VI, VM,
-    EN, RA, TS, ER, CF, TA, FI;
+    EN, RA, TS, ER, CF, TA, FI, CC, MAX = 5000;
 
   function h(tag, props, kids) {
     var e = D.createElement(tag);
@@ -133,6 +139,7 @@
     ".bt{background:var(--p);color:var(--t);border:0;border-radius:8px;padding:8px 12px;font-weight:600}.bt *{color:var(--t)}" +
     ".lk{font-size:12px;color:#0b5cad;text-decoration:underline;background:none;border:0;padding:0;align-self:flex-start}" +
     ".cf{flex-direction:row;align-items:flex-end}.cf textarea{flex:1;resize:none;min-height:40px;max-height:120px}" +
+    ".cc{font-size:12px;color:#57606a;text-align:right;margin-top:-4px}.cc.ov{color:#d1242f;font-weight:600}" +
     ".at{background:none;border:1px solid #c9ced6;border-radius:8px;width:38px;height:40px;padding:0;display:flex;align-items:center;justify-content:center}.at svg{width:20px;height:20px;fill:#57606a}" +
     "@media (max-width:480px){.p{inset:0;width:100%;height:100%;border-radius:0}}";
 
@@ -150,7 +157,11 @@
     PN = h("input", { autocomplete: "name", maxlength: 200 });
     PE = h("input", { type: "email", autocomplete: "email", maxlength: 320 });
     VI = h("input", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 });
-    TA = h("textarea", { "aria-label": S.msg, rows: 1, maxlength: 5000, oninput: typing, onkeydown: function (e) {
+    MAX = cfg.max_text || MAX;
+    // No maxlength: the browser would cut a long paste without a word. The counter below
+    // shows the length near and over the limit, and a message over it is not sent.
+    CC = h("p", { class: "cc", id: "tresen-chat-count", "aria-live": "polite", hidden: true });
+    TA = h("textarea", { "aria-label": S.msg, "aria-describedby": "tresen-chat-count", rows: 1, oninput: function () { count(); typing(); }, onkeydown: function (e) {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
     } });
     FI = h("input", { type: "file", hidden: true, tabindex: -1, accept: (cfg.file_types || []).join(","), onchange: file });
@@ -196,7 +207,8 @@
           AB = h("button", { type: "button", class: "at", "aria-label": S.attach, onclick: function () { FI.click(); } }, [icon("M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z")]),
           FI, TA,
           h("button", { type: "submit", class: "bt", text: S.send })
-        ])
+        ]),
+        CC
       ])
     ]);
     // A constructed style sheet works under a site's CSP without 'unsafe-inline' too.
@@ -261,8 +273,12 @@
     var first = LOG.querySelector(".sending");
     if (first && !n.classList.contains("sending")) LOG.insertBefore(n, first); else LOG.appendChild(n);
     LOG.scrollTop = LOG.scrollHeight;
-    // Only the newest message's buttons answer it: anything said after them ends them.
-    [].forEach.call(LOG.querySelectorAll(".q button"), function (b) { b.disabled = b.parentNode.parentNode !== LOG.lastChild; });
+    buttons();
+  }
+  // Only the newest message's buttons answer it: anything said after them ends them. Once a
+  // person has the conversation none do (a click would reach them as a bare "No").
+  function buttons() {
+    [].forEach.call(LOG.querySelectorAll(".q button"), function (b) { b.disabled = !!agent || b.parentNode.parentNode !== LOG.lastChild; });
   }
   function sending(m, placeholder) {
     var n = node({ from: "visitor", text: m.text });
@@ -366,7 +382,7 @@
         flush();
         clearInterval(pingT);
         pingT = setInterval(function () { frame({ type: "ping" }); }, 25000);
-        receipt(); markRead(); break;
+        receipt(); markRead(); buttons(); break;
       case "message":
         // Another tab of this visitor may have begun the conversation.
         if (status === "new") { status = "open"; st.c = 1; st.n = 0; save(); }
@@ -378,8 +394,10 @@
         markRead(); break;
       case "typing": showTyping(f.typing, f.name); return;
       case "read": agentRead = Math.max(agentRead, f.id || 0); receipt(); return;
-      case "agent": agent = f.name ? f : null; break;
+      case "agent": agent = f.name ? f : null; buttons(); break;
       case "visitor":
+        // The address the bot asked for arrived: say so, and where the answer will go.
+        if (askE && f.email && !visitor.email) place(h("div", { class: "m s" }, [h("div", { class: "b", text: t("given", f.email) }), h("span", { class: "st" })]));
         if (f.email_verified && !visitor.email_verified) { VM.textContent = S.verified; VM.hidden = false; codeSent = false; }
         visitor = f;
         // The transcript waited for the address to be confirmed: it goes now.
@@ -389,7 +407,8 @@
       case "transcript_sent": TS.textContent = t("sent", f.email); TS.hidden = false; return;
       case "ended": status = "ended"; st.c = 0;
         // Where to say how satisfied they were (the desk's own page, so only http(s)).
-        if (/^https?:\/\//i.test(f.rating_url || "")) st.ru = f.rating_url;
+        // None for a chat left with the bot unresolved: nobody answered, nothing to rate.
+        if (/^https?:\/\//i.test(f.rating_url || "")) st.ru = f.rating_url; else delete st.ru;
         save(); showTyping(false); break;
       case "error": error(f); break;
     }
@@ -454,14 +473,22 @@
     refresh();
     return true;
   }
+  function count() {
+    var n = TA.value.length;
+    CC.textContent = n > MAX ? t("long", MAX) + " (" + t("count", n) + ")" : n > MAX - 500 ? n + " / " + MAX : "";
+    CC.hidden = !CC.textContent;
+    CC.classList.toggle("ov", n > MAX);
+    return n <= MAX;
+  }
   function send(x) {
     var text = typeof x === "string" ? x : TA.value;
+    if (text === TA.value && !count()) { TA.focus(); return; }
     if (!text.trim() || !checkPre()) return;
     err("");
     var p = { client_id: newId(), text: text };
     setPend(pend().concat([p]));
     sending(p);
-    if (text !== x) TA.value = "";
+    if (text !== x) { TA.value = ""; count(); }
     stopTyping();
     if (welcomed) frame({ type: "message", client_id: p.client_id, text: text });
     else if (!ws) connect();
@@ -542,6 +569,7 @@
     PN.required = f.name === 2; PE.required = f.email === 2;
     PB.textContent = pfMode ? S.transcript : askE ? S.give : S.start;
     CF.hidden = stopped || ended;
+    if (CF.hidden) CC.hidden = true;
     EN.hidden = stopped || !ended;
     RA.hidden = !(ended && st.ru); if (st.ru) RA.href = st.ru;
     EB.hidden = stopped || !live();
