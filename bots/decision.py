@@ -379,7 +379,10 @@ async def decide(
     kind = words.small_talk(text)
     wordless = not words.tokens(text)  # "👍", "?": nothing to search for, no gap
     if kind or wordless or text.casefold() in words.YES | words.NO:
-        # A stale Yes/No button is no question either: asked what the customer needs.
+        # A stale Yes/No button is no question either: asked what the customer needs (in a
+        # language the bot speaks: its greeting invites questions in it).
+        if speak not in config.languages and config.languages:
+            speak = config.languages[0]
         return _small_talk(kind or "greeting", speak), state
     if language is not None and language not in config.languages:
         await gap(text)

@@ -52,4 +52,7 @@ async def bot(runtime, queue_id: int | None, language: str) -> dict | None:
     if on is None:
         return None
     greeting = on.get("greeting") or {}
-    return {"name": on.get("name") or "", "greeting": greeting.get(language) or ""}
+    spoken = on.get("languages") or [language]
+    # A bot that does not speak the page's language greets in its own (and answers in it).
+    said = language if language in spoken else spoken[0]
+    return {"name": on.get("name") or "", "greeting": greeting.get(said) or ""}

@@ -254,6 +254,16 @@ async def test_a_language_the_bot_does_not_speak_hands_off(runtime, kb):
     assert decision.text.startswith("Sorry, I can only help in German.")  # what it speaks
 
 
+async def test_a_bot_that_speaks_english_only_greets_a_german_hello_in_english(runtime, kb):
+    only_english = BotConfig(languages=("en",))
+    decision, _ = await decide(runtime, "Hallo", lang="de", config=only_english)
+    assert decision.action == "answer" and decision.article is None
+    assert decision.language == "en"  # its greeting invites questions in what it speaks
+    both = BotConfig(languages=("de", "en"))
+    decision, _ = await decide(runtime, "Hallo", lang="de", config=both)
+    assert decision.language == "de"
+
+
 async def test_an_administrators_threshold_rules(runtime, kb):
     strict = BotConfig(threshold=1.0)
     decision, _ = await decide(runtime, "Reset a forgotten password", lang="en", config=strict)

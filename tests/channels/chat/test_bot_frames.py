@@ -126,6 +126,14 @@ async def test_the_settings_and_the_welcome_carry_the_bot_in_the_visitors_langua
     welcome = await visitor().hello(lang="de")
     assert welcome["bot"] == {"name": "Tilda", "greeting": "Hallo, ich bin Tilda."}
 
+    # A bot that answers in English only greets a German page in English: its greeting
+    # invites questions in the language it answers in.
+    async with runtime.transaction() as tx:
+        (await tx.session.get(BotSettings, "chat")).languages = ["en"]
+    runtime.caches.pop("chat.bot", None)
+    german = (await client.get(f"/chat/{key}/config?lang=de", headers={"Origin": ORIGIN})).json()
+    assert german["bot"] == {"name": "Tilda", "greeting": "Hi, I am Tilda."}
+
     await bot_on(runtime, enabled=False)
     off = (await client.get(f"/chat/{key}/config?lang=en", headers={"Origin": ORIGIN})).json()
     assert off["bot"] is None
