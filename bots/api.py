@@ -19,9 +19,14 @@ router = ApiRouter("bots")
 CHANNEL = "api"  # the channel of conversations kept for API clients
 
 
+_LANGUAGE_NAMES = {"english": "en", "german": "de", "deutsch": "de", "englisch": "en"}
+
+
 class ReplyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Text = Field(min_length=1, max_length=2000, examples=["How do I reset my password?"])
+    # Up to the chat widget's limit and beyond (a relayed paste): the bot reads the first
+    # MAX_TEXT characters, as in the chat.
+    text: Text = Field(min_length=1, max_length=10_000, examples=["How do I reset my password?"])
     lang: Literal["de", "en"] | None = Field(
         default=None, description="the conversation's language; null: told from the text"
     )
@@ -31,6 +36,15 @@ class ReplyBody(BaseModel):
         max_length=200,
         description="keeps the conversation's state (yes/no, a second miss); null: stateless",
     )
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _language_code(cls, value):
+        """A locale as platforms send it ("en-US", "de_DE", "EN", "German") is its language."""
+        if isinstance(value, str):
+            code = value.strip().replace("_", "-").split("-")[0].casefold()
+            return _LANGUAGE_NAMES.get(code, code)
+        return value
 
     @field_validator("text")
     @classmethod

@@ -178,6 +178,13 @@ def short_answer(body: str, question: str, language: str) -> str:
     return " ".join(sentences[start:end])
 
 
+def _sure(ranking: Ranking, config: BotConfig) -> bool:
+    """The ranking's top article would be answered (its threshold reached)."""
+    mode = ranking.assessment.mode
+    bar = confidence.THRESHOLD[mode] if config.threshold is None else config.threshold
+    return bool(ranking.hits) and ranking.assessment.answer >= bar
+
+
 def _options(hits: list) -> list:
     """The hits worth offering as "Which of these do you mean?": in the top one's language,
     and scored at least OPTION_SHARE of it (not an unrelated third)."""
@@ -236,7 +243,7 @@ def _handoff(reason: str, language: str, probability: float = 0.0, languages=LAN
         elif reason == "angry":
             text = _("I am sorry. A person from our team will take over from here.")
         elif reason == "said_no":
-            text = _("Sorry that did not help. I am passing your question to our team.")
+            text = _("Sorry, that did not help. I am passing your question to our team.")
         elif reason == "unsupported_language":
             text = _(
                 "Sorry, I can only help in %(languages)s. I am passing you to our team.",
@@ -274,6 +281,27 @@ async def _article_hit(runtime, article_id: int):
         article.visibility,
         1.0,
         body=article.body,
+    )
+
+
+async def _offer_again(runtime, state: BotState, language: str) -> Decision | None:
+    """The options of "Which of these do you mean?" once more (those still public)."""
+    options = []
+    for article_id in state.options:
+        hit = await _article_hit(runtime, article_id)
+        if hit is not None:
+            options.append(_ref(runtime, hit))
+    if len(options) < 2:
+        return None
+    with using(language):
+        lines = [_("Please pick one of them, or tell me more about your question.")]
+    lines += [f"{n}. {o.title}" for n, o in enumerate(options, 1)]
+    return Decision(
+        "clarify",
+        "\n".join(lines),
+        options=tuple(options),
+        buttons=tuple(Button(o.title, f"/article:{o.id}") for o in options),
+        language=language,
     )
 
 
@@ -332,9 +360,8 @@ async def decide(
     state = BotState.from_dict(state.as_dict() if state else None)
     text = " ".join((text or "").split())[:MAX_TEXT]
     # The page's (or the caller's) language, unless the text plainly speaks the other one.
-    language = words.clear_language(text) or (
-        lang if lang in LANGUAGES else words.guess_language(text)
-    )
+    plain = words.clear_language(text)
+    language = plain or (lang if lang in LANGUAGES else words.guess_language(text))
     speak = language or (config.languages[0] if config.languages else "en")
 
     async def gap(question: str, hits=()) -> None:
@@ -360,7 +387,7 @@ async def decide(
             return Decision(
                 "resolved", message, article=None, confidence=1.0, language=speak
             ), state
-        if words.is_no(text):
+        if words.not_helped(text):
             await gap(state.question)
             return handoff("said_no")
     if state.awaiting == "choice" or _ARTICLE_PAYLOAD.match(text):
@@ -372,13 +399,19 @@ async def decide(
             return _answer(runtime, hit, state.question, hit.language, 1.0), state
         if _ARTICLE_PAYLOAD.match(text):  # a button of an article since taken down
             return handoff("no_answer")
-        if state.awaiting == "choice" and words.is_no(text):  # "none of them"
+        if state.awaiting == "choice" and words.not_helped(text):  # "none of them"
             await gap(state.question)
             return handoff("said_no")
+        if state.awaiting == "choice" and (words.is_yes(text) or words.small_talk(text)):
+            # "yes" to "Which of these do you mean?": which one is still the question.
+            again = await _offer_again(runtime, state, speak)
+            if again is not None:
+                return again, state
     state.awaiting, state.options = None, []
     kind = words.small_talk(text)
-    wordless = not words.tokens(text)  # "👍", "?": nothing to search for, no gap
-    if kind or wordless or text.casefold() in words.YES | words.NO:
+    # "👍", "?", "2" with nothing offered: nothing to search for, no gap.
+    wordless = not any(character.isalpha() for character in text)
+    if kind or wordless or words.is_yes(text) or words.is_no(text):
         # A stale Yes/No button is no question either: asked what the customer needs (in a
         # language the bot speaks: its greeting invites questions in it).
         if speak not in config.languages and config.languages:
@@ -389,6 +422,15 @@ async def decide(
         return handoff("unsupported_language")
     searched = language or (config.languages[0] if len(config.languages) == 1 else None)
     ranking = await rank(runtime, text, searched)
+    if searched and not plain and not _sure(ranking, config):
+        # Too short to tell its language ("passwort vergessen" on the English page): the
+        # other language's articles, when they are sure (the query's vector is reused).
+        for other in config.languages:
+            if other != searched:
+                there = await rank(runtime, text, other)
+                if _sure(there, config):
+                    ranking, language, speak = there, other, other
+                    break
     if seen is not None:
         seen.append(ranking)
     hits, assessment = ranking.hits, ranking.assessment

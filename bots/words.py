@@ -22,7 +22,11 @@ _PERSON_PHRASES = re.compile(
     r"(mitarbeiter|mitarbeiterin|menschen|person|berater|beraterin|kundenberater\w*"
     r"|sachbearbeiter\w*|support) (sprechen|reden|verbinden|weiterleiten|wenden)|"
     r"(support|hotline|kundenservice|kundendienst) anrufen|"
-    r"(call|phone) (me|support|your support|customer service)|"
+    r"(call|phone) (me|support|your support|customer service)|call ?back|"
+    r"(mich|uns) (bitte |mal |doch )*(zurück|an)rufen|jemand (mich |uns )?(zurück|an)rufen|"
+    r"ruf(t|en sie)? (mich|uns) (bitte |mal |doch )*(zurück|an)|"
+    r"rückrufbitte|rückruf (bitte|erbeten)|"
+    r"(um|bitte|gern|gerne|wünsche|möchte|hätte)( gern| gerne| um)? (einen |den )?rückruf|"
     r"verbinden sie mich|weiterleiten an|"
     r"(is there|are there|i need|i want|i would like|i'd like|can i get|can i have|get me) "
     r"(a |an |some )?(real |live )?(person|human|agent|representative|someone|somebody) "
@@ -150,6 +154,10 @@ _ANGRY_WORDS = {
     "betrüger",
     "nutzlos",
     "inkompetent",
+    "inkompetente",
+    "unfähig",
+    "unfähige",
+    "unfähigen",
     "lächerlich",
     "katastrophal",
     "zumutung",
@@ -166,7 +174,11 @@ _ANGRY_WORDS = {
 }
 _ANGRY_PHRASES = re.compile(
     r"\b(this is (a )?(joke|ridiculous|insane|unbelievable)|are you kidding|fed up|"
-    r"sick (and tired )?of|worst (service|company|support)|"
+    r"sick (and tired )?of|worst (service|company|support)|worst( \w+){0,2} ever|"
+    r"(nobody|no one|no-one) (answers|responds|replies|cares|helps)|"
+    r"(niemand|keiner) (antwortet|reagiert|hilft|meldet sich)|"
+    r"(warte|warten|waiting|waited) (schon |jetzt |now |already )?(seit|for) "
+    r"(wochen|monaten|weeks|months)|"
     r"das ist (doch )?(ein witz|unglaublich|lächerlich)|die nase voll|"
     r"reicht (mir )?jetzt|so eine? (frechheit|sauerei)|"
     r"(ich bin|bin|wir sind|sind) (echt |total |wirklich |sehr |so |langsam )?(sauer|genervt)|"
@@ -246,6 +258,17 @@ _NO_PHRASES = {
     "nichts davon",
     "weder noch",
 }
+# A short reply that says the answer did not help, in a sentence of its own (not a question).
+_NO_SENTENCE = re.compile(
+    r"\b((did|does|do|has|have) ?(n't|not)|didn|doesn|dont|didnt|doesnt) "
+    r"(really |quite |actually )?(help|answer|work|solve|fix)|"
+    r"\bnot (what i (asked|meant|wanted|need|needed|was looking for)|helpful|useful|"
+    r"the (right )?answer|right)\b|"
+    r"\b(wrong|useless) (answer|article|reply)\b|"
+    r"\b(hat|hilft|half|beantwortet|passt|stimmt|trifft|klappt|funktioniert)\b.*\bnicht\b|"
+    r"\bnicht (das|was) ich (gesucht|gemeint|gefragt|wollte|brauche)|"
+    r"\bnichts davon\b|\bfalsche antwort\b|\bbringt (mir )?nichts\b"
+)
 # Words that may follow a yes or a no without making it a new question.
 _AFTERWORDS = {
     "thanks",
@@ -318,6 +341,13 @@ _AFTERWORDS = {
     "them",
     "these",
     "davon",
+    "alles",
+    "klar",
+    "mehr",
+    "nothing",
+    "else",
+    "sonst",
+    "nichts",
 }
 _GREETINGS = {
     "hi",
@@ -366,6 +396,31 @@ _THANKS = {
     "besten",
     "lieben",
     "so",
+    "for",
+    "the",
+    "your",
+    "help",
+    "all",
+    "that's",
+    "thats",
+    "that",
+    "is",
+    "was",
+    "it",
+    "für",
+    "die",
+    "ihre",
+    "deine",
+    "hilfe",
+    "alles",
+    "das",
+    "war's",
+    "wars",
+    "war",
+    "ok",
+    "okay",
+    "great",
+    "super",
 }
 _THANKS_HEADS = {"thanks", "thank", "thx", "ty", "cheers", "danke", "dankeschön", "dank"}
 _LANGUAGE_HINTS = {
@@ -442,7 +497,7 @@ def is_yes(text: str) -> bool:
     a thumbs up."""
     if text.strip().casefold() in YES or text.strip().startswith("👍"):
         return True
-    if is_no(text):
+    if not_helped(text):  # "passt nicht", "hat mir nicht geholfen"
         return False
     return _short_reply(text, _YES_WORDS, _YES_PHRASES)
 
@@ -452,6 +507,17 @@ def is_no(text: str) -> bool:
     if text.strip().casefold() in NO or text.strip().startswith("👎"):
         return True
     return _short_reply(text, _NO_WORDS, _NO_PHRASES)
+
+
+def not_helped(text: str) -> bool:
+    """A no to "Did this answer your question?" or to the options offered, also in a sentence
+    ("That did not help me at all", "Das beantwortet meine Frage nicht", "nichts davon
+    passt"); only read as such right after the bot asked (alone, "Das Paket hat mich nicht
+    erreicht" is a question)."""
+    if is_no(text):
+        return True
+    found = tokens(text)
+    return "?" not in text and 0 < len(found) <= 12 and bool(_NO_SENTENCE.search(" ".join(found)))
 
 
 def small_talk(text: str) -> str | None:

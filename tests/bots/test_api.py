@@ -41,6 +41,26 @@ async def test_a_question_the_faq_answers_gets_the_article(client, kb, agent_hea
     assert body["reason"] is None and body["options"] == []
 
 
+@pytest.mark.parametrize("lang", ["de-DE", "de_AT", "DE", "German", "deutsch"])
+async def test_a_locale_as_platforms_send_it_is_its_language(client, kb, agent_headers, lang):
+    answer = await client.post(
+        REPLY, json={"text": "Vergessenes Passwort zurücksetzen", "lang": lang},
+        headers=agent_headers,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["language"] == "de" and answer.json()["article"]["id"] == kb["password-de"]
+
+
+async def test_a_long_relayed_message_is_read_not_refused(client, kb, agent_headers):
+    """Up to 10,000 characters (a paste the chat widget would take, relayed): the bot reads
+    the first 2,000, as in the chat."""
+    text = "Vergessenes Passwort zurücksetzen. " + "Bla bla. " * 700
+    assert 6_000 < len(text) <= 10_000
+    answer = await client.post(REPLY, json={"text": text, "lang": "de"}, headers=agent_headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["action"] in ("answer", "clarify", "handoff")
+
+
 async def test_unknown_questions_and_requests_for_a_person_are_handed_off(
     client, kb, agent_headers, runtime
 ):
@@ -121,7 +141,8 @@ async def test_a_token_is_needed(client, kb):
     [
         ({}, "text"),
         ({"text": ""}, "text"),
-        ({"text": "x" * 2001}, "text"),
+        ({"text": "x" * 10_001}, "text"),
+        ({"text": "Passwort", "lang": "fr-FR"}, "lang"),
         ({"text": 5}, "text"),
         ({"text": "Passwort", "lang": "fr"}, "lang"),
         ({"text": "Passwort", "conversation_id": "c" * 201}, "conversation_id"),
@@ -141,7 +162,7 @@ async def test_bad_bodies_are_422_with_the_field(client, agent_headers, body, fi
     [
         ({"text": "   "}, "text: Value error, must not be blank"),
         ({"text": "Passwort", "conversation_id": ""}, "should have at least 1 character(s)"),
-        ({"text": "x" * 2001}, "should have at most 2000 characters"),
+        ({"text": "x" * 10_001}, "should have at most 10000 characters"),
     ],
 )
 async def test_a_bad_strings_reason_is_said_in_characters(client, agent_headers, body, said):

@@ -190,6 +190,35 @@ async def test_no_after_an_answer_hands_off_and_reports_the_question(runtime, kb
     assert gaps == [("Reset a forgotten password", "bot")]
 
 
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [("en", "That did not help me at all"), ("en", "this is not what I asked"),
+     ("de", "das hat mir nicht geholfen"), ("de", "Das beantwortet meine Frage nicht")],
+)  # fmt: skip
+async def test_not_helped_in_a_sentence_hands_off_as_said_no(runtime, kb, lang, said):
+    _, state = await decide(runtime, "Reset a forgotten password", lang="en")
+    decision, _ = await decide(runtime, said, lang=lang, state=state)
+    assert decision.action == "handoff" and decision.reason == "said_no"
+    assert decision.text.startswith(("Sorry, that did not help.", "Schade, dass das nicht"))
+    async with runtime.read() as session:  # the question is the gap, not the complaint
+        gaps = (await session.scalars(select(SearchGap.query))).all()
+    assert gaps == ["Reset a forgotten password"]
+
+
+async def test_thanks_or_a_yes_with_nothing_asked_is_welcomed_not_handed_off(runtime, kb):
+    for text, lang, starts in (
+        ("thank you so much, that's all", "en", "You are welcome!"),
+        ("Vielen Dank für die Hilfe!", "de", "Gern geschehen"),
+        ("yes", "en", "Hello! What can I help you with?"),
+        ("nein", "de", "Hallo! Wobei kann ich Ihnen helfen?"),
+    ):
+        decision, state = await decide(runtime, text, lang=lang)
+        assert decision.action == "answer" and decision.article is None, text
+        assert decision.text.startswith(starts) and state.misses == 0, decision.text
+    async with runtime.read() as session:
+        assert (await session.scalars(select(SearchGap.query))).all() == []
+
+
 async def test_a_person_or_anger_hands_off_at_once_even_awaiting_feedback(runtime, kb):
     _, state = await decide(runtime, "Reset a forgotten password", lang="en")
     for text, reason in (
@@ -312,6 +341,18 @@ async def test_close_candidates_are_offered_and_a_miss_after_them_hands_off(
     _, state = await decide(runtime, "order", lang="en", config=never)
     missed, state = await decide(runtime, "something else", lang="en", state=state, config=never)
     assert missed.action == "handoff" and missed.reason == "second_miss" and state.misses == 2
+    # "Yes" (or thanks) to "Which of these do you mean?" offers them again: no miss, no gap.
+    asked, state = await decide(runtime, "order", lang="en", config=never)
+    again, after = await decide(runtime, "ja", lang="de", state=state, config=never)
+    assert again.action == "clarify" and again.options == asked.options
+    assert again.text.splitlines()[0] == (
+        "Bitte wählen Sie eines davon, oder erzählen Sie mir mehr über Ihre Frage."
+    )
+    assert after.awaiting == "choice" and after.misses == 1
+    picked, _ = await decide(runtime, f"/article:{asked.options[0].id}", lang="en", state=after)
+    assert picked.action == "answer" and picked.article == asked.options[0]
+    none, _ = await decide(runtime, "nichts davon passt", lang="de", state=after, config=never)
+    assert none.action == "handoff" and none.reason == "said_no"
 
 
 NEIGHBOURS = [
@@ -357,6 +398,18 @@ async def test_two_near_neighbours_are_asked_about_not_answered_by_a_coin_toss(r
     assert asked == ["change address of an order"]
 
 
+async def test_words_too_few_to_tell_their_language_are_tried_in_the_other_one(runtime, kb):
+    decision, _ = await decide(runtime, "passwort zurücksetzen", lang="en", report_gaps=False)
+    assert decision.action == "answer" and decision.article.id == kb["password-de"]
+    assert decision.language == "de" and "Hat das Ihre Frage beantwortet?" in decision.text
+    # Not when the bot speaks one language only, nor for what neither answers.
+    english = BotConfig(languages=("en",))
+    only, _ = await decide(runtime, "passwort zurücksetzen", lang="en", config=english)
+    assert only.action == "handoff"
+    neither, _ = await decide(runtime, "koala", lang="en", report_gaps=False)
+    assert neither.action == "handoff" and neither.language == "en"
+
+
 async def test_a_question_plainly_in_english_on_a_german_page_is_answered_in_english(runtime, kb):
     decision, _ = await decide(runtime, "How do I cancel an order?", lang="de")
     assert decision.action == "answer" and decision.article.id == kb["cancel-en"]
@@ -377,7 +430,7 @@ def test_a_short_article_is_answered_whole_and_a_typo_still_finds_its_passage():
 
 
 async def test_a_message_without_words_is_no_question_and_no_gap(runtime, kb):
-    for said in ("👍", "?", "…"):
+    for said in ("👍", "?", "…", "2", "12345"):
         decision, _ = await decide(runtime, said, lang="en")
         assert decision.action == "answer" and decision.article is None  # asked what is needed
     async with runtime.read() as session:

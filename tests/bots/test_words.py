@@ -11,6 +11,7 @@ from bots.words import (
     guess_language,
     is_no,
     is_yes,
+    not_helped,
     small_talk,
     wants_person,
 )
@@ -42,6 +43,10 @@ from bots.words import (
         "is there a person who can help",
         "Can I get a human please",
         "Gibt es einen Mitarbeiter, der mir hilft?",
+        "call me back please",
+        "Kann mich jemand anrufen?",
+        "Bitte rufen Sie mich zurück",
+        "Ich hätte gerne einen Rückruf",
     ],
 )
 def test_a_request_for_a_person(text):
@@ -63,6 +68,8 @@ def test_a_request_for_a_person(text):
         "Wo ist mein Paket?",
         "Is there a person limit on the account?",
         "I need someone's approval for the refund",
+        "Wie kann ich Sie anrufen?",
+        "Gibt es einen Rückruf für mein Auto?",
     ],
 )
 def test_not_a_request_for_a_person(text):
@@ -87,6 +94,10 @@ def test_not_a_request_for_a_person(text):
         "Ich bin echt sauer, das dauert ewig",
         "I am furious about this",
         "Where is my order!!!",
+        "You lost my bag and nobody answers the phone, this is the worst airline ever",
+        "Ihr seid echt unfähig, ich warte seit Wochen",
+        "I have been waiting for weeks for my refund",
+        "Niemand meldet sich bei mir",
     ],
 )
 def test_anger(text):
@@ -107,6 +118,8 @@ def test_anger(text):
         "Super, vielen Dank!!!",
         "Thank you!!!",
         "Die Milch ist sauer",
+        "What happens in the worst case?",
+        "Ich warte seit Tagen auf mein Paket",
     ],
 )
 def test_not_anger(text):
@@ -146,7 +159,29 @@ def test_no(text):
     ],
 )
 def test_a_new_question_is_neither_yes_nor_no(text):
-    assert not is_yes(text) and not is_no(text)
+    assert not is_yes(text) and not is_no(text) and not not_helped(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["That did not help me at all", "this is not what I asked", "didnt help", "wrong answer",
+     "das hat mir nicht geholfen", "Das beantwortet meine Frage nicht", "nichts davon passt",
+     "Passt nicht", "Das bringt mir nichts", "no", "leider nicht"],
+)  # fmt: skip
+def test_not_helped_in_a_sentence_of_its_own(text):
+    """What says the answer did not help, after "Did this answer your question?"; alone such a
+    sentence may be a question of its own ("Das Paket hat mich nicht erreicht"), so `is_no`
+    (read anywhere) stays with the plain replies."""
+    assert not_helped(text) and not is_yes(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Das Paket hat mich nicht erreicht", "Hat das nicht geklappt?", "It works now",
+     "How do I reset it?"],
+)  # fmt: skip
+def test_what_is_no_plain_no(text):
+    assert not is_no(text)
 
 
 @pytest.mark.parametrize(
@@ -164,6 +199,10 @@ def test_a_new_question_is_neither_yes_nor_no(text):
         ("thanks", "thanks"),
         ("Thank you very much", "thanks"),
         ("cheers", "thanks"),
+        ("thank you so much, that's all", "thanks"),
+        ("Vielen Dank für die Hilfe!", "thanks"),
+        ("danke, das war's", "thanks"),
+        ("Thanks, is that all I need to do?", None),
         ("Hallo, wie ändere ich mein Passwort?", None),
         ("hello, where is my order", None),
         ("Thanks, but how do I cancel it?", None),
