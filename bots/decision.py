@@ -28,6 +28,7 @@ CANDIDATES = 3  # the hits a turn looks at: the answer, and up to three options 
 ANSWER_CHARS = 400
 OPTION_SHARE = 0.4  # an option to clarify scores at least this share of the top hit's
 MAX_TEXT = 2000
+SHORT = 6  # words: a message this short may be in the other language than the page's
 _ARTICLE_PAYLOAD = re.compile(r"^/article:(\d{1,12})$")
 # A reply to "Which of these do you mean?" by place: "the second one", "die erste".
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "erste": 0, "ersten": 0, "erstes": 0,
@@ -422,7 +423,7 @@ async def decide(
         return handoff("unsupported_language")
     searched = language or (config.languages[0] if len(config.languages) == 1 else None)
     ranking = await rank(runtime, text, searched)
-    if searched and not plain and not _sure(ranking, config):
+    if searched and not plain and len(words.tokens(text)) <= SHORT and not _sure(ranking, config):
         # Too short to tell its language ("passwort vergessen" on the English page): the
         # other language's articles, when they are sure (the query's vector is reused).
         for other in config.languages:
