@@ -295,12 +295,18 @@ async def _offer_again(runtime, state: BotState, language: str) -> Decision | No
     if len(options) < 2:
         return None
     with using(language):
-        lines = [_("Please pick one of them, or tell me more about your question.")]
-    lines += [f"{n}. {o.title}" for n, o in enumerate(options, 1)]
+        asked = _("Please pick one of them, or tell me more about your question.")
+    return _clarify(asked, tuple(options), language)
+
+
+def _clarify(asked: str, options: tuple, language: str, probability: float = 0.0) -> Decision:
+    """The question, the options numbered below it, and a button for each."""
+    lines = [asked, *(f"{n}. {o.title}" for n, o in enumerate(options, 1))]
     return Decision(
         "clarify",
         "\n".join(lines),
-        options=tuple(options),
+        confidence=round(probability, 4),
+        options=options,
         buttons=tuple(Button(o.title, f"/article:{o.id}") for o in options),
         language=language,
     )
@@ -464,15 +470,7 @@ async def decide(
         state.awaiting, state.options = "choice", [o.id for o in options]
         speak = language or hits[0].language
         with using(speak):
-            lines = [_("Which of these do you mean?")]
-        lines += [f"{n}. {o.title}" for n, o in enumerate(options, 1)]
-        return Decision(
-            "clarify",
-            "\n".join(lines),
-            confidence=round(assessment.answer, 4),
-            options=options,
-            buttons=tuple(Button(o.title, f"/article:{o.id}") for o in options),
-            language=speak,
-        ), state
+            asked = _("Which of these do you mean?")
+        return _clarify(asked, options, speak, assessment.answer), state
     await gap(text, hits)
     return handoff("low_confidence", assessment.answer)
