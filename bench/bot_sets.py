@@ -16,12 +16,21 @@ are left out: the goal's out of scope is another domain's questions).
 Every question carries its topic (`group`: the StackFAQ thread or Banking77 intent it is
 about, in either role), so that folds never put one topic's questions in training and test
 at once, whichever sets they sit in.
+
+Both of those are paraphrases of long questions to FAQs of one kind. What a desk's customers
+type into a chat is shorter and plainer ("can I bring my dog", "zählerstand melden"), to
+small FAQs in German or English, where cosines sit lower. The plain FAQs in bench/faqs/ (JSON;
+invented companies, written for this benchmark: articles, 3-4 customer questions each, and
+questions no article answers) are such sets. Each FAQ is one topic: the folds hold an FAQ out
+whole, so their held-out figures are those of an FAQ the models have never seen.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +41,8 @@ BANKING77 = Path(__file__).resolve().parents[2] / "shared/data/datasets/banking7
 SEED = 17
 OUT_OF_SCOPE = 1000
 BANKING_TOPIC = 100_000  # topics of Banking77's intents: BANKING_TOPIC + the intent's number
+PLAIN_TOPIC = 200_000  # topics of the plain FAQs: PLAIN_TOPIC + the FAQ's number
+PLAIN_FAQS = Path(__file__).resolve().parent / "faqs"
 
 
 @dataclass
@@ -44,9 +55,11 @@ class Question:
 @dataclass
 class QuestionSet:
     name: str
-    domain: str  # "stackfaq" | "banking"
+    domain: str  # "stackfaq" | "banking" | "plain"
     articles: list[dict]
     questions: list[Question]
+    language: str = "en"  # the page's: what the bot is asked in
+    cut_from: str | None = None  # a cut's whole FAQ
 
     @property
     def in_scope(self) -> int:
@@ -113,6 +126,31 @@ def banking_set(threads: int | None = None) -> QuestionSet:
     return QuestionSet("Banking77", "banking", articles, questions)
 
 
+def plain_set(path: Path, number: int) -> QuestionSet:
+    """One of bench/faqs/: its articles public, its questions in scope, its `out_of_scope`."""
+    faq = json.loads(path.read_text(encoding="utf-8"))
+    language, group = faq["language"], PLAIN_TOPIC + number
+    articles, questions = [], []
+    for n, article in enumerate(faq["articles"]):
+        slug = re.sub(r"[^a-z0-9]+", "-", article["slug"].lower()).strip("-") or "article"
+        articles.append(
+            {
+                "slug": f"{slug}-{n + 1}",
+                "title": article["title"],
+                "body": article["body"],
+                "language": language,
+                "visibility": "public",
+            }
+        )
+        questions += [Question(text, n, group) for text in article["questions"]]
+    questions += [Question(text, None, group) for text in faq["out_of_scope"]]
+    return QuestionSet(f"{faq['name']} ({language})", "plain", articles, questions, language)
+
+
+def plain_sets() -> list[QuestionSet]:
+    return [plain_set(p, n) for n, p in enumerate(sorted(PLAIN_FAQS.glob("*.json")))]
+
+
 def cut(whole: QuestionSet, size: int, seed: int) -> QuestionSet:
     """`size` random articles of an FAQ, their questions, and the other domain's."""
     numbers = sorted(random.Random(seed).sample(range(len(whole.articles)), size))
@@ -122,16 +160,20 @@ def cut(whole: QuestionSet, size: int, seed: int) -> QuestionSet:
         whole.domain,
         [whole.articles[n] for n in numbers],
         [q for q in whole.questions if q.right in kept or (q.right is None)],
+        whole.language,
+        whole.name,
     )
 
 
 def question_sets(threads: int | None = None) -> list[QuestionSet]:
-    """The sets the confidence models are fitted on: both FAQs whole and cut small."""
+    """StackFAQ and the plain FAQs (the confidence models are fitted on these), then the
+    sets that check them: Banking77 as an FAQ, and both big FAQs cut small."""
     stackfaq, banking = stackfaq_set(threads), banking_set(threads)
     if threads:
         return [stackfaq, banking]
     return [
         stackfaq,
+        *plain_sets(),
         banking,
         cut(stackfaq, 12, 1),
         cut(stackfaq, 30, 2),

@@ -525,8 +525,8 @@ def _nearest(state: _State, vector, visibilities, language, exclude, lexical, si
         allowed = allowed & ~np.isin(state.ids, list(exclude))
     if not allowed.any():
         return {}
-    both = state.vectors @ vector  # all: cheaper than copying the allowed rows
-    sims = np.maximum(both[: len(state.ids)], both[len(state.ids) :])
+    # All rows: cheaper than copying the allowed ones.
+    sims = semantic.similarities(state.vectors @ vector, len(state.ids))
     if signals is not None:
         allowed_sims = sims[allowed]
         signals.cosine_mean = float(allowed_sims.mean())
