@@ -7,6 +7,8 @@
     python -m bench.bot --threads 20    # a quick try on the first 20 threads and intents
     python -m bench.bot --fit --keep /tmp/bot   # keep the searches' features; a second fit
                                                 # (after changing the fitting) reuses them
+    python -m bench.bot --faq my-faq.json [--threshold 0.5]   # your own FAQ as shipped
+                                                # (JSON as in bench/faqs/; see docs/bots.md)
 
 The question sets (bench/bot_sets.py): StackFAQ's 125 threads as public English articles
 with their 1,249 paraphrases in scope and 1,000 Banking77 customer messages out of scope;
@@ -55,10 +57,18 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from bench.bot_sets import BANKING77, STACKFAQ, Question, QuestionSet, question_sets
+from bench.bot_sets import (
+    BANKING77,
+    STACKFAQ,
+    Question,
+    QuestionSet,
+    plain_set,
+    question_sets,
+    read_faq,
+)
 from bench.common import database_urls, migrated_runtime
 from bots import confidence
-from bots.decision import decide, rank
+from bots.decision import BotConfig, decide, rank
 from knowledge_base import semantic
 from knowledge_base.models import Article
 from knowledge_base.transfer import import_articles
@@ -339,12 +349,16 @@ def write_constants(fitted: dict, note: str) -> None:
     confidence.OPTIONS_THRESHOLD = {m: f["options_threshold"] for m, f in fitted.items()}
 
 
-async def as_shipped(runtime, questions: list[Question], mode: str, language: str) -> dict:
+async def as_shipped(
+    runtime, questions: list[Question], mode: str, language: str, config: BotConfig | None = None
+) -> dict:
     """Each question as the first turn of a conversation through `decide`."""
     with_mode(runtime, mode)
     actions, right_top, right_options = [], [], []
     for question in questions:
-        decision, _ = await decide(runtime, question.text, lang=language, report_gaps=False)
+        decision, _ = await decide(
+            runtime, question.text, lang=language, config=config or BotConfig(), report_gaps=False
+        )
         actions.append(decision.action)
         article = runtime.bench_number.get(decision.article.id) if decision.article else None
         right_top.append(decision.action == "answer" and article == question.right)
@@ -407,16 +421,20 @@ async def observe_sets(sets: list[QuestionSet], modes: list[str], keep: str | No
     return observed
 
 
-async def shipped(sets: list[QuestionSet], modes: list[str]) -> None:
-    """Each set through `decide` with the constants in bots/confidence.py."""
+async def shipped(
+    sets: list[QuestionSet], modes: list[str], config: BotConfig | None = None
+) -> None:
+    """Each set through `decide` with the constants in bots/confidence.py (or `config`'s
+    threshold)."""
     names = tuple(f"set{n}" for n in range(len(sets)))
     with database_urls(False, names) as urls:
         for qs, url in zip(sets, urls, strict=True):
             runtime = await knowledge_base(url, qs.articles, "semantic" in modes)
             for mode in modes:
                 show(
-                    f"{qs.name} as shipped, {mode}",
-                    await as_shipped(runtime, qs.questions, mode, qs.language),
+                    f"{qs.name} as shipped, {mode}"
+                    + (f", threshold {config.threshold}" if config and config.threshold else ""),
+                    await as_shipped(runtime, qs.questions, mode, qs.language, config),
                 )
             await runtime.close()
 
@@ -426,6 +444,9 @@ async def quality(args) -> None:
     modes = ["semantic", "lexical"] if use_semantic else ["lexical"]
     if not use_semantic:
         print("the semantic extra is not installed: lexical only")
+    if args.faq:
+        sets = [plain_set(Path(path), n) for n, path in enumerate(args.faq)]
+        return await shipped(sets, modes, BotConfig(threshold=args.threshold))
     sets = question_sets(args.threads)
     fit_on = [qs for qs in sets if qs.domain in FIT_DOMAINS and qs.cut_from is None]
     if args.fit:
@@ -575,9 +596,26 @@ if __name__ == "__main__":
     parser.add_argument(
         "--all-sets", action="store_true", help="as shipped: the small cuts too, not only the whole"
     )
+    parser.add_argument(
+        "--faq",
+        nargs="+",
+        metavar="PATH",
+        help="your own FAQs (JSON as in bench/faqs/) as shipped, instead of the sets",
+    )
+    parser.add_argument(
+        "--threshold", type=float, help="--faq: an administrator's threshold (0..1)"
+    )
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
-    if not STACKFAQ.exists() or not BANKING77.exists():
+    if args.threshold is not None and not (0 <= args.threshold <= 1 and args.faq):
+        sys.exit(f"--threshold {args.threshold}: a number from 0 to 1, with --faq")
+    if args.faq:
+        try:
+            for path in args.faq:
+                read_faq(Path(path))
+        except ValueError as error:
+            sys.exit(str(error))
+    elif not STACKFAQ.exists() or not BANKING77.exists():
         sys.exit(f"no data at {STACKFAQ} or {BANKING77}")
     asyncio.run(latency(args) if args.latency else quality(args))

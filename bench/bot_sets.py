@@ -126,9 +126,40 @@ def banking_set(threads: int | None = None) -> QuestionSet:
     return QuestionSet("Banking77", "banking", articles, questions)
 
 
+def read_faq(path: Path) -> dict:
+    """A plain FAQ's JSON, checked: ValueError naming the file and what is wrong."""
+    try:
+        faq = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
+    problems = []
+    if not isinstance(faq, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    if faq.get("language") not in ("de", "en"):
+        problems.append(f"language {faq.get('language')!r} (de or en)")
+    if not isinstance(faq.get("name"), str) or not faq["name"].strip():
+        problems.append("name missing")
+    articles = faq.get("articles")
+    if not isinstance(articles, list) or not articles:
+        problems.append("articles missing (a list of {slug, title, body, questions})")
+    else:
+        for n, article in enumerate(articles, 1):
+            for field in ("slug", "title", "body"):
+                if not isinstance(article.get(field), str) or not article[field].strip():
+                    problems.append(f"article {n}: {field} missing")
+            if not isinstance(article.get("questions"), list):
+                problems.append(f"article {n}: questions missing (a list, may be empty)")
+    if not isinstance(faq.get("out_of_scope", []), list):
+        problems.append("out_of_scope is not a list")
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    faq.setdefault("out_of_scope", [])
+    return faq
+
+
 def plain_set(path: Path, number: int) -> QuestionSet:
     """One of bench/faqs/: its articles public, its questions in scope, its `out_of_scope`."""
-    faq = json.loads(path.read_text(encoding="utf-8"))
+    faq = read_faq(path)
     language, group = faq["language"], PLAIN_TOPIC + number
     articles, questions = [], []
     for n, article in enumerate(faq["articles"]):
