@@ -185,16 +185,24 @@ def outcome(answered, clarified, right_top, right_options, in_scope) -> dict:
     handed_off = ~answered & ~clarified
     return {
         "coverage": (answered & in_scope).sum() / max(1, in_scope.sum()),
-        "precision": (answered & right_top).sum() / max(1, answered.sum()),
+        "precision": _share((answered & right_top).sum(), answered.sum()),
         "oos handed off": (handed_off & out).sum() / max(1, out.sum()),
         "oos answered": (answered & out).sum() / max(1, out.sum()),
         "clarify (in scope)": (clarified & in_scope).sum() / max(1, in_scope.sum()),
-        "clarify right": (clarified & right_options).sum() / max(1, clarified.sum()),
+        "clarify right": _share((clarified & right_options).sum(), clarified.sum()),
     }
 
 
+def _share(part, whole) -> float:
+    """part / whole; NaN (shown as "none") when there is no whole: no answers, no offers."""
+    return float(part / whole) if whole else float("nan")
+
+
 def show(title: str, figures: dict) -> None:
-    print(f"  {title}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+    print(
+        f"  {title}: "
+        + ", ".join(f"{k} {'none' if v != v else f'{v:.3f}'}" for k, v in figures.items())
+    )
 
 
 def _labels(questions: list[Question], observations: list[Observation]):

@@ -23,6 +23,7 @@ small FAQs in German or English, where cosines sit lower. The plain FAQs in benc
 invented companies, written for this benchmark: articles, 3-4 customer questions each, and
 questions no article answers) are such sets. Each FAQ is one topic: the folds hold an FAQ out
 whole, so their held-out figures are those of an FAQ the models have never seen.
+bench/faqs/unseen/ holds two more that no fit reads: `python -m bench.bot --faq` checks them.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ def test_every_plain_faq_reads_with_questions_in_and_out_of_scope():
         assert len({q.group for q in qs.questions}) == 1  # one FAQ, one fold
     assert len({qs.questions[0].group for qs in sets}) == len(sets)
     assert len(sets) == len(list(PLAIN_FAQS.glob("*.json")))
+    # The FAQs no fit reads (`--faq` checks them) read too, and are not among the fitted.
+    unseen = [read_faq(path)["name"] for path in (PLAIN_FAQS / "unseen").glob("*.json")]
+    assert len(unseen) >= 2
+    assert not set(unseen) & {qs.name.rsplit(" (", 1)[0] for qs in sets}
 
 
 def test_a_bad_faq_is_named_with_what_is_wrong(tmp_path):
