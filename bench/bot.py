@@ -441,7 +441,11 @@ async def shipped(
             for mode in modes:
                 show(
                     f"{qs.name} as shipped, {mode}"
-                    + (f", threshold {config.threshold}" if config and config.threshold else ""),
+                    + (
+                        f", threshold {config.threshold}"
+                        if config and config.threshold is not None
+                        else ""
+                    ),
                     await as_shipped(runtime, qs.questions, mode, qs.language, config),
                 )
             await runtime.close()
