@@ -103,6 +103,7 @@ class _State:
     visibilities: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     # Every article's title vector, then every article's text vector: one product a query.
     vectors: np.ndarray | None = None
+    hub_offsets: np.ndarray | None = None  # taken from each article's cosine (semantic.py)
     positions: dict[int, int] = field(default_factory=dict)  # article id → its row
     masks: dict = field(default_factory=dict)  # (visibilities, language) → the rows allowed
     tokens: dict = field(default_factory=dict)  # (article id, updated_at) → its stems
@@ -170,8 +171,21 @@ async def _state(runtime, session) -> tuple[_State, int | None]:
         state.languages = np.array([r[3] for r in rows], dtype=object)
         state.visibilities = np.array([r[4] for r in rows], dtype=object)
         state.positions = {int(article_id): row for row, article_id in enumerate(state.ids)}
+        state.hub_offsets = _hub_offsets(runtime, key, state)
     runtime.caches["kb.search"] = state
     return state, newest_feedback
+
+
+def _hub_offsets(runtime, key: tuple, state: _State) -> np.ndarray:
+    """`semantic.hub_offsets`, computed again only when the vectors, the articles that have
+    them or their languages changed (not when an edit touched no vector, a visibility say)."""
+    cached = runtime.caches.get("kb.hubs")
+    ours = (key[2], state.ids.tobytes(), "\x1f".join(state.languages.tolist()))
+    if cached is not None and cached[0] == ours:
+        return cached[1]
+    offsets = semantic.hub_offsets(state.vectors, state.languages)
+    runtime.caches["kb.hubs"] = (ours, offsets)
+    return offsets
 
 
 def _resolve(query: Query, state: _State) -> None:
@@ -444,19 +458,22 @@ async def _search(
                     for t in query.terms
                     if t.parts or t.corrected or any(s in state.vocabulary for s in t.stems)
                 )
-        cosines: dict[int, float] = {}
+        cosines: dict[int, float] = {}  # each article's cosine to the question
+        nearness: dict[int, float] = {}  # the same less its hub offset: what is ranked
         if encoding is not None and state.vectors is not None:
             # Customers and bots (anonymous) rank lexically while the encoder is busy (None).
             vector = await encoding
             if vector is not None:
-                cosines = _nearest(state, vector, visibilities, language, exclude, lexical, signals)
+                cosines, nearness = _nearest(
+                    state, vector, visibilities, language, exclude, lexical, signals
+                )
         if signals is not None:
             signals.semantic = bool(cosines)
             signals.lexical_top = max(lexical, key=lexical.get) if lexical else None
-            signals.semantic_top = max(cosines, key=cosines.get) if cosines else None
-        candidates = list(dict.fromkeys([*lexical, *cosines]))
+            signals.semantic_top = max(nearness, key=nearness.get) if nearness else None
+        candidates = list(dict.fromkeys([*lexical, *nearness]))
         standing = await standings(runtime, session, newest_feedback, candidates, audience)
-        ranked = _rank(candidates, lexical, cosines, standing)[:limit]
+        ranked = _rank(candidates, lexical, nearness, standing)[:limit]
         articles = {
             a.id: a
             for a in (
@@ -518,27 +535,35 @@ def _article_tokens(state: _State, article) -> list[str]:
     return tokens
 
 
-def _nearest(state: _State, vector, visibilities, language, exclude, lexical, signals=None) -> dict:
-    """The cosines of the closest articles this audience may see (and of the lexical finds)."""
+def _nearest(
+    state: _State, vector, visibilities, language, exclude, lexical, signals=None
+) -> tuple[dict, dict]:
+    """The cosines of the closest articles this audience may see (and of the lexical finds),
+    and the same less their hub offsets (the nearest by that: what is ranked)."""
     allowed = state.allowed(visibilities, language)
     if exclude:
         allowed = allowed & ~np.isin(state.ids, list(exclude))
     if not allowed.any():
-        return {}
+        return {}, {}
     # All rows: cheaper than copying the allowed ones.
     sims = semantic.similarities(state.vectors @ vector, len(state.ids))
     if signals is not None:
         allowed_sims = sims[allowed]
         signals.cosine_mean = float(allowed_sims.mean())
         signals.cosine_std = float(allowed_sims.std())
-    sims[~allowed] = -np.inf
-    top = np.argpartition(-sims, min(CANDIDATES, sims.size - 1))[:CANDIDATES]
-    cosines = {int(state.ids[i]): float(sims[i]) for i in top if allowed[i]}
-    for article_id in lexical.keys() - cosines.keys():
+    near = sims - state.hub_offsets
+    near[~allowed] = -np.inf
+    top = np.argpartition(-near, min(CANDIDATES, near.size - 1))[:CANDIDATES]
+    rows = [i for i in top if allowed[i]]
+    for article_id in lexical.keys() - {int(state.ids[i]) for i in rows}:
         row = state.positions.get(article_id)
         if row is not None and allowed[row]:
-            cosines[article_id] = float(sims[row])
-    return cosines
+            rows.append(row)
+    ids = [int(state.ids[i]) for i in rows]
+    return (
+        {a: float(sims[i]) for a, i in zip(ids, rows, strict=True)},
+        {a: float(near[i]) for a, i in zip(ids, rows, strict=True)},
+    )
 
 
 def _rank(candidates, lexical, cosines, standing) -> list[tuple[int, float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from bench.bot_sets import PLAIN_FAQS, plain_sets, read_faq
@@ -45,3 +46,20 @@ def test_a_bad_faq_is_named_with_what_is_wrong(tmp_path):
         read_faq(path)
     with pytest.raises(ValueError, match="absent.json"):
         read_faq(tmp_path / "absent.json")
+
+
+def test_a_threshold_needs_its_least_sure_answers_right_not_only_the_mean():
+    """300 sure answers, all right, then 40 less sure ones right only half the time: the mean
+    stays above 0.92 down to the lowest, but the least sure answers are too often wrong."""
+    from bench.bot import LAST_PRECISION, MARGIN, lowest_threshold
+
+    assert MARGIN == 40
+    p = np.concatenate([np.linspace(0.99, 0.80, 300), np.linspace(0.79, 0.60, 40)])
+    correct = np.concatenate([np.ones(300, bool), np.arange(40) % 2 == 0])
+    assert (correct.sum() / len(correct)) >= 0.92  # the mean alone would answer every one
+    assert lowest_threshold(p, correct, 0.92) == pytest.approx(0.60)
+    chosen = lowest_threshold(p, correct, 0.92, LAST_PRECISION)
+    tail = (p < 0.795) & (p >= chosen)
+    assert 0 < tail.sum() <= 20  # at most half of the half-wrong tail is answered
+    assert correct[p >= chosen][-MARGIN:].mean() >= LAST_PRECISION
+    assert correct[p >= chosen - 0.01][-MARGIN:].mean() < LAST_PRECISION  # and no more
