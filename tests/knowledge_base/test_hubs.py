@@ -18,8 +18,8 @@ BICYCLE_FAQ = Path(__file__).resolve().parents[2] / "bench/faqs/unseen/de-fahrra
 
 def _stored(titles: np.ndarray, texts: np.ndarray) -> np.ndarray:
     """Rows as stored: every article's title vector, then every article's text vector."""
-    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
-    return np.concatenate([unit(titles), unit(texts)]).astype(np.float32)
+    rows = np.concatenate([titles, texts])
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
 def test_an_article_near_every_title_is_marked_down_and_the_others_keep_their_cosines():
@@ -64,7 +64,7 @@ async def test_more_questions_of_a_plain_faq_find_their_article(runtime, embeddi
                 "language": "de",
                 "visibility": "public",
             },
-        )  # fmt: skip
+        )
         for n, a in enumerate(faq["articles"])
     ]
     await import_articles(runtime, records)
